@@ -1,0 +1,20 @@
+"""dfc-theory: the theory of Deep Feedback Control (Meulemans et al., NeurIPS 2021) made
+executable and checkable.  See THEORY.md notation: v, r, u, Q, J, delta_L, alpha, k_p."""
+from . import activations, feedback, targets
+from .activations import ACTIVATIONS, Activation, get_activation
+from .controller import LEAKS, Controller
+from .dynamics import DFCSystem, Linearisation
+from .network import ForwardPass, Network, split_layers, stack_layers
+from .simulate import SIMULATION_METHODS, SimulationResult, StepState, simulate
+from .steady_state import STEADY_STATE_METHODS, SteadyState, steady_state
+from .targets import loss_gradient, loss_value, output_target
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS", "Activation", "get_activation", "LEAKS", "Controller", "DFCSystem",
+    "Linearisation", "ForwardPass", "Network", "split_layers", "stack_layers",
+    "SIMULATION_METHODS", "SimulationResult", "StepState", "simulate",
+    "STEADY_STATE_METHODS", "SteadyState", "steady_state", "loss_gradient", "loss_value",
+    "output_target", "activations", "feedback", "targets",
+]

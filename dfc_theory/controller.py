@@ -1,0 +1,91 @@
+"""Controller parameters of a DFC system (THEORY.md section 2).
+
+Two PI conventions differ between the paper and its reference code (``leak``):
+
+* ``"integral"`` (the paper): u = u_int + k_p e, tau_u du_int/dt = e - alpha u_int.
+  At rest e = alpha u_int, i.e. e = alpha_tilde u with alpha_tilde = alpha / (1 + alpha k_p).
+* ``"total"`` (the reference code): tau_u du/dt = e + k_p tau_u de/dt - alpha u.
+  At rest e = alpha u.
+
+Both are pure leaky integral control when k_p = 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+from ._validation import check_choice, check_scalar
+
+__all__ = ["Controller", "LEAKS"]
+
+LEAKS = ("integral", "total")
+
+
+@dataclass(frozen=True)
+class Controller:
+    """PI feedback controller and the time constants of the coupled dynamics.
+
+    Parameters
+    ----------
+    alpha : float >= 0
+        Leak of the controller.
+    k_p : float >= 0
+        Proportional gain.
+    tau_v : float >= 0
+        Somatic time constant of the network; ``tau_v = 0`` is the instantaneous system
+        (v_i = v_i^ff + v_i^fb at every instant).  The reference code's ``ratio`` is
+        tau_v / tau_u.
+    tau_u : float > 0
+        Controller time constant (the reference code's time unit).
+    leak : {"integral", "total"}
+        Which part of the control signal the leak acts on (see module docstring).
+    tau_A : float > 0 or None
+        Apical time constant for the Euler scheme; ``None`` means an instantaneous apical
+        compartment (the reference code's tau_A = dt).
+    sigma : float >= 0
+        Standard deviation of the apical noise (Euler-Maruyama), 0 for none.
+    """
+
+    alpha: float
+    k_p: float = 0.0
+    tau_v: float = 0.2
+    tau_u: float = 1.0
+    leak: str = "integral"
+    tau_A: Optional[float] = None
+    sigma: float = 0.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "alpha", check_scalar(self.alpha, "alpha", low=0.0))
+        object.__setattr__(self, "k_p", check_scalar(self.k_p, "k_p", low=0.0))
+        object.__setattr__(self, "tau_v", check_scalar(self.tau_v, "tau_v", low=0.0))
+        object.__setattr__(self, "tau_u", check_scalar(self.tau_u, "tau_u", low=0.0,
+                                                       low_inclusive=False))
+        check_choice(self.leak, "leak", LEAKS)
+        if self.tau_A is not None:
+            object.__setattr__(self, "tau_A", check_scalar(self.tau_A, "tau_A", low=0.0,
+                                                           low_inclusive=False))
+        object.__setattr__(self, "sigma", check_scalar(self.sigma, "sigma", low=0.0))
+
+    @property
+    def alpha_eff(self) -> float:
+        """The leak seen at rest: e_ss = alpha_eff u_ss.
+
+        alpha_tilde = alpha / (1 + alpha k_p) for ``leak="integral"``, alpha for ``"total"``.
+        """
+        if self.leak == "integral":
+            return self.alpha / (1.0 + self.alpha * self.k_p)
+        return self.alpha
+
+    @property
+    def ratio(self) -> float:
+        """tau_v / tau_u (the reference code's ``time_constant_ratio``)."""
+        return self.tau_v / self.tau_u
+
+    @property
+    def instantaneous(self) -> bool:
+        """True for the instantaneous system tau_v = 0."""
+        return self.tau_v == 0.0
+
+    def replace(self, **changes) -> "Controller":
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)

@@ -1,0 +1,373 @@
+"""Integrators for the DFC dynamics (THEORY.md sections 2 and 5).
+
+* ``method="euler"``: the reference code's discretisation, step for step (below).
+* ``method="ivp"``: continuous time with SciPy's stiff solvers and the analytic Jacobian
+  of :meth:`DFCSystem.rhs_jacobian` (instantaneous apical compartment, no noise).
+* ``method="linear"``: the exact trajectory of the system linearised at its initial state
+  z0 = [v^-; 0], z(t) = z0 + int_0^t expm(A s) ds c, evaluated on the grid by the exact
+  one-step propagator of the augmented matrix [[A, c], [0, 0]].
+
+Reference Euler step (time step dt; h_u = dt / tau_u, h_v = dt / tau_v):
+
+    e = r_L* - r_L[t]
+    "total":    u_int[t+1] = u_int[t] + h_u (e - alpha u[t])
+    "integral": u_int[t+1] = u_int[t] + h_u (e - alpha u_int[t])
+    u[t+1] = u_int[t+1] + k_p e
+    v_fb[t+1] = v_fb[t] + (dt / tau_A)(-v_fb[t] + Q u[t]) + sigma sqrt(dt) / tau_A xi
+                (u[t+1] instead of u[t] when ``proactive``; tau_A = dt when tau_A is None)
+    v_ff_i[t+1] = W_i r_{i-1}[t+1] + b_i  (instantaneous transmission; r_{i-1}[t] otherwise)
+    v[t+1] = v[t] + h_v (-v[t] + v_ff[t+1] + v_fb[t+1])   (= v_ff + v_fb for the instantaneous
+                                                            system, tau_v = 0)
+
+Initial state v = v^-, u = u_int = 0, v_fb = 0.  Forward Euler is stable only for
+dt < tau_v and dt * rho(J Q + alpha I) < 2 tau_u; a run that blows up is flagged
+``diverged``.
+
+Convergence test (the reference code's, applied at the end): converged when
+||r_L(T) - (r_L* - alpha_eff u(T))|| / ||r_L^-|| < ``conv_tol`` and
+||e(T)|| <= eps^2 ||e(0)||; diverged when the first ratio exceeds 1 or the state is not finite.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+import scipy.integrate
+import scipy.linalg
+import scipy.sparse
+
+from ._validation import check_choice, check_scalar
+from .dynamics import DFCSystem
+
+__all__ = ["simulate", "SimulationResult", "StepState", "SIMULATION_METHODS"]
+
+SIMULATION_METHODS = ("euler", "ivp", "linear")
+RECORDS = ("output", "full", "final")
+BLOWUP = 1e8
+
+
+@dataclass
+class StepState:
+    """What an ``observer`` sees after each Euler step (batched, per-layer tuples).
+
+    ``v``, ``v_ff``: tuples of (B, n_i); ``v_fb``: (B, N); ``r``: r_0..r_L; ``u``: (B, n_L).
+    """
+
+    step: int
+    t: float
+    u: np.ndarray
+    v: tuple
+    v_ff: tuple
+    v_fb: np.ndarray
+    r: tuple
+
+
+@dataclass
+class SimulationResult:
+    """A simulated trajectory.
+
+    Attributes
+    ----------
+    t : (T+1,) time grid.
+    u, e, r_L : (T+1, B, n_L) control, output error and output over time (``record`` not
+        "final"); ``v`` (T+1, B, N) for ``record="full"``.
+    v_final, v_ff_final, v_fb_final : (B, N) final somatic, basal and apical compartments.
+    u_final : (B, n_L).
+    converged, diverged : (B,) flags of the reference convergence test.
+    ratio : (B,) ||r_L(T) - (r_L* - alpha_eff u(T))|| / ||r_L^-||.
+    error_ratio : (B,) ||e(T)|| / ||e(0)||.
+    n_steps : steps actually taken (fewer than asked when the run blew up).
+    """
+
+    t: np.ndarray
+    u: Optional[np.ndarray]
+    e: Optional[np.ndarray]
+    r_L: Optional[np.ndarray]
+    v: Optional[np.ndarray]
+    v_final: np.ndarray
+    v_ff_final: np.ndarray
+    v_fb_final: np.ndarray
+    u_final: np.ndarray
+    converged: np.ndarray
+    diverged: np.ndarray
+    ratio: np.ndarray
+    error_ratio: np.ndarray
+    n_steps: int
+    method: str
+    info: dict = field(default_factory=dict)
+
+
+def _convergence(system, x2, target, r_ff_L, v, u, e0, conv_tol, eps):
+    net = system.network
+    rL = net.phi(net.depth).f(v[:, -net.n_out:])
+    e = target - rL
+    finite = np.all(np.isfinite(v), axis=1) & np.all(np.isfinite(u), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        num = np.linalg.norm(rL - (target - system.controller.alpha_eff * u), axis=1)
+        ratio = num / np.maximum(np.linalg.norm(r_ff_L, axis=1), 1e-300)
+        err_ratio = np.linalg.norm(e, axis=1) / np.maximum(np.linalg.norm(e0, axis=1), 1e-300)
+    conv = finite & (ratio < conv_tol) & (np.linalg.norm(e, axis=1)
+                                          <= eps ** 2 * np.linalg.norm(e0, axis=1))
+    div = ~finite | ~(ratio <= 1.0)
+    return conv, div, ratio, err_ratio
+
+
+def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=1000,
+             record="output", instantaneous_transmission=True, proactive=False, seed=None,
+             sigma_out=None, observer: Optional[Callable[[StepState], None]] = None,
+             ivp_method="Radau", rtol=1e-10, atol=1e-12, conv_tol=1e-5, eps=0.5):
+    """Simulate the network + controller dynamics from the feedforward state.
+
+    Parameters
+    ----------
+    system : DFCSystem
+    x : (B, n_0) or (n_0,) inputs; target : (B, n_L) or (n_L,) output targets r_L*.
+    method : {"euler", "ivp", "linear"}
+    dt : float > 0
+        Euler step, and the spacing of the output grid for all methods.  Euler requires
+        dt < tau_v (or tau_v = 0, the instantaneous system).
+    n_steps : int >= 1
+        Number of steps; the grid is t = dt * (0..n_steps).
+    record : {"output", "full", "final"}
+        Keep u, e and r_L over time; also v (memory B*N*(T+1)); or only the final state.
+    instantaneous_transmission, proactive : bool
+        Euler options (module docstring).
+    seed : int or numpy Generator
+        Noise source for Euler-Maruyama when ``controller.sigma > 0``.
+    sigma_out : float, optional
+        Noise level of the output layer (the reference code's sigma_output); default sigma.
+    observer : callable(StepState), optional
+        Called after every Euler step (e.g. to accumulate a time-averaged learning rule).
+    ivp_method, rtol, atol : solve_ivp settings for ``"ivp"``.
+    conv_tol, eps : the reference convergence test (module docstring).
+
+    Returns
+    -------
+    SimulationResult
+    """
+    if not isinstance(system, DFCSystem):
+        raise TypeError(f"system: expected a DFCSystem, got {type(system).__name__}")
+    check_choice(method, "method", SIMULATION_METHODS)
+    check_choice(record, "record", RECORDS)
+    dt = check_scalar(dt, "dt", low=0.0, low_inclusive=False)
+    if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
+        raise ValueError(f"n_steps: expected a positive integer, got {n_steps!r}")
+    n_steps = int(n_steps)
+    x2, t, single = system.prepare(x, target)
+    if method == "euler":
+        res = _euler(system, x2, t, dt, n_steps, record, instantaneous_transmission,
+                     proactive, seed, sigma_out, observer, conv_tol, eps)
+    else:
+        if system.controller.sigma > 0 or (sigma_out or 0) > 0:
+            raise ValueError(f"method: {method!r} is deterministic; use method='euler' for "
+                             f"noise (controller.sigma={system.controller.sigma})")
+        if method == "ivp":
+            res = _ivp(system, x2, t, dt, n_steps, record, ivp_method, rtol, atol,
+                       conv_tol, eps)
+        else:
+            res = _linear(system, x2, t, dt, n_steps, record, conv_tol, eps)
+    if single:
+        for name in ("u", "e", "r_L", "v"):
+            a = getattr(res, name)
+            if a is not None:
+                setattr(res, name, a[:, 0])
+        for name in ("v_final", "v_ff_final", "v_fb_final", "u_final", "converged",
+                     "diverged", "ratio", "error_ratio"):
+            setattr(res, name, getattr(res, name)[0])
+    return res
+
+
+def _check_euler_dt(system, dt, instantaneous_transmission):
+    c = system.controller
+    if not c.instantaneous and dt >= c.tau_v:
+        raise ValueError(f"dt: forward Euler needs dt < tau_v = {c.tau_v} (dt / tau_v is the "
+                         f"somatic step; the reference code's dt < ratio), got dt={dt}; use "
+                         f"tau_v=0 for the instantaneous system")
+    if c.tau_A is not None and dt > c.tau_A:
+        raise ValueError(f"dt: must be <= tau_A = {c.tau_A}, got {dt}")
+    if c.instantaneous and not instantaneous_transmission:
+        raise ValueError("instantaneous_transmission: the instantaneous system (tau_v = 0) "
+                         "needs instantaneous transmission")
+
+
+def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, sigma_out,
+           observer, conv_tol, eps):
+    _check_euler_dt(system, dt, inst_tx)
+    net, c = system.network, system.controller
+    L, B, nL = net.depth, x2.shape[0], net.n_out
+    Ws, bs = net.weights, net.biases
+    WT = [w.T.copy() for w in Ws]
+    phis = [net.phi(i).f for i in range(1, L + 1)]
+    QT = system.Q.T.copy()
+    sizes = net.sizes[1:]
+    offs = np.concatenate([[0], np.cumsum(sizes)])
+    sl = [slice(offs[i], offs[i + 1]) for i in range(L)]
+    h_u = dt / c.tau_u
+    h_v = 1.0 if c.instantaneous else dt / c.tau_v
+    tau_A = dt if c.tau_A is None else c.tau_A
+    h_A = dt / tau_A
+    sigma = c.sigma
+    noise_std = np.full(net.n_total, sigma * np.sqrt(dt) / tau_A)
+    if sigma_out is not None:
+        noise_std[sl[-1]] = check_scalar(sigma_out, "sigma_out", low=0.0) * np.sqrt(dt) / tau_A
+    noisy = np.any(noise_std > 0)
+    rng = np.random.default_rng(seed) if noisy else None
+    total = c.leak == "total"
+
+    fp = net.forward(x2)
+    v = [a.copy() for a in fp.v]
+    r = [x2] + [a.copy() for a in fp.r[1:]]
+    vff = [a.copy() for a in fp.v]
+    vff1 = fp.v[0]  # the input layer's drive W_1 x + b_1 never changes
+    v_fb = np.zeros((B, net.n_total))
+    u = np.zeros((B, nL))
+    u_int = np.zeros((B, nL))
+    e0 = target - r[-1]
+    keep = record != "final"
+    if keep:
+        U = np.empty((n_steps + 1, B, nL))
+        E = np.empty_like(U)
+        RL = np.empty_like(U)
+        U[0], E[0], RL[0] = u, e0, r[-1]
+        V = np.empty((n_steps + 1, B, net.n_total)) if record == "full" else None
+        if V is not None:
+            V[0] = fp.v_stacked
+    steps_done = n_steps
+    blew_up = False
+    for k in range(n_steps):
+        e = target - r[-1]
+        if total:
+            u_int += h_u * (e - c.alpha * u)
+        else:
+            u_int += h_u * (e - c.alpha * u_int)
+        u_new = u_int + c.k_p * e
+        drive = (u_new if proactive else u) @ QT
+        if h_A == 1.0:
+            v_fb = drive
+        else:
+            v_fb = v_fb + h_A * (drive - v_fb)
+        if noisy:
+            v_fb = v_fb + noise_std * rng.standard_normal((B, net.n_total))
+        src = r if inst_tx else list(r)  # r[t+1] as it is updated, or a snapshot of r[t]
+        for i in range(L):
+            ff = vff1 if i == 0 else src[i] @ WT[i] + bs[i]
+            vff[i] = ff
+            if h_v == 1.0:
+                v[i] = ff + v_fb[:, sl[i]]
+            else:
+                v[i] = v[i] + h_v * (ff + v_fb[:, sl[i]] - v[i])
+            r[i + 1] = phis[i](v[i])
+        u = u_new
+        if keep:
+            U[k + 1], E[k + 1], RL[k + 1] = u, target - r[-1], r[-1]
+            if V is not None:
+                V[k + 1] = np.concatenate(v, axis=1)
+        if observer is not None:
+            observer(StepState(k + 1, (k + 1) * dt, u, tuple(v), tuple(vff), v_fb, tuple(r)))
+        if (k + 1) % 50 == 0 and not (np.all(np.abs(u) < BLOWUP)
+                                      and all(np.all(np.abs(a) < BLOWUP) for a in v)):
+            steps_done, blew_up = k + 1, True
+            break
+    v_final = np.concatenate(v, axis=1)
+    conv, div, ratio, err_ratio = _convergence(system, x2, target, fp.r[-1], v_final, u, e0,
+                                               conv_tol, eps)
+    t = dt * np.arange(steps_done + 1)
+    if keep:
+        U, E, RL = U[:steps_done + 1], E[:steps_done + 1], RL[:steps_done + 1]
+        if V is not None:
+            V = V[:steps_done + 1]
+    else:
+        U = E = RL = V = None
+    return SimulationResult(t, U, E, RL, V, v_final, np.concatenate(vff, axis=1), v_fb, u,
+                            conv, div, ratio, err_ratio, steps_done, "euler",
+                            {"blew_up": blew_up, "u_int_final": u_int})
+
+
+def _unpack_traj(system, x2, target, Z, t, record, method, conv_tol, eps, info):
+    """Common tail of the continuous-time integrators: Z (T+1, B, M) -> SimulationResult."""
+    net, c = system.network, system.controller
+    B, nL = x2.shape[0], net.n_out
+    T1 = Z.shape[0]
+    flat = Z.reshape(T1 * B, -1)
+    xs = np.broadcast_to(x2, (T1, B, x2.shape[1])).reshape(T1 * B, -1)
+    ts = np.broadcast_to(target, (T1, B, nL)).reshape(T1 * B, -1)
+    v, rr, e, u, _ = system._parts(xs, ts, flat)
+    v, e, u, rL = (a.reshape(T1, B, -1) for a in (v, e, u, rr[-1]))
+    r_ff = net.forward(x2).r[-1]
+    conv, div, ratio, err_ratio = _convergence(system, x2, target, r_ff, v[-1], u[-1], e[0],
+                                               conv_tol, eps)
+    keep = record != "final"
+    v_ff_final = net.basal(x2, v[-1])
+    return SimulationResult(t, u if keep else None, e if keep else None, rL if keep else None,
+                            v if record == "full" else None, v[-1], v_ff_final,
+                            u[-1] @ system.Q.T, u[-1], conv, div, ratio, err_ratio,
+                            T1 - 1, method, info)
+
+
+def _ivp(system, x2, target, dt, n_steps, record, ivp_method, rtol, atol, conv_tol, eps):
+    B, M = x2.shape[0], system.state_size
+    z0 = system.initial_state(x2)
+    t_eval = dt * np.arange(n_steps + 1)
+
+    def fun(_, y):
+        return system._rhs(x2, target, y.reshape(B, M)).ravel()
+
+    def jac(_, y):
+        return scipy.sparse.block_diag(list(system._rhs_jacobian(x2, target, y.reshape(B, M))),
+                                       format="csc")
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        sol = scipy.integrate.solve_ivp(fun, (0.0, t_eval[-1]), z0.ravel(), method=ivp_method,
+                                        t_eval=t_eval, jac=jac, rtol=rtol, atol=atol)
+    info = {"status": sol.status, "message": sol.message, "nfev": sol.nfev, "njev": sol.njev}
+    Z = sol.y.T.reshape(-1, B, M)
+    if Z.shape[0] < len(t_eval):  # solver stopped early: pad with nan so flags say diverged
+        pad = np.full((len(t_eval) - Z.shape[0], B, M), np.nan)
+        Z = np.concatenate([Z, pad])
+    return _unpack_traj(system, x2, target, Z, t_eval, record, "ivp", conv_tol, eps, info)
+
+
+def _linear(system, x2, target, dt, n_steps, record, conv_tol, eps):
+    lin = system.linearise(x2, target)
+    B, M = lin.z0.shape
+    # augmented generator [[A, c], [0, 0]] on (w, 1) with w = z - z0
+    Aug = np.zeros((B, M + 1, M + 1))
+    Aug[:, :M, :M] = lin.A
+    Aug[:, :M, M] = lin.c
+    P = scipy.linalg.expm(Aug * dt)  # exact one-step propagator
+    Z = np.empty((n_steps + 1, B, M))
+    w = np.zeros((B, M + 1))
+    w[:, M] = 1.0
+    Z[0] = lin.z0
+    for k in range(n_steps):
+        w = np.einsum("bij,bj->bi", P, w)
+        Z[k + 1] = lin.z0 + w[:, :M]
+    t_eval = dt * np.arange(n_steps + 1)
+    return _unpack_traj(system, x2, target, Z, t_eval, record, "linear", conv_tol, eps,
+                        {"A": lin.A, "c": lin.c})
+
+
+def simulate_until_converged(system, x2, target, tol, dt=None, chunk=1000, max_steps=256000,
+                             **kwargs):
+    """Euler-simulate, doubling the horizon from ``chunk`` steps, until every sample passes
+    the reference convergence test AND the exact steady-state residual
+    ||alpha_eff u - r_L* + r_L(u)|| <= tol * max(1, ||r_L*||) (the Euler fixed points are the
+    exact steady states), or ``max_steps`` is reached; returns a SteadyState whose
+    ``converged`` says which samples made it."""
+    from .steady_state import _result, _state_at
+    c = system.controller
+    if dt is None:
+        dt = min(0.25 * c.tau_v, 0.02 * c.tau_u) if c.tau_v > 0 else 0.02 * c.tau_u
+    thresh = tol * np.maximum(1.0, np.linalg.norm(target, axis=1))
+    n = int(chunk)
+    while True:
+        res = simulate(system, x2, target, method="euler", dt=dt, n_steps=n, record="final",
+                       **kwargs)
+        with np.errstate(all="ignore"):
+            F = _state_at(system, x2, target, res.u_final)[2]
+            ok = res.converged & (np.linalg.norm(F, axis=1) <= thresh)
+        if np.all(ok) or np.any(res.diverged) or n >= max_steps:
+            break
+        n = min(2 * n, max_steps)
+    return _result(system, x2, target, res.u_final, ok, res.n_steps, "simulate")
