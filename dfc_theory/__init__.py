@@ -1,6 +1,6 @@
 """dfc-theory: the theory of Deep Feedback Control (Meulemans et al., NeurIPS 2021) made
 executable and checkable.  See THEORY.md notation: v, r, u, Q, J, delta_L, alpha, k_p."""
-from . import activations, feedback, targets
+from . import activations, datasets, feedback, gauss_newton, metrics, targets
 from .activations import ACTIVATIONS, Activation, get_activation
 from .controller import LEAKS, Controller
 from .dynamics import DFCSystem, Linearisation
@@ -8,6 +8,8 @@ from .network import ForwardPass, Network, split_layers, stack_layers
 from .simulate import SIMULATION_METHODS, SimulationResult, StepState, simulate
 from .steady_state import STEADY_STATE_METHODS, SteadyState, steady_state
 from .targets import loss_gradient, loss_value, output_target
+from .updates import Update
+from .metrics import angle, condition1_deviation, condition2_ratio, layer_angles
 
 __version__ = "0.1.0"
 
@@ -16,5 +18,7 @@ __all__ = [
     "Linearisation", "ForwardPass", "Network", "split_layers", "stack_layers",
     "SIMULATION_METHODS", "SimulationResult", "StepState", "simulate",
     "STEADY_STATE_METHODS", "SteadyState", "steady_state", "loss_gradient", "loss_value",
-    "output_target", "activations", "feedback", "targets",
+    "output_target", "activations", "feedback", "targets", "Update", "angle",
+    "condition1_deviation", "condition2_ratio", "layer_angles", "datasets", "gauss_newton",
+    "metrics",
 ]

@@ -1,0 +1,70 @@
+"""A parameter update Delta theta = (Delta W_1, Delta b_1, ..., Delta W_L, Delta b_L).
+
+Every learning rule and every reference update (Gauss-Newton, minimum-norm, BP) returns an
+:class:`Update`, so that metrics can compare them per layer or concatenated.  The sign
+convention is "the change to apply": a gradient-descent step is ``-grad``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Update"]
+
+
+@dataclass(frozen=True)
+class Update:
+    """Per-layer weight and bias changes.
+
+    Attributes
+    ----------
+    dW : tuple of arrays (n_i, n_{i-1})
+    db : tuple of arrays (n_i,), or None when the rule has no bias part.
+    """
+
+    dW: tuple
+    db: tuple = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "dW", tuple(np.asarray(w, dtype=np.float64) for w in self.dW))
+        if self.db is not None:
+            if len(self.db) != len(self.dW):
+                raise ValueError(f"db: expected {len(self.dW)} vectors, got {len(self.db)}")
+            object.__setattr__(self, "db", tuple(np.asarray(b, dtype=np.float64)
+                                                 for b in self.db))
+
+    @property
+    def depth(self):
+        return len(self.dW)
+
+    def layer(self, i, with_bias=True):
+        """Layer i (1-based) as one flat vector [vec(Delta W_i), Delta b_i]."""
+        parts = [self.dW[i - 1].ravel()]
+        if with_bias and self.db is not None:
+            parts.append(self.db[i - 1])
+        return np.concatenate(parts)
+
+    def vector(self, with_bias=True):
+        """theta ordering of :meth:`Network.weight_jacobian`: [vec(W_1), b_1, ..., vec(W_L), b_L]."""
+        return np.concatenate([self.layer(i, with_bias) for i in range(1, self.depth + 1)])
+
+    def scaled(self, factors):
+        """Per-layer scaling Delta W_i -> factors[i-1] * Delta W_i (and Delta b_i)."""
+        f = np.broadcast_to(np.asarray(factors, dtype=np.float64), (self.depth,))
+        return Update(tuple(c * w for c, w in zip(f, self.dW)),
+                      None if self.db is None else tuple(c * b for c, b in zip(f, self.db)))
+
+    def __mul__(self, c):
+        return self.scaled(np.full(self.depth, float(c)))
+
+    __rmul__ = __mul__
+
+    def __add__(self, other):
+        db = None
+        if self.db is not None and other.db is not None:
+            db = tuple(a + b for a, b in zip(self.db, other.db))
+        return Update(tuple(a + b for a, b in zip(self.dW, other.dW)), db)
+
+    def norm(self, with_bias=True):
+        return float(np.linalg.norm(self.vector(with_bias)))
