@@ -4,7 +4,7 @@ from . import activations, datasets, feedback, gauss_newton, metrics, targets
 from .activations import ACTIVATIONS, Activation, get_activation
 from .controller import LEAKS, Controller
 from .dynamics import DFCSystem, Linearisation
-from .network import ForwardPass, Network, split_layers, stack_layers
+from .network import ForwardPass, Network, rescale_to_condition1, split_layers, stack_layers
 from .simulate import SIMULATION_METHODS, SimulationResult, StepState, simulate
 from .steady_state import STEADY_STATE_METHODS, SteadyState, steady_state
 from .targets import loss_gradient, loss_value, output_target
@@ -15,7 +15,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS", "Activation", "get_activation", "LEAKS", "Controller", "DFCSystem",
-    "Linearisation", "ForwardPass", "Network", "split_layers", "stack_layers",
+    "Linearisation", "ForwardPass", "Network", "rescale_to_condition1", "split_layers",
+    "stack_layers",
     "SIMULATION_METHODS", "SimulationResult", "StepState", "simulate",
     "STEADY_STATE_METHODS", "SteadyState", "steady_state", "loss_gradient", "loss_value",
     "output_target", "activations", "feedback", "targets", "Update", "angle",

@@ -16,7 +16,7 @@ import numpy as np
 from ._validation import as_batch, as_float_array
 from .activations import Activation, get_activation
 
-__all__ = ["Network", "ForwardPass", "split_layers", "stack_layers"]
+__all__ = ["Network", "ForwardPass", "split_layers", "stack_layers", "rescale_to_condition1"]
 
 
 def split_layers(z, sizes):
@@ -305,3 +305,43 @@ class Network:
             db.append(theta[..., k:k + w.shape[0]])
             k += w.shape[0]
         return dW, db
+
+
+def rescale_to_condition1(network: Network, x, norm=None, max_scale=1e6):
+    """A copy of ``network`` whose hidden weights are rescaled so that Condition 1 holds at
+    the single input ``x``: ||r_0|| = ||r_1|| = ... = ||r_{L-1}|| (= ``norm``, default ||x||).
+
+    Layer by layer (i = 1..L-1) W_i <- c_i W_i with c_i > 0 the root of
+    ||phi_i(c_i W_i r_{i-1} + b_i)|| = norm (monotone in c_i for the odd saturating or
+    rectifying activations used here; found by bracketing and Brent's method).  Biases and
+    the output layer are left unchanged.  Raises ValueError if the norm cannot be reached
+    (e.g. tanh layers saturate at ||r_i|| < sqrt(n_i)).
+    """
+    from scipy.optimize import brentq
+
+    x = as_float_array(x, "x", shape=(network.n_in,))
+    target = float(np.linalg.norm(x)) if norm is None else float(norm)
+    if not target > 0:
+        raise ValueError(f"norm: needs a positive target layer norm, got {target}")
+    ws = list(network.weights)
+    r = x
+    for i in range(1, network.depth):
+        w, b, phi = ws[i - 1], network.biases[i - 1], network.phi(i)
+        pre = w @ r
+
+        def gap(c):
+            return np.linalg.norm(phi.f(c * pre + b)) - target
+
+        lo, hi = 0.0, 1.0
+        while gap(hi) < 0:
+            hi *= 2.0
+            if hi > max_scale:
+                raise ValueError(f"x: layer {i} cannot reach ||r_{i}|| = {target:.4g} "
+                                 f"(width {w.shape[0]}, activation {phi.name})")
+        if gap(lo) > 0:
+            raise ValueError(f"x: layer {i} exceeds ||r_{i}|| = {target:.4g} even with zero "
+                             f"weights (its biases are too large)")
+        c = brentq(gap, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps)
+        ws[i - 1] = c * w
+        r = phi.f(c * pre + b)
+    return network.with_params(ws)

@@ -81,4 +81,6 @@ def fmt(v):
         return f"{v:.3g}"
     if isinstance(v, (list, tuple, np.ndarray)):
         return "[" + ", ".join(fmt(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {fmt(x)}" for k, x in v.items()) + "}"
     return str(v)
