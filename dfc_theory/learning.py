@@ -131,11 +131,12 @@ class TimeAveragedRule:
 
     over the Euler steps t = 1..T (t = 0 is the feedforward state, where a_i = 0).
 
-    Implementation: per step only slice copies of v, v^ff and r into a buffer of ``chunk``
-    steps; every ``chunk`` steps the buffer is reduced with one matrix product per layer
-    (sum over time and batch at once) and, for the nonlinear rule, one vectorised phi call.
-    The input layer's presynaptic rate r_0 = x is constant, so its sum over time is taken
-    on a_1 first.
+    Implementation (per step, nothing that is constant within the simulation): a_i is
+    v_i - v_i^ff, or r_i - phi_i(v_i^ff) for the nonlinear rule (r_i = phi_i(v_i) is already
+    computed by the simulation; for a linear layer both rules coincide and phi is skipped);
+    the running sums are sum_t a_i[t] (B, n_i) for every layer and sum_t a_i[t]^T r_{i-1}[t]
+    (one small matrix product) for i >= 2.  The input layer's presynaptic rate r_0 = x is
+    constant, so its weight update is formed once at the end from sum_t a_1[t].
 
     Parameters
     ----------
@@ -144,69 +145,44 @@ class TimeAveragedRule:
     batch_size : int
     rule : {"voltage", "nonlinear"}
     include_bias : bool
-    chunk : int
-        Steps buffered between reductions (memory chunk * B * (2N + n_hidden) floats).
     """
 
-    def __init__(self, network, batch_size, rule="nonlinear", include_bias=True, chunk=128):
+    def __init__(self, network, batch_size, rule="nonlinear", include_bias=True):
         _check_net(network)
         check_choice(rule, "rule", RULES)
         self.network = network
         self.rule = rule
         self.include_bias = include_bias
         self.B = int(batch_size)
-        self.chunk = int(chunk)
         sizes = network.sizes[1:]
         L = network.depth
         self._L = L
-        self._v = [np.empty((self.chunk, self.B, n)) for n in sizes]
-        self._vff = [np.empty((self.chunk, self.B, n)) for n in sizes]
-        # presynaptic rates r_1..r_{L-1}
-        self._r = [np.empty((self.chunk, self.B, n)) for n in sizes[:-1]]
-        self._dW_rest = [np.zeros((sizes[i], sizes[i - 1])) for i in range(1, L)]
-        self._sum_a1 = np.zeros((self.B, sizes[0]))
-        self._db = [np.zeros(n) for n in sizes]
-        self._fill = 0
+        self._sum_a = [np.zeros((self.B, n)) for n in sizes]
+        self._sum_ar = [np.zeros((sizes[i], sizes[i - 1])) for i in range(1, L)]
+        self._phi = [None if (rule == "voltage" or network.phi(i).name == "linear")
+                     else network.phi(i).f for i in range(1, L + 1)]
         self.n_steps = 0
 
     def __call__(self, state: StepState):
-        k = self._fill
+        v, v_ff, r = state.v, state.v_ff, state.r
         for i in range(self._L):
-            self._v[i][k] = state.v[i]
-            self._vff[i][k] = state.v_ff[i]
-        for i in range(self._L - 1):
-            self._r[i][k] = state.r[i + 1]
-        self._fill += 1
+            phi = self._phi[i]
+            a = v[i] - v_ff[i] if phi is None else r[i + 1] - phi(v_ff[i])
+            self._sum_a[i] += a
+            if i:
+                self._sum_ar[i - 1] += a.T @ r[i]
         self.n_steps += 1
-        if self._fill == self.chunk:
-            self._flush()
-
-    def _flush(self):
-        k = self._fill
-        if k == 0:
-            return
-        net = self.network
-        for i in range(1, self._L + 1):
-            a = _signal(net, i, self._v[i - 1][:k], self._vff[i - 1][:k], self.rule)
-            self._db[i - 1] += a.sum(axis=(0, 1))
-            if i == 1:
-                self._sum_a1 += a.sum(axis=0)
-            else:
-                ri = self._r[i - 2][:k]
-                self._dW_rest[i - 2] += a.reshape(-1, a.shape[-1]).T @ ri.reshape(-1, ri.shape[-1])
-        self._fill = 0
 
     def update(self, x) -> Update:
         """The accumulated, time- and batch-averaged update; ``x`` (B, n_0) is r_0."""
-        self._flush()
         if self.n_steps == 0:
             raise RuntimeError("TimeAveragedRule: no simulation step was observed")
         x2 = np.atleast_2d(np.asarray(x, dtype=np.float64))
         if x2.shape[0] != self.B:
             raise ValueError(f"x: expected {self.B} samples, got {x2.shape[0]}")
         norm = 1.0 / (self.n_steps * self.B)
-        dW = [self._sum_a1.T @ x2 * norm] + [w * norm for w in self._dW_rest]
-        db = tuple(b * norm for b in self._db) if self.include_bias else None
+        dW = [self._sum_a[0].T @ x2 * norm] + [w * norm for w in self._sum_ar]
+        db = tuple(a.sum(axis=0) * norm for a in self._sum_a) if self.include_bias else None
         return Update(tuple(dW), db)
 
 
@@ -298,7 +274,7 @@ def dfa_update(network, x, delta_L, B_fb, include_bias=True):
 
 def forward_update(network, x, target, method="dfc", Q=None, controller=None,
                    rule="nonlinear", dt=0.005, n_steps=1000, dfa_feedback=None,
-                   include_bias=True, chunk=128, **simulate_kwargs) -> ForwardResult:
+                   include_bias=True, **simulate_kwargs) -> ForwardResult:
     """One forward-weight update of a DFC method or a baseline (module docstring).
 
     Parameters
@@ -318,8 +294,6 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
     dt, n_steps : Euler settings for ``"dfc"`` / ``"dfc-ss"`` (dt < tau_v is required).
     dfa_feedback : tuple of arrays B_i (n_i, n_L), i = 1..L-1, for ``"dfa"``.
     include_bias : bool
-    chunk : int
-        Buffer length of :class:`TimeAveragedRule` (``"dfc"``).
     **simulate_kwargs
         Passed to :func:`dfc_theory.simulate` (``instantaneous_transmission``, ``proactive``...).
 
@@ -362,7 +336,7 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
         return ForwardResult(upd, method, ok, ~ok, ss.v, ss.v_ff, ss.u, {"n_steps": 0})
     observer = None
     if method == "dfc":
-        observer = TimeAveragedRule(network, x2.shape[0], rule, include_bias, chunk)
+        observer = TimeAveragedRule(network, x2.shape[0], rule, include_bias)
     res = simulate(system, x2, t, method="euler", dt=dt, n_steps=n_steps, record="final",
                    observer=observer, **simulate_kwargs)
     if method == "dfc":

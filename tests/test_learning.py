@@ -17,8 +17,9 @@ from dfc_theory.learning import (RULES, TimeAveragedRule, dfa_as_feedback, dfa_f
 EXACT = 1e-12  # identities that differ only by floating-point rounding
 
 
-def _case(seed=1, sizes=(4, 5, 3, 2), B=6, activation="tanh"):
-    net = Network.random(sizes, activation=activation, seed=seed, bias_scale=0.2)
+def _case(seed=1, sizes=(4, 5, 3, 2), B=6, activation="tanh", output_activation="linear"):
+    net = Network.random(sizes, activation=activation, output_activation=output_activation,
+                         seed=seed, bias_scale=0.2)
     rng = np.random.default_rng(seed + 100)
     x = rng.uniform(-1, 1, (B, sizes[0]))
     y = rng.normal(size=(B, sizes[-1]))
@@ -31,14 +32,15 @@ def _slope(xs, ys):
 
 # ----------------------------------------------------------------------- time average
 @pytest.mark.parametrize("rule", RULES)
-def test_time_averaged_rule_equals_brute_force_over_recorded_trajectory(rule):
-    net, x, y = _case()
+@pytest.mark.parametrize("output_activation", ["linear", "sigmoid"])
+def test_time_averaged_rule_equals_brute_force_over_recorded_trajectory(rule,
+                                                                        output_activation):
+    net, x, y = _case(output_activation=output_activation)
     c = Controller(alpha=0.01, k_p=1.5, tau_v=0.2, leak="total")
     Q = feedback.weight_product(net)
     tgt = output_target(net.forward(x).r[-1], y, 0.05)
     T = 300
-    fr = forward_update(net, x, tgt, "dfc", Q=Q, controller=c, rule=rule, n_steps=T,
-                        chunk=7)  # 7 does not divide 300: exercises the partial flush
+    fr = forward_update(net, x, tgt, "dfc", Q=Q, controller=c, rule=rule, n_steps=T)
     res = simulate(DFCSystem(net, Q, c), x, tgt, n_steps=T, record="full")
     # with instantaneous transmission the basal drive at step t is W_i phi(v_{i-1}[t]) + b_i
     brute = [rule_at_state(net, x, res.v[k], net.basal(x, res.v[k]), rule).vector()
