@@ -12,7 +12,8 @@ import verification
 from verification import Context
 from verification.__main__ import main, run_checks
 
-QUICK = ["lemma1", "condition2", "theorem2", "theorem3", "proposition4", "identities"]
+QUICK = ["lemma1", "condition2", "theorem2", "theorem3", "proposition4", "identities",
+         "dfc_variants"]
 
 
 @pytest.fixture
@@ -133,3 +134,16 @@ def test_checks_registry_lists_modules():
     assert len(set(verification.CHECKS)) == len(verification.CHECKS)
     for name in QUICK:
         assert name in verification.CHECKS
+
+
+def test_dfc_variants_fail_when_ssa_uses_another_rule(ctx, monkeypatch):
+    import verification.dfc_variants as mod
+    real = mod.forward_update
+
+    def mixed(net, x, t, method, **kw):
+        if method == "dfc-ssa":
+            kw["rule"] = "voltage"
+        return real(net, x, t, method, **kw)
+
+    monkeypatch.setattr(mod, "forward_update", mixed)
+    assert "dfc_ss_vs_ssa_lambda" in _failed(ctx, "dfc_variants")
