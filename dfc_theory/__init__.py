@@ -10,6 +10,9 @@ from .steady_state import STEADY_STATE_METHODS, SteadyState, steady_state
 from .targets import loss_gradient, loss_value, output_target
 from .updates import Update
 from .metrics import angle, condition1_deviation, condition2_ratio, layer_angles
+from . import feedback_learning
+from .feedback_learning import (FeedbackConfig, closed_form_feedback, expected_feedback_update,
+                                feedback_update, fit_damped_gamma, train_feedback)
 
 __version__ = "0.1.0"
 
@@ -22,4 +25,6 @@ __all__ = [
     "output_target", "activations", "feedback", "targets", "Update", "angle",
     "condition1_deviation", "condition2_ratio", "layer_angles", "datasets", "gauss_newton",
     "metrics",
+    "feedback_learning", "FeedbackConfig", "feedback_update", "expected_feedback_update",
+    "train_feedback", "fit_damped_gamma", "closed_form_feedback",
 ]
