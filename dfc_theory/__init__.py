@@ -13,6 +13,9 @@ from .metrics import angle, condition1_deviation, condition2_ratio, layer_angles
 from . import feedback_learning
 from .feedback_learning import (FeedbackConfig, closed_form_feedback, expected_feedback_update,
                                 feedback_update, fit_damped_gamma, train_feedback)
+from . import stability, symbolic
+from .stability import (condition3, euler_stability, lyapunov_certificate, spectra,
+                        spectral_abscissa, system_matrices)
 
 __version__ = "0.1.0"
 
@@ -27,4 +30,6 @@ __all__ = [
     "metrics",
     "feedback_learning", "FeedbackConfig", "feedback_update", "expected_feedback_update",
     "train_feedback", "fit_damped_gamma", "closed_form_feedback",
+    "stability", "symbolic", "system_matrices", "spectral_abscissa", "spectra",
+    "lyapunov_certificate", "condition3", "euler_stability",
 ]

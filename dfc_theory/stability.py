@@ -1,0 +1,657 @@
+"""Local stability of the DFC dynamics: the linearised system matrices (THEORY.md section 5).
+
+Linearising the network + controller dynamics of THEORY.md section 2 around a rest point
+gives dz/dt = A z (+ a constant drive).  With D_i = diag(phi_i'(v_i)) at the rest point,
+
+* J_hat (N x N): block sub-diagonal, block (i, i-1) = W_i D_{i-1};
+* J_L^o (n_L x N): zero except its last block D_L;
+* J = J_L^o (I - J_hat)^{-1} = d r_L / d v;  a11 = (I - J_hat) / tau_v,
+
+:func:`system_matrices` returns (batched, each (B, M, M)):
+
+* ``A_tilde_I`` = [[-a11, Q / tau_v], [-J_L^o / tau_u, -alpha I / tau_u]]
+  integral control (k_p = 0), state [Delta v; u];
+* ``A_I`` = [[-a11, a11 Q], [-J / tau_u, -alpha I / tau_u]]
+  the same system in the coordinates w = (I - J_hat) Delta v (same spectrum);
+* ``A_inst`` = -(J Q + alpha I) / tau_u
+  the instantaneous system tau_v -> 0 with k_p = 0 (Proposition 5);
+* ``A_PI`` = [[-a11, a11 Q], [-(J - (k_p tau_u / tau_v) J_L^o) / tau_u,
+  -(alpha I + (k_p tau_u / tau_v) D_L Q_L) / tau_u]]
+  PI control with the reference code's "total" leak, w coordinates;
+* ``A_PI_integral`` = [[-(I - J_hat + k_p Q J_L^o) / tau_v, Q / tau_v],
+  [-J_L^o / tau_u, -alpha I / tau_u]]
+  PI control with the paper's "integral" leak, state [Delta v; u_int] (derived here, see
+  Notes of :func:`system_matrices`);
+* ``A_system`` the matrix of the system's own controller (its ``leak``, ``k_p``, ``tau_v``)
+  in the state coordinates of :class:`~dfc_theory.DFCSystem` (equal to
+  ``DFCSystem.rhs_jacobian`` at the rest point).
+
+Stability means every eigenvalue has a negative real part: spectral abscissa
+a(A) = max_i Re lambda_i(A) < 0 (Lyapunov's indirect method).  The module also gives
+Lyapunov certificates, Condition 3, the Condition-2 ratio at the rest point, and the
+stability limits of forward Euler and of the reference code's Euler scheme.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from ._validation import as_batch, as_float_array, check_choice, check_scalar
+from .dynamics import DFCSystem
+
+__all__ = ["system_matrices", "MATRIX_KEYS", "POINTS", "linearisation_point",
+           "spectra", "spectral_abscissa", "spectral_radius", "is_hurwitz",
+           "lyapunov_certificate", "LyapunovCertificate", "condition3", "Condition3",
+           "condition2_ratio", "euler_stability", "EulerStability",
+           "reference_euler_matrix", "simulated_verdict", "SimulatedVerdict"]
+
+MATRIX_KEYS = ("A_tilde_I", "A_I", "A_inst", "A_PI", "A_PI_integral", "A_system")
+POINTS = ("feedforward", "steady_state")
+
+
+# ---------------------------------------------------------------------------- helpers
+def _check_system(system):
+    if not isinstance(system, DFCSystem):
+        raise TypeError(f"system: expected a dfc_theory.DFCSystem, got {type(system).__name__}")
+
+
+def _as_square_batch(A, name="A"):
+    """(M, M) or (B, M, M) -> ((B, M, M), single)."""
+    arr = as_float_array(A, name, ndim=(2, 3))
+    single = arr.ndim == 2
+    if single:
+        arr = arr[None]
+    if arr.shape[-1] != arr.shape[-2] or arr.shape[-1] == 0:
+        raise ValueError(f"{name}: expected square matrices (M, M) or (B, M, M), "
+                         f"got shape {np.shape(A)}")
+    return arr, single
+
+
+def _out(a, single):
+    return a[0] if single else a
+
+
+@dataclass(frozen=True)
+class _Point:
+    x2: np.ndarray          # (B, n_0)
+    v: np.ndarray           # (B, N) pre-activations at the rest point
+    u: np.ndarray           # (B, n_L) control at the rest point
+    single: bool
+    at: str
+
+
+def linearisation_point(system, x, target=None, at="feedforward", tol=None):
+    """The rest point the matrices are evaluated at.
+
+    Parameters
+    ----------
+    system : DFCSystem
+    x : array (B, n_0) or (n_0,)
+    target : array (B, n_L) or (n_L,), optional
+        r_L*; required for ``at="steady_state"``.
+    at : {"feedforward", "steady_state"}
+        ``"feedforward"``: v = v^- and u = 0 (the rest point for lambda -> 0, and the state
+        every simulation starts from).  ``"steady_state"``: the exact steady state of the
+        system's own controller, v_i = W_i phi(v_{i-1}) + b_i + Q_i u,
+        alpha_eff u = r_L* - r_L(u), solved by Newton in u
+        (:func:`dfc_theory.steady_state`, ``method="newton"``).
+    tol : float, optional
+        Newton tolerance (default that of :func:`dfc_theory.steady_state`).
+
+    Returns
+    -------
+    dict with ``v`` (B, N), ``u`` (B, n_L) (squeezed for a single x) and ``at``.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``at``; ``target`` missing for ``"steady_state"``; Newton did not converge
+        for some sample (there is then no rest point to linearise around).
+    """
+    p = _point(system, x, target, at, tol)
+    return {"v": _out(p.v, p.single), "u": _out(p.u, p.single), "at": p.at}
+
+
+def _point(system, x, target, at, tol=None) -> _Point:
+    _check_system(system)
+    check_choice(at, "at", POINTS)
+    net = system.network
+    if at == "feedforward":
+        if target is not None:
+            x2, _, single = system.prepare(x, target)
+        else:
+            x2, single = as_batch(x, "x", net.n_in)
+        v = net.forward(x2).v_stacked
+        return _Point(x2, v, np.zeros((x2.shape[0], net.n_out)), single, at)
+    if target is None:
+        raise ValueError("target: at='steady_state' needs the output target r_L* "
+                         "(shape (B, n_L) or (n_L,))")
+    from .steady_state import steady_state
+    x2, t, single = system.prepare(x, target)
+    ss = steady_state(system, x2, t, method="newton", tol=tol)
+    if not np.all(ss.converged):
+        bad = np.flatnonzero(~ss.converged)
+        raise ValueError(
+            f"at: the exact (Newton) steady state did not converge for sample(s) "
+            f"{bad.tolist()} (residual {ss.residual[bad].tolist()}); there is no rest point "
+            f"to linearise around -- use at='feedforward' or a smaller delta_L")
+    return _Point(x2, ss.v, ss.u, single, at)
+
+
+def _blocks(system, v):
+    """J_hat (B, N, N), J_L^o (B, n_L, N), D_L (B, n_L) at stacked pre-activations v."""
+    net = system.network
+    B, N, nL = v.shape[0], net.n_total, net.n_out
+    D = [net.phi(i).df(vi) for i, vi in enumerate(net.split(v), start=1)]
+    offs = np.concatenate([[0], np.cumsum(net.sizes[1:])])
+    Jhat = np.zeros((B, N, N))
+    for i in range(2, net.depth + 1):
+        Jhat[:, offs[i - 1]:offs[i], offs[i - 2]:offs[i - 1]] = \
+            net.weights[i - 1][None] * D[i - 2][:, None, :]
+    JLo = np.zeros((B, nL, N))
+    JLo[:, :, offs[-2]:] = np.einsum("ij,bj->bij", np.eye(nL), D[-1])
+    return Jhat, JLo, D[-1]
+
+
+# ---------------------------------------------------------------------------- matrices
+def system_matrices(system, x, target=None, at="feedforward", tol=None):
+    """Linearised system matrices of THEORY.md section 5 at a rest point, batched.
+
+    Parameters
+    ----------
+    system : DFCSystem
+        Network, Q (N x n_L) and controller (alpha, k_p, tau_v, tau_u, leak).
+    x : array (B, n_0) or (n_0,)
+    target : array (B, n_L) or (n_L,), optional
+        r_L*; needed only for ``at="steady_state"``.
+    at : {"feedforward", "steady_state"}
+        Where D_i = diag(phi_i'(v_i)) is evaluated: at the feedforward pass v^-, or at the
+        exact (Newton) steady state of ``system`` (its own leak convention), where J becomes
+        J_ss.  A steady state that did not converge raises ``ValueError``.
+    tol : float, optional
+        Newton tolerance for ``at="steady_state"``.
+
+    Returns
+    -------
+    dict
+        Keys ``MATRIX_KEYS``; each value (B, M, M) with M = N + n_L ((n_L, n_L) for
+        ``A_inst``), squeezed to (M, M) for a single x.  With N = n_1 + ... + n_L and
+        a11 = (I - J_hat) / tau_v:
+
+        - ``A_tilde_I`` = [[-a11, Q/tau_v], [-J_L^o/tau_u, -alpha I/tau_u]]
+        - ``A_I`` = [[-a11, a11 Q], [-J/tau_u, -alpha I/tau_u]]
+        - ``A_inst`` = -(J Q + alpha I)/tau_u
+        - ``A_PI`` = [[-a11, a11 Q], [-(J - (k_p tau_u/tau_v) J_L^o)/tau_u,
+          -(alpha I + (k_p tau_u/tau_v) D_L Q_L)/tau_u]]
+        - ``A_PI_integral`` = [[-(I - J_hat + k_p Q J_L^o)/tau_v, Q/tau_v],
+          [-J_L^o/tau_u, -alpha I/tau_u]]
+        - ``A_system``: the system's own convention in DFCSystem coordinates:
+          ``A_PI_integral`` (leak "integral", which is ``A_tilde_I`` for k_p = 0) or ``A_PI``
+          transformed back to Delta v coordinates (leak "total"); for tau_v = 0,
+          -(I + k_p J Q)^{-1} (J Q + alpha I)/tau_u ("total") or
+          -((I + k_p J Q)^{-1} J Q + alpha I)/tau_u ("integral", state u_int).
+
+        For the instantaneous system (tau_v = 0) the finite-tau_v entries are ``None``.
+
+    Notes
+    -----
+    Derivation (Delta v = v - v_rest, e = r_L* - r_L so Delta e = -J_L^o Delta v):
+
+    * network: tau_v dDelta v/dt = -(I - J_hat) Delta v + Q Delta u;
+    * "integral" leak: u = u_int + k_p e, tau_u du_int/dt = e - alpha u_int, hence
+      tau_v dDelta v/dt = -(I - J_hat + k_p Q J_L^o) Delta v + Q Delta u_int and
+      tau_u dDelta u_int/dt = -J_L^o Delta v - alpha Delta u_int: ``A_PI_integral``.
+      Its characteristic polynomial has constant term proportional to
+      det(alpha I + (1 + alpha k_p) J Q) -- the static condition involves
+      alpha_tilde = alpha / (1 + alpha k_p), not alpha;
+    * "total" leak: du/dt = (e - alpha u)/tau_u + k_p de/dt with de/dt = -J_L^o dDelta v/dt,
+      which gives the u-rows [-J_L^o/tau_u + (k_p/tau_v) J_L^o (I - J_hat),
+      -alpha I/tau_u - (k_p/tau_v) D_L Q_L] in Delta v coordinates; with
+      w = (I - J_hat) Delta v this is ``A_PI``.  THEORY.md section 5 writes the k_p terms as
+      (k_p/tau_v)/tau_u, which is this matrix for tau_u = 1 (time in units of tau_u, as in
+      the reference code); for tau_u != 1 only the form above matches the dynamics of
+      section 2 (checked against finite differences of ``DFCSystem.rhs``).
+
+    All matrices are evaluated at the same rest point (``at``), as the paper's Fig S1 does.
+    """
+    p = _point(system, x, target, at, tol)
+    return _matrices(system, p.x2, p.v, p.single)
+
+
+def _matrices(system, x2, v, single):
+    net, c, Q = system.network, system.controller, system.Q
+    B, N, nL = x2.shape[0], net.n_total, net.n_out
+    J = net.jacobian(x2, v)                                 # (B, n_L, N)
+    JQ = J @ Q
+    I_L = np.eye(nL)
+    out = {"A_inst": -(JQ + c.alpha * I_L) / c.tau_u}
+    if c.instantaneous:
+        G = np.linalg.solve(np.eye(nL) + c.k_p * JQ, JQ + (c.alpha * I_L if c.leak == "total"
+                                                            else 0.0))
+        if c.leak == "integral":
+            G = G + c.alpha * I_L
+        out.update({k: None for k in ("A_tilde_I", "A_I", "A_PI", "A_PI_integral")})
+        out["A_system"] = -G / c.tau_u
+        return {k: (None if out[k] is None else _out(out[k], single)) for k in MATRIX_KEYS}
+    Jhat, JLo, DL = _blocks(system, v)
+    ImJ = np.eye(N)[None] - Jhat                            # I - J_hat
+    a11 = ImJ / c.tau_v
+    QL = system.Q_blocks[-1]                                # (n_L, n_L)
+    M = N + nL
+
+    def assemble(a, b, cc, d):
+        A = np.empty((B, M, M))
+        A[:, :N, :N], A[:, :N, N:], A[:, N:, :N], A[:, N:, N:] = a, b, cc, d
+        return A
+
+    uu_I = np.broadcast_to(-c.alpha * I_L / c.tau_u, (B, nL, nL))
+    out["A_tilde_I"] = assemble(-a11, np.broadcast_to(Q / c.tau_v, (B, N, nL)),
+                                -JLo / c.tau_u, uu_I)
+    a11Q = a11 @ Q
+    out["A_I"] = assemble(-a11, a11Q, -J / c.tau_u, uu_I)
+    g = c.k_p * c.tau_u / c.tau_v
+    DLQL = DL[:, :, None] * QL[None]                        # D_L Q_L
+    out["A_PI"] = assemble(-a11, a11Q, -(J - g * JLo) / c.tau_u,
+                           -(c.alpha * I_L + g * DLQL) / c.tau_u)
+    out["A_PI_integral"] = assemble(-(ImJ + c.k_p * Q[None] @ JLo) / c.tau_v,
+                                    np.broadcast_to(Q / c.tau_v, (B, N, nL)),
+                                    -JLo / c.tau_u, uu_I)
+    if c.leak == "integral":
+        out["A_system"] = out["A_PI_integral"].copy()
+    else:
+        out["A_system"] = assemble(-a11, np.broadcast_to(Q / c.tau_v, (B, N, nL)),
+                                   -JLo / c.tau_u + (c.k_p / c.tau_v) * JLo @ ImJ,
+                                   -(c.alpha * I_L / c.tau_u + (c.k_p / c.tau_v) * DLQL))
+    return {k: _out(out[k], single) for k in MATRIX_KEYS}
+
+
+# ---------------------------------------------------------------------------- spectra
+def spectra(A):
+    """Eigenvalues of A, sorted by decreasing real part (ties: decreasing imaginary part).
+
+    Parameters
+    ----------
+    A : array (M, M) or (B, M, M)
+
+    Returns
+    -------
+    complex array (M,) or (B, M).
+    """
+    A2, single = _as_square_batch(A)
+    lam = np.linalg.eigvals(A2)
+    order = np.lexsort((-lam.imag, -lam.real), axis=-1)
+    return _out(np.take_along_axis(lam, order, axis=-1), single)
+
+
+def spectral_abscissa(A):
+    """a(A) = max_i Re lambda_i(A); A is Hurwitz (locally asymptotically stable) iff a < 0.
+
+    Parameters
+    ----------
+    A : array (M, M) or (B, M, M)
+
+    Returns
+    -------
+    float or (B,) array.  Every linearised solution obeys ||z(t)|| <= C e^{(a + eps) t}
+    and, generically, ||z(t)|| ~ e^{a t} for large t.
+    """
+    A2, single = _as_square_batch(A)
+    a = np.linalg.eigvals(A2).real.max(axis=-1)
+    return float(a[0]) if single else a
+
+
+def spectral_radius(A):
+    """rho(A) = max_i |lambda_i(A)| (float or (B,))."""
+    A2, single = _as_square_batch(A)
+    r = np.abs(np.linalg.eigvals(A2)).max(axis=-1)
+    return float(r[0]) if single else r
+
+
+def is_hurwitz(A, margin=0.0):
+    """Verdict per sample: spectral abscissa < -margin (bool or (B,) bool)."""
+    margin = check_scalar(margin, "margin", low=0.0)
+    a = spectral_abscissa(A)
+    return a < -margin
+
+
+# ---------------------------------------------------------------------------- Lyapunov
+@dataclass(frozen=True)
+class LyapunovCertificate:
+    """Solution of A^T P + P A = -I per sample.
+
+    Attributes
+    ----------
+    P : (B, M, M) symmetric part of the solution (nan where the solver failed).
+    residual : (B,) ||A^T P + P A + I||_2 (absolute; the right-hand side has norm 1).
+    min_eig : (B,) smallest eigenvalue of P.
+    certified : (B,) bool, P > 0 and residual < 1/2 (see :func:`lyapunov_certificate`).
+    """
+
+    P: np.ndarray
+    residual: np.ndarray
+    min_eig: np.ndarray
+    certified: np.ndarray
+
+
+def lyapunov_certificate(A):
+    """Lyapunov certificate of stability: P > 0 with A^T P + P A = -I.
+
+    A is Hurwitz iff this equation has a symmetric positive definite solution P; then
+    V(z) = z^T P z decreases along dz/dt = A z (dV/dt = -||z||^2).  SciPy's
+    ``solve_continuous_lyapunov(a, q)`` solves a X + X a^H = q, so we call it with
+    a = A^T and q = -I.
+
+    Verdict (per sample): ``certified`` iff P is positive definite and the residual
+    E = A^T P + P A + I has ||E||_2 < 1/2.  Then A^T P + P A = -I + E <= -(1/2) I is negative
+    definite, so the certificate proves stability for the P actually computed (the 1/2
+    leaves room for the rounding in evaluating E).  Near the imaginary axis P grows like
+    1 / (2 |a(A)|) and the certificate fails honestly rather than guessing.
+
+    Parameters
+    ----------
+    A : array (M, M) or (B, M, M)
+
+    Returns
+    -------
+    LyapunovCertificate (batch axis squeezed for a single A).
+    """
+    A2, single = _as_square_batch(A)
+    B, M = A2.shape[:2]
+    I = np.eye(M)
+    Ps = np.full((B, M, M), np.nan)
+    res = np.full(B, np.inf)
+    mins = np.full(B, -np.inf)
+    for b in range(B):
+        a = A2[b]
+        try:
+            with np.errstate(all="ignore"):
+                P = scipy.linalg.solve_continuous_lyapunov(a.T, -I)
+        except (scipy.linalg.LinAlgError, ValueError):
+            continue
+        if not np.all(np.isfinite(P)):
+            continue
+        P = 0.5 * (P + P.T)
+        Ps[b] = P
+        res[b] = np.linalg.norm(a.T @ P + P @ a + I, 2)
+        mins[b] = np.linalg.eigvalsh(P)[0]
+    cert = (mins > 0) & (res < 0.5)
+    return LyapunovCertificate(_out(Ps, single), _out(res, single), _out(mins, single),
+                               _out(cert, single))
+
+
+# ---------------------------------------------------------------------------- conditions
+@dataclass(frozen=True)
+class Condition3:
+    """Condition 3 at a rest point: Re lambda_i(J Q) > -alpha for all i.
+
+    Attributes
+    ----------
+    eigenvalues : (B, n_L) eigenvalues of J Q (sorted by decreasing real part).
+    alpha : the leak used.
+    margin : (B,) min_i Re lambda_i(J Q) + alpha (> 0 iff Condition 3 holds); equals
+        -tau_u a(A_inst).
+    holds : (B,) bool.
+    """
+
+    eigenvalues: np.ndarray
+    alpha: float
+    margin: np.ndarray
+    holds: np.ndarray
+
+
+def condition3(system, x, target=None, at="feedforward", alpha=None, tol=None):
+    """Condition 3: every eigenvalue of J Q (J = J_ss at ``at="steady_state"``) has real
+    part > -alpha.
+
+    By Proposition 5 this is equivalent to local stability when tau_u >> tau_v and k_p = 0
+    (it is the Hurwitz test of A_inst = -(J Q + alpha I)/tau_u).  For finite tau_v or
+    k_p > 0 it is only a proxy: see :func:`system_matrices` and :mod:`dfc_theory.symbolic`.
+
+    Parameters
+    ----------
+    system, x, target, at, tol : as in :func:`system_matrices`.
+    alpha : float >= 0, optional
+        The leak to test against; default ``system.controller.alpha`` (the paper's statement;
+        for the "integral" leak with k_p > 0 the static part of the PI criterion uses
+        alpha_tilde = ``controller.alpha_eff`` instead).
+
+    Returns
+    -------
+    Condition3 (batch axis squeezed for a single x).
+    """
+    p = _point(system, x, target, at, tol)
+    alpha = system.controller.alpha if alpha is None else check_scalar(alpha, "alpha", low=0.0)
+    JQ = system.network.jacobian(p.x2, p.v) @ system.Q
+    lam = spectra(JQ)
+    margin = lam.real.min(axis=-1) + alpha
+    return Condition3(_out(lam, p.single), alpha, _out(margin, p.single),
+                      _out(margin > 0, p.single))
+
+
+def condition2_ratio(system, x, target=None, at="feedforward", tol=None):
+    """Condition-2 ratio ||P_J Q||_F / ||Q||_F at the rest point, P_J = J^T (J J^T)^{-1} J.
+
+    Equals 1 iff the column space of Q lies in the row space of J (Condition 2, e.g.
+    Q = J^T M).  Delegates to :func:`dfc_theory.metrics.condition2_ratio` with J at ``at``.
+
+    Returns
+    -------
+    float or (B,) array.
+    """
+    from .metrics import condition2_ratio as _ratio
+    p = _point(system, x, target, at, tol)
+    J = system.network.jacobian(p.x2, p.v)
+    r = _ratio(J, np.broadcast_to(system.Q, (J.shape[0],) + system.Q.shape))
+    return float(r[0]) if p.single else r
+
+
+# ---------------------------------------------------------------------------- Euler
+@dataclass(frozen=True)
+class EulerStability:
+    """Forward Euler z_{k+1} = (I + dt A) z_k on a linear system.
+
+    Attributes
+    ----------
+    dt_rho : (B,) dt * rho(A).
+    amplification : (B,) max_i |1 + dt lambda_i(A)| (stable iff < 1).
+    dt_max : (B,) largest stable step, min_i 2 (-Re lambda_i) / |lambda_i|^2 (0 when A is not
+        Hurwitz; equals 2 / rho(A) for a real negative spectrum).
+    stable : (B,) bool, amplification < 1.
+    """
+
+    dt_rho: np.ndarray
+    amplification: np.ndarray
+    dt_max: np.ndarray
+    stable: np.ndarray
+
+
+def euler_stability(A, dt):
+    """Stability of forward Euler with step ``dt`` on dz/dt = A z.
+
+    The iteration matrix is I + dt A with eigenvalues 1 + dt lambda_i; it is stable iff every
+    |1 + dt lambda_i| < 1, i.e. dt < 2 (-Re lambda_i) / |lambda_i|^2 for all i.  For a real
+    negative spectrum this is dt * rho(A) < 2 (THEORY.md section 2: dt * rho(J Q + alpha I) < 2
+    in units of tau_u for the instantaneous system); with complex eigenvalues the limit is
+    smaller.  dt * rho(A) < 2 is always necessary.  A continuous-time unstable A (a >= 0) is
+    Euler-unstable for every dt.
+
+    Parameters
+    ----------
+    A : array (M, M) or (B, M, M)
+    dt : float > 0
+
+    Returns
+    -------
+    EulerStability (batch axis squeezed for a single A).
+    """
+    A2, single = _as_square_batch(A)
+    dt = check_scalar(dt, "dt", low=0.0, low_inclusive=False)
+    lam = np.linalg.eigvals(A2)
+    amp = np.abs(1.0 + dt * lam).max(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lim = np.where(np.abs(lam) > 0, 2.0 * (-lam.real) / np.abs(lam) ** 2, np.inf)
+    dt_max = np.where(lam.real.max(axis=-1) < 0, lim.min(axis=-1), 0.0)
+    rho = np.abs(lam).max(axis=-1)
+    return EulerStability(_out(dt * rho, single), _out(amp, single), _out(dt_max, single),
+                          _out(amp < 1.0, single))
+
+
+def reference_euler_matrix(system, x, dt, target=None, at="feedforward", proactive=False,
+                           tol=None):
+    """One-step matrix of the reference Euler scheme for the instantaneous system, linearised.
+
+    For tau_v = 0 and an instantaneous apical compartment (``tau_A=None``), the scheme of
+    THEORY.md section 2 (``simulate(method="euler")``) reads, with h = dt / tau_u and
+    e_k = r_L* - r_L(Q u_{k-1}) (the apical compartment sees the PREVIOUS control):
+
+    * "total":    u_int_{k+1} = u_int_k + h (e_k - alpha u_k)
+    * "integral": u_int_{k+1} = u_int_k + h (e_k - alpha u_int_k)
+    * u_{k+1} = u_int_{k+1} + k_p e_k.
+
+    Linearised (Delta e_k = -J Q Delta u_{k-1}) this is a linear map on
+    y_k = [u_int_k; u_k; u_{k-1}] (size 3 n_L).  With ``proactive=True`` the apical
+    compartment sees u_{k+1}, e_k = r_L* - r_L(Q u_k), and the map acts on [u_int_k; u_k];
+    for k_p = 0 it reduces to forward Euler, u_{k+1} = (I + dt A_inst) u_k.
+
+    The scheme is stable iff the spectral radius of this matrix is < 1.  For k_p = 0,
+    proactive=False and a real spectrum mu of J Q >= 0 the characteristic equation
+    z^2 - (1 - h alpha) z + h mu = 0 gives (Jury) h mu < 1 and h alpha < 2 + h mu: the
+    lagged scheme's limit dt rho(J Q) < tau_u is half the forward-Euler limit.
+
+    Parameters
+    ----------
+    system : DFCSystem with ``controller.tau_v == 0``
+    x, target, at, tol : as in :func:`system_matrices`.
+    dt : float > 0
+    proactive : bool
+
+    Returns
+    -------
+    array (B, m, m) (squeezed for a single x), m = 3 n_L (2 n_L when proactive).
+    """
+    _check_system(system)
+    c = system.controller
+    if not c.instantaneous:
+        raise ValueError(f"system: reference_euler_matrix is for the instantaneous system "
+                         f"(controller.tau_v = 0), got tau_v = {c.tau_v}")
+    if c.tau_A is not None:
+        raise ValueError(f"system: reference_euler_matrix needs an instantaneous apical "
+                         f"compartment (controller.tau_A = None), got tau_A = {c.tau_A}")
+    dt = check_scalar(dt, "dt", low=0.0, low_inclusive=False)
+    p = _point(system, x, target, at, tol)
+    JQ = system.network.jacobian(p.x2, p.v) @ system.Q
+    B, n = JQ.shape[0], JQ.shape[-1]
+    h, a, kp = dt / c.tau_u, c.alpha, c.k_p
+    I = np.broadcast_to(np.eye(n), (B, n, n))
+    Z = np.zeros((B, n, n))
+    total = c.leak == "total"
+    # d u_int_{k+1} = Ci d u_int_k + Cu d u_k + Ce d e_k ; d u_{k+1} = d u_int_{k+1} + k_p d e_k
+    Ci = I if total else (1.0 - h * a) * I
+    Cu = -h * a * I if total else Z
+    if proactive:
+        # d e_k = -JQ d u_k ; state [u_int; u]
+        Ce = -h * JQ
+        row_i = np.concatenate([Ci, Cu + Ce], axis=2)
+        row_u = np.concatenate([Ci, Cu + Ce - kp * JQ], axis=2)
+        T = np.concatenate([row_i, row_u], axis=1)
+    else:
+        # d e_k = -JQ d u_{k-1} ; state [u_int; u; u_prev]
+        Ce = -h * JQ
+        row_i = np.concatenate([Ci, Cu, Ce], axis=2)
+        row_u = np.concatenate([Ci, Cu, Ce - kp * JQ], axis=2)
+        row_p = np.concatenate([Z, I, Z], axis=2)
+        T = np.concatenate([row_i, row_u, row_p], axis=1)
+    return _out(T, p.single)
+
+
+# ---------------------------------------------------------------------------- simulation
+@dataclass(frozen=True)
+class SimulatedVerdict:
+    """Behaviour of a simulation started at the feedforward state, per sample.
+
+    Attributes
+    ----------
+    ratio : (B,) ||z(T) - z_ss|| / ||z(0) - z_ss|| with z = [v; u] (u alone for tau_v = 0)
+        and z_ss the exact steady state (inf when the run blew up or stopped).
+    converged : (B,) ratio < ``converged_below``.
+    departed : (B,) ratio > ``departed_above`` or not finite.
+    t_end : the horizon actually simulated (shorter than asked when an Euler run was
+        stopped because some sample blew up).
+    result : the :class:`~dfc_theory.SimulationResult`.
+    """
+
+    ratio: np.ndarray
+    converged: np.ndarray
+    departed: np.ndarray
+    t_end: float
+    result: object
+
+    @property
+    def decided(self):
+        return self.converged | self.departed
+
+
+def simulated_verdict(system, x, target, t_end, method="ivp", dt=None,
+                      converged_below=1e-2, departed_above=1.0, **simulate_kwargs):
+    """Simulate the nonlinear dynamics and say, per sample, whether they approach or leave the
+    exact steady state -- the empirical counterpart of the spectral-abscissa verdict.
+
+    The run starts at z(0) = [v^-; 0] (THEORY.md section 2) and lasts ``t_end``; the ratio
+    ||z(T) - z_ss|| / ||z(0) - z_ss|| behaves like exp(a T) for a linearisation with
+    spectral abscissa a, so with a |a| T >= log(1 / converged_below) + (transient) margin the
+    classification is decisive; shorter horizons may leave samples undecided (neither flag).
+    Unlike the reference convergence flags of :func:`dfc_theory.simulate`, this does not
+    depend on alpha (a large alpha leaves a large error e_ss = alpha_eff u_ss at rest).
+
+    Parameters
+    ----------
+    system, x, target : as in :func:`system_matrices` (the exact steady state must exist).
+    t_end : float > 0
+    method : {"ivp", "euler", "linear"} (see :func:`dfc_theory.simulate`)
+    dt : float, optional
+        Euler step (default min(t_end / 200, tau_v / 4)); output spacing for "ivp"/"linear"
+        (default t_end / 200).
+    converged_below, departed_above : thresholds on the ratio.  The default
+        ``departed_above=1`` means "ended farther from z_ss than it started": an unstable
+        run often saturates at another rest point or a limit cycle, at an O(1) distance
+        that is NOT many times the (lambda-sized) initial distance.
+    **simulate_kwargs : passed to :func:`dfc_theory.simulate` (e.g. ``proactive``, ``rtol``).
+
+    Returns
+    -------
+    SimulatedVerdict
+    """
+    from .simulate import simulate
+    _check_system(system)
+    t_end = check_scalar(t_end, "t_end", low=0.0, low_inclusive=False)
+    c = system.controller
+    if dt is None:
+        dt = t_end / 200.0
+        if method == "euler" and not c.instantaneous:
+            dt = min(dt, 0.25 * c.tau_v)
+    dt = check_scalar(dt, "dt", low=0.0, low_inclusive=False)
+    n_steps = max(1, int(np.ceil(t_end / dt - 1e-9)))
+    p = _point(system, x, target, "steady_state")
+    x2, t, _ = system.prepare(x, target)
+    with np.errstate(all="ignore"):
+        res = simulate(system, x2, t, method=method, dt=dt, n_steps=n_steps, record="final",
+                       **simulate_kwargs)
+    v0 = system.network.forward(x2).v_stacked
+    if c.instantaneous:
+        d0 = -p.u
+        dT = res.u_final - p.u
+    else:
+        d0 = np.concatenate([v0 - p.v, -p.u], axis=1)
+        dT = np.concatenate([res.v_final - p.v, res.u_final - p.u], axis=1)
+    with np.errstate(all="ignore"):
+        ratio = np.linalg.norm(dT, axis=1) / np.maximum(np.linalg.norm(d0, axis=1), 1e-300)
+    ratio = np.where(np.isfinite(ratio), ratio, np.inf)
+    if res.n_steps < n_steps:  # stopped early because the state blew up
+        ratio = np.where(res.diverged, np.inf, ratio)
+    conv = ratio < converged_below
+    dep = ~(ratio <= departed_above)
+    # the Euler integrator stops the whole batch when one sample blows up: report the
+    # horizon actually simulated (the other samples may then be undecided)
+    return SimulatedVerdict(ratio, conv, dep, res.n_steps * dt, res)

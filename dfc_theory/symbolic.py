@@ -1,0 +1,821 @@
+"""SymPy derivations for small DFC systems (THEORY.md sections 2, 3 and 5).
+
+What is derived here (each is cross-checked numerically in ``tests/test_symbolic.py``):
+
+* the controller's rest equations for both leak conventions, giving
+  alpha_tilde = alpha / (1 + alpha k_p) ("integral", the paper) and alpha ("total", the
+  reference code) -- :func:`controller_rest`, :func:`alpha_effective`;
+* the exact steady state of a small linear network, equal to Lemma 1's
+  u_ss = (J Q + alpha_eff I)^{-1} delta_L -- :func:`linear_network_steady_state`;
+* the linearised system matrices of THEORY.md section 5 for small networks with symbolic
+  or numeric weights and symbolic alpha, k_p, tau_v, tau_u -- :func:`symbolic_system`,
+  :func:`symbolic_from_system`, :meth:`SymbolicSystem.matrices`;
+* characteristic polynomials, our own Routh table and Hurwitz minors (SymPy 1.14 has no
+  Routh-Hurwitz helper) and the Lienard-Chipart form of the criterion --
+  :func:`characteristic_polynomial`, :func:`routh_table`, :func:`hurwitz_minors`,
+  :func:`hurwitz_conditions`;
+* closed-form stability regions in (alpha, k_p, rho = tau_v / tau_u) for scalar chains
+  (1-1 and 1-1-1 networks), with the answer to "can Condition 3 hold while the finite-tau_v
+  PI system is unstable?" -- :func:`scalar_chain_region`, :func:`condition3_gap`.
+
+Time is measured in units of tau_u in the "dimensionless" forms (tau_u = 1, tau_v = rho),
+which loses nothing: tau_u A depends on tau_v and tau_u only through rho.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from ._validation import check_choice
+
+__all__ = ["ALPHA", "K_P", "TAU_V", "TAU_U", "RHO", "S", "controller_rest", "alpha_effective",
+           "linear_network_steady_state", "SymbolicSystem", "symbolic_system",
+           "symbolic_from_system", "substitutions", "characteristic_polynomial",
+           "routh_table", "routh_first_column", "hurwitz_matrix", "hurwitz_minors",
+           "hurwitz_conditions", "is_hurwitz_polynomial", "Region", "stability_region",
+           "scalar_chain_region", "condition3_gap", "positive_by_coefficients"]
+
+ALPHA = sp.Symbol("alpha", nonnegative=True)
+K_P = sp.Symbol("k_p", nonnegative=True)
+TAU_V = sp.Symbol("tau_v", positive=True)
+TAU_U = sp.Symbol("tau_u", positive=True)
+RHO = sp.Symbol("rho", positive=True)      # tau_v / tau_u
+S = sp.Symbol("s")                          # Laplace variable of the characteristic polynomial
+
+LEAKS = ("integral", "total")
+KEYS = ("A_tilde_I", "A_I", "A_inst", "A_PI", "A_PI_integral")
+
+
+# ---------------------------------------------------------------------------- steady state
+def controller_rest(leak):
+    """Solve the controller's rest equations symbolically.
+
+    * ``"integral"``: u = u_int + k_p e and 0 = e - alpha u_int (tau_u du_int/dt = 0);
+    * ``"total"``: 0 = e - alpha u + k_p tau_u de/dt with de/dt = 0 at rest.
+
+    Returns
+    -------
+    dict with ``"e"`` (the error at rest as a function of the control u), ``"alpha_eff"``
+    (e / u), ``"equations"`` and, for the integral leak, ``"u_int"`` (u_int at rest).
+    """
+    check_choice(leak, "leak", LEAKS)
+    e, u, u_int, de = sp.symbols("e u u_int edot")
+    if leak == "integral":
+        eqs = [sp.Eq(u, u_int + K_P * e), sp.Eq(0, e - ALPHA * u_int)]
+        sol = sp.solve(eqs, [e, u_int], dict=True)[0]
+        out = {"e": sp.simplify(sol[e]), "u_int": sp.simplify(sol[u_int])}
+    else:
+        eqs = [sp.Eq(0, e - ALPHA * u + K_P * TAU_U * de)]
+        sol = sp.solve([eqs[0].subs(de, 0)], [e], dict=True)[0]
+        out = {"e": sp.simplify(sol[e])}
+    out["alpha_eff"] = sp.simplify(out["e"] / u)
+    out["equations"] = eqs
+    return out
+
+
+def alpha_effective(leak):
+    """alpha_eff with e_ss = alpha_eff u_ss: alpha / (1 + alpha k_p) ("integral") or alpha
+    ("total"), as derived by :func:`controller_rest`."""
+    return controller_rest(leak)["alpha_eff"]
+
+
+def linear_network_steady_state(sizes=(1, 1, 1), leak="integral"):
+    """Exact steady state of a LINEAR network with symbolic weights, solved by SymPy.
+
+    Equations (THEORY.md section 3): v_1 = W_1 x + Q_1 u, v_i = W_i v_{i-1} + Q_i u
+    (i = 2..L), and e = r_L* - v_L = alpha_eff u.  For a linear network the linearisation
+    is exact, so the solution must equal Lemma 1's u_ss = (J Q + alpha_eff I)^{-1} delta_L
+    with J = [W_L ... W_2, ..., W_L, I] and delta_L = r_L* - W_L ... W_1 x.
+
+    Returns
+    -------
+    dict with ``u`` (solved), ``u_lemma1`` (the formula), ``difference`` (simplified, the
+    zero matrix), ``alpha_eff`` and the symbols used.
+    """
+    check_choice(leak, "leak", LEAKS)
+    sizes = tuple(int(n) for n in sizes)
+    if len(sizes) < 2 or min(sizes) < 1 or max(sizes) > 3:
+        raise ValueError(f"sizes: expected 2..L+1 widths in 1..3, got {sizes}")
+    L, nL = len(sizes) - 1, sizes[-1]
+    W = [sp.Matrix(sizes[i + 1], sizes[i], lambda a, b, i=i: sp.Symbol(f"W{i + 1}_{a + 1}{b + 1}"))
+         for i in range(L)]
+    Qb = [sp.Matrix(sizes[i + 1], nL, lambda a, b, i=i: sp.Symbol(f"q{i + 1}_{a + 1}{b + 1}"))
+          for i in range(L)]
+    x = sp.Matrix(sizes[0], 1, lambda a, b: sp.Symbol(f"x_{a + 1}"))
+    rstar = sp.Matrix(nL, 1, lambda a, b: sp.Symbol(f"rstar_{a + 1}"))
+    u = sp.Matrix(nL, 1, lambda a, b: sp.Symbol(f"u_{a + 1}"))
+    a_eff = alpha_effective(leak)
+    v = x
+    for i in range(L):
+        v = W[i] * v + Qb[i] * u
+    sol = sp.solve(list(rstar - v - a_eff * u), list(u), dict=True)[0]
+    u_solved = sp.Matrix([sol[ui] for ui in u])
+    # Lemma 1
+    blocks, P = [None] * L, sp.eye(nL)
+    for i in range(L - 1, -1, -1):
+        blocks[i] = P
+        P = P * W[i]
+    J = sp.Matrix.hstack(*blocks)
+    Q = sp.Matrix.vstack(*Qb)
+    y = x
+    for i in range(L):
+        y = W[i] * y
+    delta = rstar - y
+    u_lemma = (J * Q + a_eff * sp.eye(nL)).LUsolve(delta)
+    diff = sp.simplify(u_solved - u_lemma)
+    return {"u": u_solved, "u_lemma1": u_lemma, "difference": diff, "alpha_eff": a_eff,
+            "J": J, "Q": Q, "delta_L": delta}
+
+
+# ---------------------------------------------------------------------------- matrices
+@dataclass
+class SymbolicSystem:
+    """A small DFC system in SymPy.
+
+    Attributes
+    ----------
+    sizes : (n_0, ..., n_L)
+    W : list of Matrix, W_1..W_L (W_1 does not enter the matrices).
+    D : list of Matrix, D_1..D_L, diagonal (n_i x n_i): phi_i' at the rest point.
+    Q : Matrix (N x n_L)
+    alpha, k_p, tau_v, tau_u : SymPy expressions (symbols by default).
+    symbols : dict name -> Symbol of the free network symbols (weights, D, Q entries).
+    """
+
+    sizes: tuple
+    W: list
+    D: list
+    Q: sp.Matrix
+    alpha: sp.Expr = ALPHA
+    k_p: sp.Expr = K_P
+    tau_v: sp.Expr = TAU_V
+    tau_u: sp.Expr = TAU_U
+    symbols: dict = field(default_factory=dict)
+
+    @property
+    def N(self):
+        return sum(self.sizes[1:])
+
+    @property
+    def n_out(self):
+        return self.sizes[-1]
+
+    def J_hat(self):
+        """Block sub-diagonal N x N matrix, block (i, i-1) = W_i D_{i-1}."""
+        N, sz = self.N, self.sizes[1:]
+        offs = np.concatenate([[0], np.cumsum(sz)]).astype(int)
+        Jh = sp.zeros(N, N)
+        for i in range(1, len(sz)):
+            Jh[offs[i]:offs[i + 1], offs[i - 1]:offs[i]] = self.W[i] * self.D[i - 1]
+        return Jh
+
+    def J_Lo(self):
+        """n_L x N, zero except its last block D_L."""
+        Jo = sp.zeros(self.n_out, self.N)
+        Jo[:, self.N - self.n_out:] = self.D[-1]
+        return Jo
+
+    def J(self):
+        """J = J_L^o (I - J_hat)^{-1} (J_hat is nilpotent, so the inverse is a finite sum)."""
+        Jh, N = self.J_hat(), self.N
+        inv, P = sp.eye(N), sp.eye(N)
+        for _ in range(len(self.sizes) - 2):
+            P = P * Jh
+            inv = inv + P
+        return self.J_Lo() * inv
+
+    def matrices(self):
+        """The matrices of THEORY.md section 5 (see :func:`dfc_theory.stability.system_matrices`).
+
+        Returns
+        -------
+        dict with ``A_tilde_I``, ``A_I``, ``A_inst``, ``A_PI`` ("total" leak, w coordinates),
+        ``A_PI_integral`` ("integral" leak, state [Delta v; u_int]).
+        """
+        N, nL = self.N, self.n_out
+        tv, tu, al, kp = self.tau_v, self.tau_u, self.alpha, self.k_p
+        I_N, I_L = sp.eye(N), sp.eye(nL)
+        Jh, Jo, J, Q = self.J_hat(), self.J_Lo(), self.J(), self.Q
+        a11 = (I_N - Jh) / tv
+
+        def blk(a, b, c, d):
+            return sp.Matrix(sp.BlockMatrix([[a, b], [c, d]]))
+
+        QL = Q[N - nL:, :]
+        g = kp * tu / tv
+        return {
+            "A_tilde_I": blk(-a11, Q / tv, -Jo / tu, -al * I_L / tu),
+            "A_I": blk(-a11, a11 * Q, -J / tu, -al * I_L / tu),
+            "A_inst": -(J * Q + al * I_L) / tu,
+            "A_PI": blk(-a11, a11 * Q, -(J - g * Jo) / tu, -(al * I_L + g * self.D[-1] * QL) / tu),
+            "A_PI_integral": blk(-(I_N - Jh + kp * Q * Jo) / tv, Q / tv, -Jo / tu,
+                                 -al * I_L / tu),
+        }
+
+    def dimensionless(self):
+        """The same system with tau_u = 1 and tau_v = rho (time in units of tau_u)."""
+        return SymbolicSystem(self.sizes, self.W, self.D, self.Q, self.alpha, self.k_p,
+                              RHO, sp.Integer(1), self.symbols)
+
+
+def _mat(rows, cols, name, given):
+    if given is None:
+        M = sp.Matrix(rows, cols, lambda a, b: sp.Symbol(f"{name}_{a + 1}{b + 1}"))
+        return M, {str(s): s for s in M.free_symbols}
+    M = sp.Matrix(given)
+    if M.shape != (rows, cols):
+        raise ValueError(f"{name}: expected shape ({rows}, {cols}), got {M.shape}")
+    return M, {}
+
+
+def symbolic_system(sizes=(1, 1, 1), weights=None, derivatives=None, Q=None, alpha=ALPHA,
+                    k_p=K_P, tau_v=TAU_V, tau_u=TAU_U):
+    """Build a :class:`SymbolicSystem` with symbolic or given network quantities.
+
+    Parameters
+    ----------
+    sizes : (n_0, ..., n_L), each width in 1..4
+    weights : list of array-likes W_1..W_L, optional
+        Symbols ``W{i}_{ab}`` when omitted (W_1 is irrelevant to the matrices).
+    derivatives : list of vectors D_1..D_L (diagonals), optional
+        phi_i'(v_i) at the rest point; symbols ``d{i}_{a}`` when omitted.
+    Q : array-like (N, n_L), optional
+        Symbols ``q_{ab}`` (row a of the stacked Q) when omitted.
+    alpha, k_p, tau_v, tau_u : SymPy expressions or numbers (symbols by default).
+    """
+    sizes = tuple(int(n) for n in sizes)
+    if len(sizes) < 2 or min(sizes) < 1 or max(sizes) > 4:
+        raise ValueError(f"sizes: expected >= 2 widths in 1..4, got {sizes}")
+    L = len(sizes) - 1
+    syms = {}
+    if weights is not None and len(weights) != L:
+        raise ValueError(f"weights: expected {L} matrices, got {len(weights)}")
+    if derivatives is not None and len(derivatives) != L:
+        raise ValueError(f"derivatives: expected {L} vectors, got {len(derivatives)}")
+    W, D = [], []
+    for i in range(L):
+        Wi, s = _mat(sizes[i + 1], sizes[i], f"W{i + 1}", None if weights is None else weights[i])
+        syms.update(s)
+        W.append(Wi)
+        if derivatives is None:
+            d = [sp.Symbol(f"d{i + 1}_{a + 1}") for a in range(sizes[i + 1])]
+            syms.update({str(x): x for x in d})
+        else:
+            d = list(sp.Matrix(derivatives[i]))
+            if len(d) != sizes[i + 1]:
+                raise ValueError(f"derivatives[{i}]: expected {sizes[i + 1]} entries, got {len(d)}")
+        D.append(sp.diag(*d))
+    Qm, s = _mat(sum(sizes[1:]), sizes[-1], "q", Q)
+    syms.update(s)
+    return SymbolicSystem(sizes, W, D, Qm, sp.sympify(alpha), sp.sympify(k_p),
+                          sp.sympify(tau_v), sp.sympify(tau_u), syms)
+
+
+def _numeric_point(system, x, target, at):
+    from .stability import linearisation_point
+    pt = linearisation_point(system, x, target, at)
+    v = np.asarray(pt["v"], dtype=np.float64)
+    if v.ndim != 1:
+        raise ValueError(f"x: expected a single input of shape ({system.network.n_in},), "
+                         f"got {np.shape(x)}")
+    net = system.network
+    D = [net.phi(i).df(vi) for i, vi in enumerate(net.split(v), start=1)]
+    return D
+
+
+def _to_sympy(a, exact):
+    a = np.asarray(a, dtype=np.float64)
+    conv = (lambda z: sp.Rational(float(z))) if exact else (lambda z: sp.Float(float(z), 17))
+    return sp.Matrix(a.shape[0], a.shape[1] if a.ndim > 1 else 1,
+                     [conv(z) for z in a.ravel()])
+
+
+def symbolic_from_system(system, x, target=None, at="feedforward", exact=False,
+                         controller="symbolic"):
+    """The :class:`SymbolicSystem` of a numeric DFCSystem at one input: numeric W, D, Q.
+
+    Parameters
+    ----------
+    system : DFCSystem; x : (n_0,) one input; target, at : as in
+        :func:`dfc_theory.stability.system_matrices`.
+    exact : bool
+        Convert floats to exact Rationals (exact arithmetic, slower) instead of Floats.
+    controller : {"symbolic", "numeric"}
+        Keep alpha, k_p, tau_v, tau_u as symbols, or take the system's values.
+    """
+    check_choice(controller, "controller", ("symbolic", "numeric"))
+    D = _numeric_point(system, x, target, at)
+    net = system.network
+    W = [_to_sympy(w, exact) for w in net.weights]
+    Dm = [_to_sympy(d, exact) for d in D]
+    Q = _to_sympy(system.Q, exact)
+    params = {}
+    if controller == "numeric":
+        c = system.controller
+        params = {"alpha": c.alpha, "k_p": c.k_p, "tau_v": c.tau_v, "tau_u": c.tau_u}
+        params = {k: (sp.Rational(v) if exact else sp.Float(v, 17)) for k, v in params.items()}
+    return symbolic_system(tuple(net.sizes), W, Dm, Q, **params)
+
+
+def substitutions(sym, system, x, target=None, at="feedforward", controller=True):
+    """Map every free symbol of a symbolic :class:`SymbolicSystem` (built by
+    :func:`symbolic_system` with default names) to the values of a numeric DFCSystem at x.
+
+    Returns
+    -------
+    dict Symbol -> float (alpha, k_p, tau_v, tau_u included when ``controller``).
+    """
+    net = system.network
+    if tuple(net.sizes) != tuple(sym.sizes):
+        raise ValueError(f"system: sizes {net.sizes} do not match the symbolic {sym.sizes}")
+    D = _numeric_point(system, x, target, at)
+    vals = {}
+    for i, (w, d) in enumerate(zip(net.weights, D), start=1):
+        for a in range(w.shape[0]):
+            for b in range(w.shape[1]):
+                vals[f"W{i}_{a + 1}{b + 1}"] = w[a, b]
+            vals[f"d{i}_{a + 1}"] = d[a]
+    for a in range(system.Q.shape[0]):
+        for b in range(system.Q.shape[1]):
+            vals[f"q_{a + 1}{b + 1}"] = system.Q[a, b]
+    out = {s: float(vals[name]) for name, s in sym.symbols.items() if name in vals}
+    if controller:
+        c = system.controller
+        for s_, v in ((sym.alpha, c.alpha), (sym.k_p, c.k_p), (sym.tau_v, c.tau_v),
+                      (sym.tau_u, c.tau_u)):
+            if isinstance(s_, sp.Symbol):
+                out[s_] = float(v)
+    return out
+
+
+# ---------------------------------------------------------------------------- polynomials
+def _rationalise(expr):
+    """Replace every Float by the exact Rational of its binary value."""
+    expr = sp.sympify(expr)
+    floats = expr.atoms(sp.Float)
+    return expr.xreplace({f: sp.Rational(f) for f in floats}) if floats else expr
+
+
+def _scale(exprs):
+    """Largest |numeric coefficient| over expressions that are polynomials in their free
+    symbols (a positive number to normalise by; 1 if there is none)."""
+    m = sp.Integer(0)
+    for e in exprs:
+        e = sp.expand(e)
+        if e == 0:
+            continue
+        gens = sorted(e.free_symbols, key=str)
+        cs = sp.Poly(e, *gens).coeffs() if gens else [e]
+        for c in cs:
+            if c.is_number:
+                m = max(m, abs(c))
+    return m if m > 0 else sp.Integer(1)
+
+
+def _normalise(e):
+    """e divided by its largest |numeric coefficient| (same sign, values O(1))."""
+    return sp.expand(e / _scale([e]))
+
+
+def _to_domain(M):
+    from sympy.polys.matrices import DomainMatrix
+    return DomainMatrix.from_Matrix(M)
+
+
+def characteristic_polynomial(A, s=S):
+    """det(s I - A) with the (positive) denominators cleared, as a Poly in s.
+
+    The entries of the section-5 matrices are polynomials divided by products of tau_v,
+    tau_u (or rho), all positive: with L the least common denominator, the polynomial
+    det(L s I - L A) = L^M det(s I - A) has the same roots and a positive leading
+    coefficient; its content (a positive monomial) is divided out.  Floats are first
+    replaced by the exact rationals they represent.  Computed with SymPy's DomainMatrix
+    (fraction-free, exact) rather than a symbolic determinant.
+
+    Raises
+    ------
+    ValueError
+        ``A`` not square, or a denominator that is not known to be positive.
+    """
+    A = sp.Matrix(A)
+    if A.rows != A.cols:
+        raise ValueError(f"A: expected a square matrix, got shape {A.shape}")
+    A = A.applyfunc(lambda e: sp.together(_rationalise(e)))
+    dens = [sp.fraction(e)[1] for e in A]
+    Lden = sp.lcm_list(dens) if dens else sp.Integer(1)
+    if not (Lden.is_positive or all(z.is_positive for z in Lden.free_symbols)):
+        raise ValueError(f"A: denominators {Lden} are not known to be positive; declare the "
+                         f"symbols positive (tau_v, tau_u, rho are)")
+    Ap = (A * Lden).applyfunc(lambda e: sp.expand(sp.cancel(e)))
+    sig = sp.Dummy("sigma")
+    dM = _to_domain(Ap)
+    cp = [dM.domain.to_sympy(c) for c in dM.charpoly()]
+    Mdim = A.rows
+    coeffs = [sp.expand(c * Lden ** (Mdim - k)) for k, c in enumerate(cp)]
+    g = sp.gcd_list([c for c in coeffs if c != 0])
+    coeffs = [sp.expand(sp.cancel(c / g)) for c in coeffs]
+    scale = _scale(coeffs)
+    coeffs = [sp.expand(c / scale) for c in coeffs]
+    poly = sp.Poly(sum(c * s ** (Mdim - k) for k, c in enumerate(coeffs)), s)
+    lc = poly.LC()
+    test = lc.subs({z: 1 for z in lc.free_symbols}) if lc.free_symbols else lc
+    if test < 0:
+        poly = -poly
+    return poly
+
+
+def _coeffs(p):
+    if isinstance(p, sp.Poly):
+        return list(p.all_coeffs())
+    return [sp.sympify(c) for c in p]
+
+
+def routh_table(p, simplify=True):
+    """Routh table of a polynomial (Poly, or coefficients from the highest power down).
+
+    Rows r_0 = [b_0, b_2, ...], r_1 = [b_1, b_3, ...] and
+    r_k[j] = (r_{k-1}[0] r_{k-2}[j+1] - r_{k-2}[0] r_{k-1}[j+1]) / r_{k-1}[0].
+    With b_0 > 0, all roots lie in the open left half plane iff every first-column entry is
+    positive.  Symbolic entries are cancelled to rational functions; no special handling of
+    a zero pivot (for numbers, use :func:`is_hurwitz_polynomial`).
+
+    Returns
+    -------
+    list of rows (lists of SymPy expressions), n + 1 rows for degree n.
+    """
+    b = _coeffs(p)
+    n = len(b) - 1
+    if n < 1:
+        raise ValueError(f"p: expected degree >= 1, got coefficients {b}")
+    width = n // 2 + 1
+    r0 = b[0::2] + [sp.Integer(0)] * (width - len(b[0::2]))
+    r1 = b[1::2] + [sp.Integer(0)] * (width - len(b[1::2]))
+    rows = [r0, r1]
+    for _ in range(n - 1):
+        p2, p1 = rows[-2], rows[-1]
+        new = []
+        for j in range(width - 1):
+            e = (p1[0] * p2[j + 1] - p2[0] * p1[j + 1]) / p1[0]
+            new.append(sp.cancel(e) if simplify else e)
+        rows.append(new + [sp.Integer(0)])
+    return rows
+
+
+def routh_first_column(p):
+    """First column of the Routh table (n + 1 entries)."""
+    return [row[0] for row in routh_table(p)]
+
+
+def hurwitz_matrix(p):
+    """Hurwitz matrix H (n x n) of b_0 s^n + b_1 s^{n-1} + ... + b_n: H[i, j] = b_{2j - i}
+    (1-based i, j; zero outside 0..n)."""
+    b = _coeffs(p)
+    n = len(b) - 1
+    return sp.Matrix(n, n, lambda i, j: b[2 * (j + 1) - (i + 1)]
+                     if 0 <= 2 * (j + 1) - (i + 1) <= n else 0)
+
+
+def hurwitz_minors(p, orders=None):
+    """Leading principal minors Delta_k of the Hurwitz matrix (expanded polynomials).
+
+    With b_0 > 0 the polynomial is Hurwitz iff all Delta_1..Delta_n > 0 (Routh-Hurwitz); the
+    Routh first column is b_0, Delta_1, Delta_2/Delta_1, ..., Delta_n/Delta_{n-1}.  Exact,
+    fraction-free determinants (DomainMatrix); Delta_n = b_n Delta_{n-1}.
+
+    Parameters
+    ----------
+    p : Poly or coefficients (highest power first)
+    orders : iterable of k in 1..n, optional (default all)
+
+    Returns
+    -------
+    list of the requested minors, in the order asked.
+    """
+    b = [_rationalise(c) for c in _coeffs(p)]
+    n = len(b) - 1
+    orders = list(range(1, n + 1)) if orders is None else [int(k) for k in orders]
+    if any(k < 1 or k > n for k in orders):
+        raise ValueError(f"orders: expected values in 1..{n}, got {orders}")
+    H = hurwitz_matrix(b)
+    cache = {}
+
+    def minor(k):
+        if k not in cache:
+            if k == n and n > 1:
+                cache[k] = sp.expand(b[n] * minor(n - 1))
+            else:
+                dM = _to_domain(H[:k, :k])
+                cache[k] = sp.expand(dM.domain.to_sympy(dM.det()))
+        return cache[k]
+
+    return [minor(k) for k in orders]
+
+
+def hurwitz_conditions(p, form="lienard_chipart"):
+    """Expressions that must all be > 0 for the polynomial to be Hurwitz (given b_0 > 0).
+
+    ``form="lienard_chipart"``: b_1, ..., b_n > 0 and Delta_{n-1}, Delta_{n-3}, ... > 0
+    (equivalent to Routh-Hurwitz when the leading coefficient is positive, and with
+    lower-degree minors); ``form="hurwitz"``: Delta_1..Delta_n > 0.
+
+    Returns
+    -------
+    list of (label, expression).
+    """
+    check_choice(form, "form", ("lienard_chipart", "hurwitz"))
+    b = [_rationalise(c) for c in _coeffs(p)]
+    n = len(b) - 1
+    if form == "hurwitz":
+        return [(f"Delta_{k}", m) for k, m in enumerate(hurwitz_minors(b), start=1)]
+    conds = [(f"b_{k}", sp.expand(b[k])) for k in range(1, n + 1)]
+    ks = [k for k in range(n - 1, 1, -2)]          # Delta_1 = b_1 is already a condition
+    conds += [(f"Delta_{k}", m) for k, m in zip(ks, hurwitz_minors(b, ks))]
+    # divide each by its largest coefficient: same sign, numerically O(1)
+    return [(lab, _normalise(e)) for lab, e in conds]
+
+
+def is_hurwitz_polynomial(coeffs):
+    """Numeric Routh test: True iff every root of the real polynomial (coefficients from the
+    highest power down, leading one non-zero) has a negative real part.
+
+    A zero (or sign change) in the first column means a root on or right of the imaginary
+    axis, so the answer is then False without the epsilon trick.
+    """
+    b = np.asarray(coeffs, dtype=np.float64)
+    if b.ndim != 1 or b.size < 2 or b[0] == 0:
+        raise ValueError(f"coeffs: expected >= 2 coefficients with a non-zero leading one, "
+                         f"got {coeffs!r}")
+    b = b / b[0]
+    n = b.size - 1
+    width = n // 2 + 1
+    r0 = np.zeros(width)
+    r1 = np.zeros(width)
+    r0[:len(b[0::2])] = b[0::2]
+    r1[:len(b[1::2])] = b[1::2]
+    first = [r0[0]]
+    for _ in range(n):
+        if not r1[0] > 0:
+            return False
+        first.append(r1[0])
+        new = np.zeros(width)
+        new[:-1] = (r1[0] * r0[1:] - r0[0] * r1[1:]) / r1[0]
+        r0, r1 = r1, new
+    return bool(np.all(np.asarray(first) > 0))
+
+
+# ---------------------------------------------------------------------------- regions
+def positive_by_coefficients(expr, nonneg_symbols, positive_symbols=()):
+    """A sufficient positivity certificate for a polynomial.
+
+    True if ``expr``, expanded in ``nonneg_symbols`` (all >= 0) and ``positive_symbols``
+    (all > 0), is a monomial in the positive symbols times a polynomial with non-negative
+    numeric coefficients and a positive constant term.  False means "not certified" (the
+    expression may still be positive).
+    """
+    gens = tuple(nonneg_symbols) + tuple(positive_symbols)
+    poly = sp.Poly(sp.expand(expr), *gens)
+    if poly.is_zero or not all(c.is_number for c in poly.coeffs()):
+        return False
+    monoms = poly.monoms()
+    k = len(nonneg_symbols)
+    # common power of each strictly positive symbol (a positive factor)
+    shift = [min(mm[k + j] for mm in monoms) for j in range(len(positive_symbols))]
+    const = 0
+    for mm, c in zip(monoms, poly.coeffs()):
+        if c < 0:
+            return False
+        if all(e == 0 for e in mm[:k]) and list(mm[k:]) == shift:
+            const = c
+    return bool(const > 0)
+
+
+@dataclass
+class Region:
+    """Closed-form stability region of one linearised matrix.
+
+    Attributes
+    ----------
+    key : which matrix (``A_PI_integral``, ``A_PI``, ``A_tilde_I``...).
+    poly : characteristic polynomial (Poly in S), leading coefficient > 0.
+    conditions : list of (label, expression): stable iff all > 0 (Lienard-Chipart).
+    params : the free symbols, in a fixed order, for :meth:`evaluate`.
+    """
+
+    key: str
+    poly: sp.Poly
+    conditions: list
+    params: tuple
+    _f: object = field(default=None, repr=False, compare=False)
+
+    def evaluate(self, **values):
+        """Numeric values of every condition (broadcast over array-valued parameters);
+        returns an array (n_conditions, ...)."""
+        missing = [str(p) for p in self.params if str(p) not in values]
+        if missing:
+            raise ValueError(f"values: missing parameters {missing}")
+        if self._f is None:
+            self._f = sp.lambdify(self.params, [sp.N(e, 20) for _, e in self.conditions],
+                                  "numpy")
+        f = self._f
+        args = [np.asarray(values[str(p)], dtype=np.float64) for p in self.params]
+        out = f(*args)
+        shape = np.broadcast_shapes(*[a.shape for a in args])
+        return np.stack([np.broadcast_to(np.asarray(o, dtype=np.float64), shape) for o in out])
+
+    def stable(self, **values):
+        """Verdict of the closed form: all conditions > 0."""
+        return np.all(self.evaluate(**values) > 0, axis=0)
+
+    def margin(self, **values):
+        """min over conditions (a signed, unnormalised stability indicator)."""
+        return np.min(self.evaluate(**values), axis=0)
+
+
+def stability_region(sym, key="A_PI_integral"):
+    """Closed-form (Lienard-Chipart) stability conditions of one matrix of ``sym``, in the
+    dimensionless form tau_u = 1, tau_v = rho (``sym`` should leave tau_v, tau_u symbolic or
+    be already dimensionless)."""
+    check_choice(key, "key", KEYS)
+    dsym = sym.dimensionless() if sym.tau_v == TAU_V and sym.tau_u == TAU_U else sym
+    A = dsym.matrices()[key]
+    poly = characteristic_polynomial(A)
+    conds = hurwitz_conditions(poly)
+    params = tuple(sorted(set().union(*[e.free_symbols for _, e in conds]) - {S},
+                          key=lambda z: str(z)))
+    return Region(key, poly, conds, params)
+
+
+def scalar_chain_region(depth=2, leak="integral"):
+    """Stability region of the 1-1 (depth 1) or 1-1-1 (depth 2) network, in closed form.
+
+    All network quantities are absorbed into loop gains: for depth 1, a = D_1 Q_1 (= J Q);
+    for depth 2, a = D_2 Q_2 (the direct path from u into the output layer) and
+    b = D_2 W_2 D_1 Q_1 (the path through the hidden layer), J Q = a + b.  Parameters
+    alpha, k_p, rho = tau_v / tau_u (tau_u = 1).
+
+    Returns
+    -------
+    Region for ``A_PI_integral`` (leak "integral") or ``A_PI`` ("total"); with k_p = 0 both
+    are integral control (``A_tilde_I``).  The characteristic polynomials are
+
+    * depth 1: rho s^2 + (1 + alpha rho + k_p a) s + c_0 with c_0 = alpha + a ("total") or
+      alpha + (1 + alpha k_p) a ("integral");
+    * depth 2: rho^2 s^3 + rho (2 + alpha rho + k_p a) s^2 + c_1 s + c_0 with
+      c_1 = 1 + (2 alpha + a) rho + k_p (a + b) [+ alpha k_p a rho for "integral"] and
+      c_0 = alpha + a + b ("total") or alpha + (1 + alpha k_p)(a + b) ("integral").
+    """
+    check_choice(leak, "leak", LEAKS)
+    if depth not in (1, 2):
+        raise ValueError(f"depth: expected 1 or 2, got {depth}")
+    a, b = sp.symbols("a b", real=True)
+    # D_i = 1, W_2 = 1 and Q = [b; a] realise the loop gains; the characteristic polynomial
+    # depends on the network only through a and b (checked in the tests)
+    Q = [[b], [a]] if depth == 2 else [[a]]
+    sym = symbolic_system((1,) * (depth + 1), [[[1]]] * depth, [[1]] * depth, Q,
+                          tau_v=RHO, tau_u=1)
+    key = "A_PI_integral" if leak == "integral" else "A_PI"
+    A = sym.matrices()[key]
+    poly = characteristic_polynomial(A)
+    conds = hurwitz_conditions(poly)
+    params = tuple(sorted(set().union(*[e.free_symbols for _, e in conds]) - {S},
+                          key=lambda z: str(z)))
+    return Region(key, poly, conds, params)
+
+
+def condition3_gap(depth=2, leak="integral", k_p=None):
+    """Is there a region where Condition 3 holds but the finite-tau_v system is unstable?
+
+    For the scalar chains of :func:`scalar_chain_region` (n_L = 1, so Condition 3 reads
+    J Q + alpha > 0, i.e. ``cond3 = alpha + a (+ b) > 0``), every Lienard-Chipart condition is
+    classified as
+
+    * ``"positive"``: certified positive by :func:`positive_by_coefficients` after writing the
+      loop gain as J Q = m - alpha with a Condition-3 margin m > 0 (alpha, k_p >= 0; rho, m > 0)
+      -- it can never fail while Condition 3 holds;
+    * ``"condition3"``: the Condition-3 expression itself (or a positive multiple);
+    * ``"condition3+positive"`` (non-negative gains only): Condition 3 plus terms that are
+      products of non-negative quantities;
+    * ``"open"``: not certified; then a witness (Condition 3 true, some condition < 0) is
+      searched on a grid of the closed form and confirmed by the numeric eigenvalues.
+
+    The same is done with the loop gains restricted to a, b >= 0 (as for Q = J^T, where
+    a = D_L^2 and b = (D_2 W_2 D_1)^2): ``*_nonneg`` entries.
+
+    Parameters
+    ----------
+    depth : 1 or 2
+    leak : {"integral", "total"}
+    k_p : number or None
+        Fix k_p (e.g. 0 for pure integral control); None keeps it symbolic (>= 0).
+
+    Returns
+    -------
+    dict with ``region``, ``conditions``, ``condition3``, ``classification``, ``gap_exists``,
+    ``witness``, ``witness_abscissa`` (> 0 for a genuine witness), ``no_gap_proved`` (every
+    condition certified, so no such region exists), the same with suffix ``_nonneg``, ``critical_b`` (depth 2: the hidden-path gain b at which Delta_2
+    changes sign, as a function of alpha, k_p, rho, a) and ``explanation`` (text).
+    """
+    reg = scalar_chain_region(depth, leak)
+    a, b = sp.symbols("a b", real=True)
+    cond3 = ALPHA + a + (b if depth == 2 else 0)
+    conds = reg.conditions
+    if k_p is not None:
+        conds = [(lab, sp.expand(e.subs(K_P, k_p))) for lab, e in conds]
+    m = sp.Symbol("m", positive=True)  # Condition-3 margin: J Q = m - alpha
+    free_gain = b if depth == 2 else a
+    nonneg = [ALPHA] + ([K_P] if k_p is None else [])
+    classes, classes_nn = {}, {}
+    for lab, e in conds:
+        ratio = sp.cancel(e / cond3)
+        if ratio.is_number and ratio > 0:
+            classes[lab] = classes_nn[lab] = "condition3"
+            continue
+        e_m = sp.expand(e.subs(free_gain, solve_for(cond3, free_gain, m)))
+        ok = not (e_m.free_symbols & {a, b}) and positive_by_coefficients(e_m, nonneg, [RHO, m])
+        classes[lab] = "positive" if ok else "open"
+        gains = [a] + ([b] if depth == 2 else [])
+        if positive_by_coefficients(e, nonneg + gains, [RHO]):
+            classes_nn[lab] = "positive"
+        elif _nonneg_coefficients(sp.expand(e - cond3), nonneg + gains + [RHO]):
+            classes_nn[lab] = "condition3+positive"   # e = cond3 + (terms >= 0)
+        else:
+            classes_nn[lab] = "open"
+    out = {"region": reg, "conditions": conds, "condition3": cond3}
+    for suffix, cl, nonneg_gains in (("", classes, False), ("_nonneg", classes_nn, True)):
+        witness = wit_abs = None
+        if any(k == "open" for k in cl.values()):
+            witness = _find_witness(conds, cond3, k_p, depth, nonneg_gains)
+            if witness is not None:
+                wit_abs = _witness_abscissa(depth, leak, witness)
+        out["classification" + suffix] = cl
+        out["no_gap_proved" + suffix] = all(k != "open" for k in cl.values())
+        out["gap_exists" + suffix] = bool(witness is not None and wit_abs > 0)
+        out["witness" + suffix] = witness
+        out["witness_abscissa" + suffix] = wit_abs
+    out["critical_b"] = None
+    if depth == 2:
+        d2 = dict(conds)["Delta_2"]
+        sol = sp.solve(sp.Eq(d2, 0), b)
+        out["critical_b"] = sp.factor(sol[0]) if len(sol) == 1 else None
+    lines = []
+    for lab, e in conds:
+        lines.append(f"{lab} = {sp.factor(e)} > 0  [{classes[lab]}; with a, b >= 0: "
+                     f"{classes_nn[lab]}]")
+    out["explanation"] = "\n".join(lines)
+    return out
+
+
+def _nonneg_coefficients(expr, gens):
+    """True if the polynomial has only non-negative numeric coefficients (>= 0 for
+    non-negative variables)."""
+    if expr == 0:
+        return True
+    poly = sp.Poly(expr, *gens)
+    return all(c.is_number and c >= 0 for c in poly.coeffs())
+
+
+def solve_for(expr, var, value):
+    """Solve expr = value for var (expr linear in var)."""
+    sol = sp.solve(sp.Eq(expr, value), var)
+    if len(sol) != 1:
+        raise ValueError(f"expr: expected a unique solution for {var}, got {sol}")
+    return sol[0]
+
+
+def _find_witness(conds, cond3, k_p, depth, nonneg_gains=False):
+    """Grid search on the closed form for a point with Condition 3 > 0 and some Hurwitz
+    condition < 0; returns the most robust one (max of min(cond3, -min condition))."""
+    a, b = sp.symbols("a b", real=True)
+    syms = [ALPHA, RHO, a] + ([b] if depth == 2 else []) + ([K_P] if k_p is None else [])
+    gains = [0.0, 0.5, 1.0] if nonneg_gains else [-2.0, -0.5, -0.05, 0.0, 0.5, 1.0]
+    grids = {ALPHA: [0.0, 0.1, 0.5, 1.0], RHO: [0.05, 0.2, 0.5, 1.0, 2.0],
+             a: gains, b: [0.0, 1.0, 5.0, 20.0, 100.0], K_P: [0.0, 0.5, 2.0, 10.0]}
+    fs = sp.lambdify(syms, [e for _, e in conds] + [cond3], "numpy")
+    mesh = np.meshgrid(*[np.asarray(grids[z]) for z in syms], indexing="ij")
+    vals = np.stack([np.broadcast_to(np.asarray(o, float), mesh[0].shape)
+                     for o in fs(*mesh)])
+    score = np.minimum(vals[-1], -vals[:-1].min(axis=0))
+    if not np.any(score > 0):
+        return None
+    idx = np.unravel_index(np.argmax(score), score.shape)
+    w = {str(z): float(mesh[k][idx]) for k, z in enumerate(syms)}
+    if k_p is not None:
+        w["k_p"] = float(k_p)
+    return w
+
+
+def _witness_abscissa(depth, leak, w):
+    """Spectral abscissa of the numeric matrix at a witness point (1-1 or 1-1-1 chain with
+    D = 1, W_2 = 1 and Q chosen to realise the loop gains a, b)."""
+    a = w["a"]
+    b = w.get("b", 0.0)
+    derivs = [[1.0]] * (depth)
+    weights = [[[1.0]]] * depth
+    Q = [[b], [a]] if depth == 2 else [[a]]
+    sym = symbolic_system((1,) * (depth + 1), weights, derivs, Q, alpha=w["alpha"],
+                          k_p=w["k_p"], tau_v=w["rho"], tau_u=1)
+    key = "A_PI_integral" if leak == "integral" else "A_PI"
+    A = np.array(sym.matrices()[key].evalf(), dtype=np.float64)
+    return float(np.linalg.eigvals(A).real.max())
