@@ -25,7 +25,7 @@ def _run(ctx, name):
     return run_checks(ctx, [name], log=lambda *a, **k: None)
 
 
-@pytest.mark.parametrize("name", QUICK)
+@pytest.mark.parametrize("name", QUICK + [pytest.param("stability", marks=pytest.mark.slow)])
 def test_check_passes(ctx, name):
     results = _run(ctx, name)
     assert results, f"{name} produced no result"
@@ -147,3 +147,14 @@ def test_dfc_variants_fail_when_ssa_uses_another_rule(ctx, monkeypatch):
 
     monkeypatch.setattr(mod, "forward_update", mixed)
     assert "dfc_ss_vs_ssa_lambda" in _failed(ctx, "dfc_variants")
+
+
+def test_stability_check_fails_with_wrong_verdicts(ctx, monkeypatch):
+    import verification.stability as mod
+    monkeypatch.setattr(mod, "N_QUICK", 4)
+    real = mod.stab.spectral_abscissa
+    monkeypatch.setattr(mod.stab, "spectral_abscissa", lambda A: -real(A))
+    failed = _failed(ctx, "stability")
+    assert {"stability_prop5_instantaneous", "stability_pi_finite_tau",
+            "stability_decay_rate"} & set(failed)
+    assert "stability_prop5_instantaneous" in failed
