@@ -236,6 +236,14 @@ def test_fit_recovers_known_gamma(gamma0):
     assert fit_damped_gamma(J.T, J).gamma == np.inf
 
 
+def test_fit_single_output_gamma_not_identifiable():
+    net = Network.random([4, 3, 1], activation="tanh", seed=0)
+    J = net.jacobian(np.ones(4))
+    fit = fit_damped_gamma(2.0 * damped_pinv_family(J, [0.5])[0] + 0.1, J)
+    assert np.isnan(fit.gamma)
+    assert fit.angle == fit.angle_pinv == fit.angle_transpose > 0
+
+
 # ------------------------------------------------------------------ learning converges
 def _learning_jacobian(net, Q, x, cfg, h=1e-6):
     f = lambda q: expected_feedback_update(net, q.reshape(Q.shape), x, cfg).ravel()  # noqa
