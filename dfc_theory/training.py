@@ -118,7 +118,8 @@ class TrainingConfig:
         (pre-training rate), lr_fb (rate during training), decay_fb (weight decay beta).
     Logging
         gn_damping (gamma of the GN and min-norm references), log_batches ("first", "all" or
-        an int k), cond1_metric_plot (which Condition-1 variant figures show).
+        an int k: every k-th batch), log_eig_samples (spectral abscissae on the first that
+        many samples of a logged batch only; None = all, as the reference code).
     """
 
     # network and data
@@ -175,6 +176,7 @@ class TrainingConfig:
     # logging
     gn_damping: float = 0.1
     log_batches: object = "first"
+    log_eig_samples: Optional[int] = None
 
     def __post_init__(self):
         check_choice(self.method, "method", FORWARD_METHODS)
@@ -209,6 +211,11 @@ class TrainingConfig:
         if self.uses_feedback_learning and self.dt_fb >= self.tau_v_fb > 0:
             raise ValueError(f"dt_fb: forward Euler needs dt_fb < tau_v_fb = {self.tau_v_fb}, "
                              f"got dt_fb={self.dt_fb}")
+        if self.log_eig_samples is not None and (isinstance(self.log_eig_samples, bool) or
+                                                 int(self.log_eig_samples) != self.log_eig_samples
+                                                 or self.log_eig_samples < 1):
+            raise ValueError(f"log_eig_samples: expected None or a positive integer, "
+                             f"got {self.log_eig_samples!r}")
         lb = self.log_batches
         if not (lb in ("first", "all") or (isinstance(lb, int) and not isinstance(lb, bool)
                                            and lb >= 1)):
@@ -521,7 +528,8 @@ def _log_row(config, network, Q, controller, x, y, target, result, B_fb):
                     if Qm is not None else np.nan)
     source = None
     if system is not None:
-        abss, source = _abscissae(system, x, target)
+        k = len(x) if config.log_eig_samples is None else int(config.log_eig_samples)
+        abss, source = _abscissae(system, x[:k], target[:k])
         row.update(abss)
         if config.method == "dfc-ssa":
             sim = simulate(system, x, target, dt=config.dt, n_steps=config.n_steps_ssa,
