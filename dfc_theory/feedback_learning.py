@@ -427,8 +427,8 @@ def expected_feedback_update(network, Q, x, config=None, return_info=False):
 
 # ---------------------------------------------------------------------------- metrics
 def damped_pinv_family(J, gammas):
-    """J^T (J J^T + gamma I)^{-1} for each gamma (gamma = 0 is J^+ for full row rank J;
-    gamma = inf returns J^T, the gamma -> infinity limit up to scale).
+    """J^T (J J^T + gamma I)^{-1} for each gamma (gamma = 0 gives J^T (J J^T)^+ = J^+ for
+    any rank; gamma = inf returns J^T, the gamma -> infinity limit up to scale).
 
     J : (n_L, N) or (B, n_L, N).  Returns (n_gamma, [B,] N, n_L), via one eigendecomposition
     J J^T = U diag(g) U^T.
@@ -445,9 +445,9 @@ def damped_pinv_family(J, gammas):
             out.append(np.swapaxes(J, -1, -2).copy())
             continue
         den = g + gamma
-        if np.any(den <= 0):
-            raise ValueError("gammas: gamma = 0 needs J of full row rank (J J^T singular)")
-        out.append((JtU / den[..., None, :]) @ np.swapaxes(U, -1, -2))
+        tol = 1e-12 * np.max(np.abs(g), axis=-1, keepdims=True)
+        inv = np.where(den > tol, 1.0 / np.where(den > tol, den, 1.0), 0.0)  # (J J^T)^+ at 0
+        out.append((JtU * inv[..., None, :]) @ np.swapaxes(U, -1, -2))
     return np.stack(out)
 
 

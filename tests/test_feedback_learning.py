@@ -223,6 +223,9 @@ def test_damped_family_matches_feedback_module():
     np.testing.assert_allclose(fam[0], np.linalg.pinv(J), atol=1e-12)
     np.testing.assert_allclose(fam[1], feedback.damped_pseudoinverse(net, x, 0.7), atol=1e-12)
     np.testing.assert_allclose(fam[2], np.swapaxes(J, 1, 2))
+    # rank-deficient J (two equal output rows): gamma = 0 is still the pseudoinverse
+    Jd = np.vstack([J[0, :1], J[0, :1], J[0, 1:2]])
+    np.testing.assert_allclose(damped_pinv_family(Jd, [0.0])[0], np.linalg.pinv(Jd), atol=1e-10)
 
 
 @pytest.mark.parametrize("gamma0", [0.03, 2.0, 40.0])
