@@ -13,7 +13,7 @@ from verification import Context
 from verification.__main__ import main, run_checks
 
 QUICK = ["lemma1", "condition2", "theorem2", "theorem3", "proposition4", "identities",
-         "dfc_variants"]
+         "dfc_variants", "theorem6"]
 
 
 @pytest.fixture
@@ -158,3 +158,11 @@ def test_stability_check_fails_with_wrong_verdicts(ctx, monkeypatch):
     assert {"stability_prop5_instantaneous", "stability_pi_finite_tau",
             "stability_decay_rate"} & set(failed)
     assert "stability_prop5_instantaneous" in failed
+
+
+def test_theorem6_fails_against_a_wrong_closed_form(ctx, monkeypatch):
+    import verification.theorem6 as mod
+    real = mod.closed_form_feedback
+    monkeypatch.setattr(mod, "closed_form_feedback",
+                        lambda J, a, b, horizon=np.inf: real(J, a, 2 * b, horizon))
+    assert "theorem6_closed_form" in _failed(ctx, "theorem6")
