@@ -416,8 +416,13 @@ def characteristic_polynomial(A, s=S):
     coeffs = [sp.expand(c * Lden ** (Mdim - k)) for k, c in enumerate(cp)]
     g = sp.gcd_list([c for c in coeffs if c != 0])
     coeffs = [sp.expand(sp.cancel(c / g)) for c in coeffs]
-    scale = _scale(coeffs)
-    coeffs = [sp.expand(c / scale) for c in coeffs]
+    # integer coefficients with no common integer factor (exact, fast in ZZ[params])
+    gens = sorted(set().union(*[c.free_symbols for c in coeffs]), key=str)
+    if gens:
+        full = sp.Poly(sum(c * s ** (Mdim - k) for k, c in enumerate(coeffs)), s, *gens)
+        _, full = full.clear_denoms()
+        _, full = full.primitive()
+        coeffs = sp.Poly(full.as_expr(), s).all_coeffs()
     poly = sp.Poly(sum(c * s ** (Mdim - k) for k, c in enumerate(coeffs)), s)
     lc = poly.LC()
     test = lc.subs({z: 1 for z in lc.free_symbols}) if lc.free_symbols else lc
@@ -532,8 +537,7 @@ def hurwitz_conditions(p, form="lienard_chipart"):
     conds = [(f"b_{k}", sp.expand(b[k])) for k in range(1, n + 1)]
     ks = [k for k in range(n - 1, 1, -2)]          # Delta_1 = b_1 is already a condition
     conds += [(f"Delta_{k}", m) for k, m in zip(ks, hurwitz_minors(b, ks))]
-    # divide each by its largest coefficient: same sign, numerically O(1)
-    return [(lab, _normalise(e)) for lab, e in conds]
+    return conds
 
 
 def is_hurwitz_polynomial(coeffs):
@@ -616,8 +620,10 @@ class Region:
         if missing:
             raise ValueError(f"values: missing parameters {missing}")
         if self._f is None:
-            self._f = sp.lambdify(self.params, [sp.N(e, 20) for _, e in self.conditions],
-                                  "numpy")
+            # each condition divided by its largest |coefficient|: same sign, values O(1)
+            # (exact integer coefficients can exceed the float range)
+            self._f = sp.lambdify(self.params, [sp.N(_normalise(e), 20)
+                                                for _, e in self.conditions], "numpy")
         f = self._f
         args = [np.asarray(values[str(p)], dtype=np.float64) for p in self.params]
         out = f(*args)

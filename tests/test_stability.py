@@ -716,3 +716,18 @@ def test_non_converged_steady_state_raises():
         st.condition3(sysm, x, np.array([[3.0]]), at="steady_state")
     # the feedforward matrices do not need a steady state
     assert st.system_matrices(sysm, x)["A_tilde_I"].shape == (1, 5, 5)
+
+
+@pytest.mark.slow
+def test_stability_figure_smoke(tmp_path):
+    """figures.stability runs end to end at a coarse resolution, writes its files, and its
+    closed-form boundaries agree with the numeric spectral abscissa."""
+    from figures import stability as fig
+    res = fig.run(out=tmp_path, grid=9, markers=2)
+    for ext in ("png", "pdf"):
+        assert (tmp_path / f"stability.{ext}").stat().st_size > 1000
+    data = np.load(tmp_path / "stability_data.npz")
+    assert data["abscissa_a"].shape == (9, 9)
+    assert res["symbolic_vs_numeric_agreement"] == [1.0, 1.0]
+    assert res["unstable_fraction_a_with_condition3"] > 0
+    assert "Condition 3" in res["summary"]
