@@ -16,6 +16,10 @@ from .feedback_learning import (FeedbackConfig, closed_form_feedback, expected_f
 from . import stability, symbolic
 from .stability import (condition3, euler_stability, lyapunov_certificate, spectra,
                         spectral_abscissa, system_matrices)
+from . import learning, training
+from .learning import (FORWARD_METHODS, ForwardResult, TimeAveragedRule, dfa_feedback,
+                       dfa_update, fixed_feedback, forward_update, rule_at_state)
+from .training import TrainingConfig, TrainingLog, fig3_config, train
 
 __version__ = "0.1.0"
 
@@ -32,4 +36,7 @@ __all__ = [
     "train_feedback", "fit_damped_gamma", "closed_form_feedback",
     "stability", "symbolic", "system_matrices", "spectral_abscissa", "spectra",
     "lyapunov_certificate", "condition3", "euler_stability",
+    "learning", "training", "FORWARD_METHODS", "ForwardResult", "TimeAveragedRule",
+    "forward_update", "rule_at_state", "dfa_feedback", "dfa_update", "fixed_feedback",
+    "TrainingConfig", "TrainingLog", "fig3_config", "train",
 ]

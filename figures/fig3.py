@@ -99,10 +99,13 @@ def parse_options(argv):
 
 
 # ---------------------------------------------------------------------------- training
-def preset_configs(preset, epochs=None, n_train=None):
-    """{run name: TrainingConfig} of a preset (names like "dfc", "dfc-ss_fixed", "dfa")."""
+def preset_configs(preset, epochs=None, n_train=None, overrides=None):
+    """{run name: TrainingConfig} of a preset (names like "dfc", "dfc-ss_fixed", "dfa");
+    ``overrides`` (dict) changes any further :class:`~dfc_theory.training.TrainingConfig`
+    field for every run."""
     check_preset(preset)
     ov = dict(PRESET_OVERRIDES[preset])
+    ov.update(overrides or {})
     if epochs is not None:
         ov["epochs"] = int(epochs)
     if n_train is not None:
@@ -295,14 +298,16 @@ def _summary_text(preset, logs, chk, ranges, wall):
 
 # ---------------------------------------------------------------------------- entry point
 def run(preset="quick", out="figures_out", seed=0, redraw=False, jobs=None, window=None,
-        epochs=None, n_train=None):
+        epochs=None, n_train=None, overrides=None):
     """Train (or reload) the seven runs, draw Fig 3, save PNG/PDF/data/summary.
+
+    ``overrides`` (dict of TrainingConfig fields) adjusts the preset further (tests).
 
     Returns a dict with ``summary`` (text), ``checks`` (list of pass/fail dicts),
     ``paper_ranges``, ``files`` and ``wall_time_s``.
     """
     check_preset(preset)
-    configs = preset_configs(preset, epochs, n_train)
+    configs = preset_configs(preset, epochs, n_train, overrides)
     wall = None
     if redraw:
         logs = load_logs(out)

@@ -41,8 +41,8 @@ def parse_options(argv):
     return fig3.parse_options(argv)
 
 
-def _get_logs(preset, out, seed, redraw, jobs, epochs, n_train):
-    configs = fig3.preset_configs(preset, epochs, n_train)
+def _get_logs(preset, out, seed, redraw, jobs, epochs, n_train, overrides):
+    configs = fig3.preset_configs(preset, epochs, n_train, overrides)
     if redraw:
         return fig3.load_logs(out), None, "redrawn from saved logs"
     try:
@@ -155,13 +155,14 @@ def _observations(logs):
 
 
 def run(preset="quick", out="figures_out", seed=0, redraw=False, jobs=None, window=None,
-        epochs=None, n_train=None):
+        epochs=None, n_train=None, overrides=None):
     """Draw Fig S1 from Fig 3's runs (reused, reloaded or trained); see the module docstring.
 
     Returns a dict with ``summary``, ``checks``, ``files``, ``source`` and ``wall_time_s``.
     """
     check_preset(preset)
-    logs, wall, source = _get_logs(preset, out, seed, redraw, jobs, epochs, n_train)
+    logs, wall, source = _get_logs(preset, out, seed, redraw, jobs, epochs, n_train,
+                                   overrides)
     w = fig3.WINDOW[preset] if window is None else int(window)
     if w < 1:
         raise ValueError(f"window: expected a positive integer, got {w}")

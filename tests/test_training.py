@@ -161,3 +161,41 @@ def test_bad_data_and_config_types(data):
         train(_cfg(sizes=(3, 5, 2)), data=data, progress=False)
     with pytest.raises(TypeError, match="config"):
         train({"method": "dfc"}, data=data)
+
+
+# ----------------------------------------------------------------------- figures (smoke)
+TINY_FIG = dict(fb_pretrain_epochs=5, n_steps=100, n_steps_ssa=50, n_val=32, n_test=32,
+                log_eig_samples=8, log_batches=1)
+
+
+def test_fig3_and_figS1_smoke(tmp_path):
+    from figures import fig3, figS1
+    res = fig3.run(preset="quick", out=tmp_path, seed=0, jobs=1, epochs=2, n_train=256,
+                   overrides=TINY_FIG)
+    for f in ("fig3.png", "fig3.pdf", "fig3_data.npz", "fig3_summary.json",
+              "fig3_logs/manifest.json", "fig3_logs/dfc-ss_fixed.npz",
+              "fig3_logs/dfa_batches.csv"):
+        assert (tmp_path / f).exists(), f
+    assert "Fig 3 (quick preset)" in res["summary"]
+    names = [c["name"] for c in res["checks"]]
+    assert any("Condition-2" in n for n in names) and any("stable" in n for n in names)
+    again = fig3.run(preset="quick", out=tmp_path, redraw=True)
+    assert [c["measured"] for c in again["checks"]] == [c["measured"] for c in res["checks"]]
+    s1 = figS1.run(preset="quick", out=tmp_path, seed=0, epochs=2, n_train=256,
+                   overrides=TINY_FIG)
+    assert s1["source"] == "reused fig3's training logs"
+    assert (tmp_path / "figS1.png").exists() and (tmp_path / "figS1.pdf").exists()
+    assert s1["checks"][0]["passed"]          # A_I and A_tilde_I: the same spectrum
+
+
+def test_figures_bad_input(tmp_path):
+    from figures import fig3, figS1
+    with pytest.raises(ValueError, match="preset"):
+        fig3.run(preset="full", out=tmp_path)
+    with pytest.raises(FileNotFoundError, match="fig3_logs"):
+        fig3.run(preset="quick", out=tmp_path, redraw=True)
+    with pytest.raises(FileNotFoundError, match="fig3_logs"):
+        figS1.run(preset="quick", out=tmp_path, redraw=True)
+    with pytest.raises(SystemExit, match="unknown option"):
+        fig3.parse_options(["--frobnicate"])
+    assert fig3.parse_options(["--redraw", "--jobs", "1"]) == {"redraw": True, "jobs": 1}
