@@ -61,20 +61,24 @@ def _markdown(results, meta):
              "Provenance says whether a statement is the paper's, our own derivation, or a "
              "proxy.", "",
              "## Summary", "",
-             "| | result | claim | predicted | measured | tolerance | provenance |",
-             "|---|---|---|---|---|---|---|"]
+             "| verdict | result | predicted | measured (headline) | provenance |",
+             "|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| {'PASS' if r.passed else '**FAIL**'} | {r.name} | {_cell(r.claim)} | "
-                     f"{_cell(fmt(r.predicted))} | {_cell(fmt(r.measured))} | "
-                     f"{_cell(r.tolerance)} | {r.provenance} |")
+        lines.append(f"| {'PASS' if r.passed else '**FAIL**'} | [{r.name}](#{r.name}) | "
+                     f"{_cell(_short(fmt(r.predicted), 40))} | "
+                     f"{_cell(_short(fmt(r.measured), 70))} | {r.provenance} |")
     lines += [""]
     current = None
     for r in results:
         mod = r.details.get("module", "")
         if mod != current:
             lines += [f"## {mod}", ""]
+            intro = _module_intro(mod)
+            if intro:
+                lines += [intro, ""]
             current = mod
-        lines += [f"### {r.name}: {'PASS' if r.passed else 'FAIL'}", "",
+        lines += [f'<a id="{r.name}"></a>', "",
+                  f"### {r.name}: {'PASS' if r.passed else 'FAIL'}", "",
                   f"*Claim* ({r.reference}; {PROVENANCE.get(r.provenance, r.provenance)}): "
                   f"{r.claim}", "",
                   f"- predicted: {fmt(r.predicted)}",
@@ -94,6 +98,16 @@ def _markdown(results, meta):
             lines += ["", f"![{r.name}]({r.plot})"]
         lines.append("")
     return "\n".join(lines)
+
+
+def _module_intro(name):
+    """The check module's docstring: what is verified, in words."""
+    import importlib
+    try:
+        doc = importlib.import_module(f"verification.{name}").__doc__ or ""
+    except ImportError:
+        return ""
+    return " ".join(doc.split())
 
 
 def _cell(s):

@@ -78,7 +78,7 @@ def _jsonable(o):
 def fmt(v):
     """Compact text for tables."""
     if isinstance(v, (float, np.floating)):
-        return f"{v:.3g}"
+        return f"{v:.4g}"
     if isinstance(v, (list, tuple, np.ndarray)):
         return "[" + ", ".join(fmt(x) for x in v) + "]"
     if isinstance(v, dict):

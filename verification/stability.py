@@ -102,7 +102,7 @@ def run(ctx):
             tolerance=f"all judged cases agree; both verdicts occur; margin {MARGIN}",
             why=WHY_AGREE,
             passed=bool(judged > 0 and not disagree and 0 < n_stable < judged),
-            provenance="paper" if not finite_tau else "proxy",
+            provenance="paper" if not finite_tau else "ours",
             details=details))
     res.append(_decay_rate(ctx, rng))
     return res
