@@ -720,8 +720,9 @@ def condition3_gap(depth=2, leak="integral", k_p=None):
     -------
     dict with ``region``, ``conditions``, ``condition3``, ``classification``, ``gap_exists``,
     ``witness``, ``witness_abscissa`` (> 0 for a genuine witness), ``no_gap_proved`` (every
-    condition certified, so no such region exists), the same with suffix ``_nonneg``, ``critical_b`` (depth 2: the hidden-path gain b at which Delta_2
-    changes sign, as a function of alpha, k_p, rho, a) and ``explanation`` (text).
+    condition certified, so no such region exists), the same with suffix ``_nonneg``,
+    ``critical_b`` (depth 2: the hidden-path gain b at which Delta_2 changes sign, as a
+    function of alpha, k_p, rho, a) and ``explanation`` (text).
     """
     reg = scalar_chain_region(depth, leak)
     a, b = sp.symbols("a b", real=True)

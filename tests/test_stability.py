@@ -15,7 +15,7 @@ Tolerances:
 import numpy as np
 import pytest
 import scipy.linalg
-from hypothesis import assume, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as hst
 
 import dfc_theory as d
@@ -663,6 +663,8 @@ def test_agreement_hypothesis(case, q_scale):
     T = float(K_DECISIVE / np.min(np.abs(a)))
     sv = st.simulated_verdict(sysm, case.x, case.target, t_end=T, method="ivp",
                               rtol=1e-8, atol=1e-12)
+    event(f"{int(np.sum(a < 0))} stable / {int(np.sum(a > 0))} unstable samples, "
+          f"tau_v {'= 0' if sysm.controller.instantaneous else '> 0'}")
     assert np.array_equal(sv.converged, a < 0), (a, sv.ratio)
     assert np.array_equal(sv.departed, a > 0), (a, sv.ratio)
 

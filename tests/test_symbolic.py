@@ -15,7 +15,7 @@ import sympy as sp
 import dfc_theory as d
 from dfc_theory import stability as st
 from dfc_theory import symbolic as sy
-from dfc_theory.symbolic import ALPHA, K_P, RHO, S, TAU_U, TAU_V
+from dfc_theory.symbolic import ALPHA, K_P, RHO, S
 from strategies import make_case
 
 A_SYM, B_SYM = sp.symbols("a b", real=True)
