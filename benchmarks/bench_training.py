@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 from dfc_theory.datasets import student_teacher  # noqa: E402
-from dfc_theory.training import fig3_config, label_to_name, run_label, train  # noqa: E402
+from dfc_theory.training import fig3_config, run_label, train  # noqa: E402
 
 RUNS = (("dfc", "trained"), ("dfc", "fixed"), ("dfc-ss", "trained"), ("dfc-ss", "fixed"),
         ("dfc-ssa", "trained"), ("dfc-ssa", "fixed"), ("dfa", "fixed"))

@@ -36,7 +36,7 @@ Logging (``log_batches``: ``"first"`` batch of every epoch like the reference co
 * ``loss``: batch loss; per epoch the full train / validation / test losses;
 * angles of the method's update with BP (``bp``), the damped Gauss-Newton update
   (``gn``, gamma = ``gn_damping``), the damped minimum-norm update (``mn``, same gamma,
-  the method's ``rule``) and the DFC-SSA update with the same Q (``ssa``), whole network
+  signal ``mn_rule``) and the DFC-SSA update with the same Q (``ssa``), whole network
   and per layer (``angle_<ref>_l<i>``);
 * ``cond1_std`` / ``cond1_ref``: Condition-1 deviation (THEORY.md's std/mean and the
   reference code's variant), batch mean; ``norm_r<i>``: mean ||r_i||;
@@ -117,7 +117,9 @@ class TrainingConfig:
         dt_fb, n_steps_fb, tau_A_fb, sigma_fb, sigma_out_fb (None: = sigma_fb), lr_fb_init
         (pre-training rate), lr_fb (rate during training), decay_fb (weight decay beta).
     Logging
-        gn_damping (gamma of the GN and min-norm references), log_batches ("first", "all" or
+        gn_damping (gamma of the GN and min-norm references), mn_rule (signal of the
+        min-norm reference: "voltage" a = J^T (J J^T + gamma I)^{-1} delta_L, "nonlinear"
+        phi(v^- + a) - phi(v^-), None = the same as ``rule``), log_batches ("first", "all" or
         an int k: every k-th batch), log_eig_samples (spectral abscissae on the first that
         many samples of a logged batch only; None = all, as the reference code).
     """
@@ -175,6 +177,7 @@ class TrainingConfig:
     decay_fb: float = 0.025
     # logging
     gn_damping: float = 0.1
+    mn_rule: Optional[str] = None
     log_batches: object = "first"
     log_eig_samples: Optional[int] = None
 
@@ -183,6 +186,8 @@ class TrainingConfig:
         check_choice(self.feedback, "feedback", FEEDBACK_KINDS)
         check_choice(self.fixed_mode, "fixed_mode", FIXED_MODES)
         check_choice(self.rule, "rule", RULES)
+        if self.mn_rule is not None:
+            check_choice(self.mn_rule, "mn_rule", RULES)
         for name in ("epochs", "batch_size", "n_train", "n_steps", "n_steps_ssa",
                      "fb_batch_size", "n_steps_fb"):
             v = getattr(self, name)
@@ -268,9 +273,11 @@ def fig3_config(method="dfc", feedback="trained", **overrides) -> TrainingConfig
     for the DFC-SSA diagnostic simulation); trained feedback: Xavier-normal init, 50
     pre-training epochs (alpha_fb 0.25, k_p_fb 0.1, sigma_fb 0.01, dt_fb 0.002, 50 steps,
     ratio_fb 0.01, tau_A 0.3, lr 0.1, weight decay 0.025), then 1 + 2 feedback epochs per
-    epoch at lr 0.002; GN damping 0.1 (0 for DFA, as in the reference configuration).
+    epoch at lr 0.002; GN damping 0.1 (0 for DFA, as in the reference configuration); the
+    min-norm reference with the voltage signal a = J^T (J J^T + gamma I)^{-1} delta_L (the
+    reference code's ``use_nonlinear_gnt=False``) although the rule is the nonlinear one.
     """
-    base = TrainingConfig(method=method, feedback=feedback)
+    base = TrainingConfig(method=method, feedback=feedback, mn_rule="voltage")
     if method == "dfa":
         base = base.replace(gn_damping=0.0)
     return base.replace(**overrides)
@@ -495,7 +502,8 @@ def _log_row(config, network, Q, controller, x, y, target, result, B_fb):
     upd = result.update
     refs = {"bp": bp_update(network, x, delta),
             "gn": gn_update(network, x, delta, gamma=config.gn_damping),
-            "mn": min_norm_update(network, x, delta, gamma=config.gn_damping, rule=config.rule)}
+            "mn": min_norm_update(network, x, delta, gamma=config.gn_damping,
+                                  rule=config.mn_rule or config.rule)}
     system = None
     if config.method in DFC_METHODS:
         system = DFCSystem(network, Q, controller)
