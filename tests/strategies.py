@@ -1,0 +1,314 @@
+"""Generated DFC test cases: Hypothesis strategies and deterministic builders.
+
+One registry of test cases for the whole test suite (and for other test modules that need
+random networks, feedback weights or stable controllers).  Everything is float64 and
+reproducible: every random object is built from an explicit integer seed that Hypothesis
+draws, so a failing example prints the seed that rebuilds it.
+
+Contents
+--------
+Names
+    ``ACTIVATION_NAMES`` (every activation of the library), ``SMOOTH_ACTIVATIONS`` (those
+    with a continuous derivative everywhere), ``Q_FAMILIES`` (the feedback constructions of
+    :mod:`dfc_theory.feedback`).
+Builders (plain functions, for parametrised tests)
+    :func:`make_feedback`  Q of one family;
+    :func:`make_case`      a network + Q + controller + batch of inputs and targets;
+    :func:`condition3_controller`, :func:`stabilised`  alpha with a Condition-3 margin;
+    :func:`rest_state`     the dynamical state z = [v; s] of a steady state;
+    :func:`rest_abscissa`  spectral abscissa of the full dynamics linearised at rest.
+Oracles
+    :func:`central_jacobian`  central finite differences of a batched map.
+Strategies
+    :func:`seeds`, :func:`networks`, :func:`inputs`, :func:`controllers`, :func:`dfc_cases`
+    (any case) and :func:`stable_dfc_cases` (linearised dynamics with a guaranteed decay
+    rate, Condition 3 with a margin).
+
+Conventions (THEORY.md sections 1-3): Q is N x n_L; x is (B, n_0); targets are
+r_L* = r_L^- + delta_L with a small delta_L (lambda-sized, so the exact and linearised
+steady states are close and Newton starts in its basin).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import assume
+from hypothesis import strategies as st
+
+from dfc_theory import ACTIVATIONS, LEAKS, Controller, DFCSystem, Network, steady_state
+from dfc_theory import feedback
+
+__all__ = [
+    "ACTIVATION_NAMES", "SMOOTH_ACTIVATIONS", "Q_FAMILIES", "DFCCase", "make_feedback",
+    "make_case", "condition3_controller", "stabilised", "rest_state", "rest_abscissa",
+    "central_jacobian", "seeds", "networks", "inputs", "controllers", "dfc_cases",
+    "stable_dfc_cases",
+]
+
+ACTIVATION_NAMES = tuple(sorted(ACTIVATIONS))
+#: activations whose derivative is continuous (finite differences of J are valid anywhere)
+SMOOTH_ACTIVATIONS = ("linear", "sigmoid", "softplus", "tanh")
+#: feedback families of THEORY.md sections 4 and 6, as built by :func:`make_feedback`
+Q_FAMILIES = ("weight_product", "jacobian_transpose", "pseudoinverse",
+              "damped_pseudoinverse", "random_condition2", "random_gaussian")
+
+
+# --------------------------------------------------------------------------- builders
+def make_feedback(network, x, family, seed=0, gamma=0.1):
+    """Feedback weights Q (N x n_L) of one family in ``Q_FAMILIES``.
+
+    J-dependent families (J^T, J^+, damped pseudoinverse, J^T M) are evaluated at the single
+    input ``x`` (n_0,) (the first sample when a batch is given).  ``random_condition2`` is
+    Q = J^T M with Gaussian M redrawn (up to 200 times) until J Q has no eigenvalue with
+    negative real part, as in the paper's Fig 2; when no such M turns up (likely for wide
+    outputs) the last draw is kept and the controller's alpha has to provide Condition 3.
+    """
+    x0 = np.asarray(x, dtype=np.float64)
+    x0 = x0[0] if x0.ndim == 2 else x0
+    if family == "weight_product":
+        return feedback.weight_product(network)
+    if family == "jacobian_transpose":
+        return feedback.jacobian_transpose(network, x0)
+    if family == "pseudoinverse":
+        return feedback.pseudoinverse(network, x0)
+    if family == "damped_pseudoinverse":
+        return feedback.damped_pseudoinverse(network, x0, gamma)
+    if family == "random_condition2":
+        try:
+            return feedback.random_condition2(network, x0, seed=seed, max_tries=200)
+        except RuntimeError:
+            return feedback.random_condition2(network, x0, seed=seed, require_stable=False)
+    if family == "random_gaussian":
+        return feedback.random_gaussian(network, seed=seed)
+    raise ValueError(f"family: expected one of {Q_FAMILIES}, got {family!r}")
+
+
+@dataclass(frozen=True)
+class DFCCase:
+    """A DFC system with a batch of inputs and output targets.
+
+    Attributes
+    ----------
+    system : DFCSystem
+    x : (B, n_0) inputs.
+    target : (B, n_L) output targets r_L* = r_L^- + delta_L.
+    family : name of the Q family.
+    seed : the seed everything random was built from.
+    abscissa : spectral abscissa (max over the batch) of the dynamics linearised at the
+        initial state, for cases from :func:`stable_dfc_cases`; None otherwise.
+    """
+
+    system: DFCSystem
+    x: np.ndarray
+    target: np.ndarray
+    family: str
+    seed: int
+    abscissa: float | None = None
+
+    @property
+    def network(self):
+        return self.system.network
+
+    @property
+    def controller(self):
+        return self.system.controller
+
+    def __repr__(self):
+        c = self.controller
+        return (f"DFCCase(sizes={self.network.sizes}, activation={self.network.activation.name}"
+                f", output={self.network.output_activation.name}, Q={self.family}, "
+                f"alpha={c.alpha:.4g}, k_p={c.k_p:.4g}, tau_v={c.tau_v:.4g}, "
+                f"tau_u={c.tau_u:.4g}, leak={c.leak}, B={self.x.shape[0]}, seed={self.seed}, "
+                f"abscissa={self.abscissa})")
+
+
+def make_case(sizes, activation="tanh", output_activation="linear", family="weight_product",
+              batch=3, lam=0.1, seed=0, alpha=0.1, **controller_kwargs):
+    """A deterministic :class:`DFCCase` (for parametrised tests).
+
+    The network is ``Network.random(sizes, ..., seed=seed, bias_scale=0.1)``; x ~ N(0, I);
+    delta_L = lam * xi with xi ~ N(0, I); Q from :func:`make_feedback` at x[0].
+    ``controller_kwargs`` go to :class:`Controller` (k_p, tau_v, tau_u, leak, ...).
+    """
+    rng = np.random.default_rng(seed)
+    net = Network.random(sizes, activation=activation, output_activation=output_activation,
+                         seed=rng.integers(2**32), bias_scale=0.1)
+    x = rng.standard_normal((batch, net.n_in))
+    target = net.forward(x).output + lam * rng.standard_normal((batch, net.n_out))
+    Q = make_feedback(net, x, family, seed=int(rng.integers(2**32)))
+    system = DFCSystem(net, Q, Controller(alpha=alpha, **controller_kwargs))
+    return DFCCase(system, x, target, family, seed)
+
+
+def condition3_controller(system, x, margin):
+    """The system's controller with alpha chosen so that Condition 3 (THEORY.md section 4)
+    holds at the feedforward states of ``x`` with the given margin:
+    alpha_eff = margin + max(0, -min Re eig(J Q)) over the batch.
+
+    For ``leak="integral"`` with k_p > 0, alpha_eff = alpha / (1 + alpha k_p) < 1 / k_p, so
+    the margin may be unreachable: then None is returned.
+    """
+    JQ = system.network.jacobian(np.atleast_2d(x)) @ system.Q
+    need = margin + max(0.0, float(np.max(-np.linalg.eigvals(JQ).real)))
+    ctrl = system.controller
+    if ctrl.leak == "integral" and ctrl.k_p:
+        if need * ctrl.k_p >= 0.9:
+            return None
+        return ctrl.replace(alpha=need / (1.0 - need * ctrl.k_p))
+    return ctrl.replace(alpha=need)
+
+
+def stabilised(case, margin=0.2):
+    """``case`` with the controller of :func:`condition3_controller` (well-posed steady state:
+    alpha_eff I + J Q has eigenvalues with real part >= margin at the feedforward state)."""
+    ctrl = condition3_controller(case.system, case.x, margin)
+    if ctrl is None:
+        raise ValueError(f"margin: {margin} unreachable for k_p = {case.controller.k_p}")
+    return DFCCase(case.system.replace(controller=ctrl), case.x, case.target, case.family,
+                   case.seed)
+
+
+def rest_state(system, ss, target):
+    """The dynamical state z of a steady state ``ss`` (batched :class:`SteadyState`).
+
+    z = [v; s] with s = u_int = u - k_p e for ``leak="integral"`` and s = u for ``"total"``
+    (see :mod:`dfc_theory.dynamics`); z = s alone for the instantaneous system (tau_v = 0).
+    """
+    c = system.controller
+    u = np.atleast_2d(ss.u)
+    s = u
+    if c.leak == "integral" and c.k_p:
+        s = u - c.k_p * (np.atleast_2d(target) - np.atleast_2d(ss.r_L))
+    if c.instantaneous:
+        return s
+    return np.concatenate([np.atleast_2d(ss.v), s], axis=1)
+
+
+def rest_abscissa(system, x, target, ss=None):
+    """Max over the batch of the spectral abscissa (largest real part of an eigenvalue) of
+    d(dz/dt)/dz at the exact steady state; negative means locally asymptotically stable.
+
+    A dense-eigenvalue oracle on the analytic Jacobian of :meth:`DFCSystem.rhs_jacobian`
+    (which tests/test_dynamics.py checks against finite differences)."""
+    if ss is None:
+        ss = steady_state(system, x, target)
+    A = system.rhs_jacobian(x, target, rest_state(system, ss, target))
+    return float(np.max(np.linalg.eigvals(A).real))
+
+
+# --------------------------------------------------------------------------- strategies
+def seeds():
+    """Integer seeds for numpy Generators."""
+    return st.integers(min_value=0, max_value=2**32 - 1)
+
+
+@st.composite
+def networks(draw, min_depth=1, max_depth=4, min_width=1, max_width=8,
+             activations=ACTIVATION_NAMES, output_activations=ACTIVATION_NAMES,
+             bias_scale=0.1):
+    """Random :class:`Network`: depth L in [min_depth, max_depth], widths n_0..n_L in
+    [min_width, max_width], one hidden activation and one output activation drawn from the
+    given names, Xavier-normal weights with gain in [0.5, 1.5], biases ~ N(0, bias_scale^2)."""
+    depth = draw(st.integers(min_depth, max_depth))
+    sizes = draw(st.lists(st.integers(min_width, max_width), min_size=depth + 1,
+                          max_size=depth + 1))
+    act = draw(st.sampled_from(activations))
+    out = draw(st.sampled_from(output_activations))
+    gain = draw(st.floats(0.5, 1.5))
+    return Network.random(sizes, activation=act, output_activation=out, seed=draw(seeds()),
+                          gain=gain, bias_scale=bias_scale)
+
+
+@st.composite
+def inputs(draw, network, min_batch=1, max_batch=4):
+    """A batch x ~ N(0, I) of shape (B, n_0) for ``network``."""
+    B = draw(st.integers(min_batch, max_batch))
+    return np.random.default_rng(draw(seeds())).standard_normal((B, network.n_in))
+
+
+@st.composite
+def controllers(draw, alpha=None, leaks=LEAKS, max_k_p=2.0, allow_instantaneous=True,
+                tau_v=None):
+    """A valid :class:`Controller`: leak from ``leaks``; k_p = 0 or in [0.1, max_k_p];
+    tau_u in [0.5, 2]; tau_v / tau_u in [0.02, 0.5], or tau_v = 0 (instantaneous system)
+    when allowed; alpha in [0.01, 1] unless given (a float or a strategy).
+
+    The instantaneous system with ``leak="integral"`` gets k_p = 0 (u = u_int + k_p e(u)
+    would be implicit, which the library rejects).
+    """
+    leak = draw(st.sampled_from(leaks))
+    tau_u = draw(st.floats(0.5, 2.0))
+    if tau_v is None:
+        inst = allow_instantaneous and draw(st.booleans())
+        tau_v = 0.0 if inst else tau_u * draw(st.floats(0.02, 0.5))
+    k_p = draw(st.one_of(st.just(0.0), st.floats(0.1, max_k_p)))
+    if tau_v == 0.0 and leak == "integral":
+        k_p = 0.0
+    if alpha is None:
+        alpha = st.floats(0.01, 1.0)
+    if not isinstance(alpha, (int, float)):
+        alpha = draw(alpha)
+    return Controller(alpha=alpha, k_p=k_p, tau_v=tau_v, tau_u=tau_u, leak=leak)
+
+
+@st.composite
+def dfc_cases(draw, families=Q_FAMILIES, net_kwargs=None, controller_kwargs=None,
+              max_batch=4, lam=(0.01, 0.2)):
+    """Any :class:`DFCCase` (not necessarily stable): a network from :func:`networks`,
+    inputs from :func:`inputs`, delta_L = lambda xi (xi ~ N(0, I), lambda drawn in ``lam``),
+    Q of a family in ``families`` and a controller from :func:`controllers`."""
+    net = draw(networks(**(net_kwargs or {})))
+    x = draw(inputs(net, max_batch=max_batch))
+    seed = draw(seeds())
+    rng = np.random.default_rng(seed)
+    lam_ = draw(st.floats(*lam))
+    target = net.forward(x).output + lam_ * rng.standard_normal((x.shape[0], net.n_out))
+    family = draw(st.sampled_from(families))
+    Q = make_feedback(net, x, family, seed=seed)
+    ctrl = draw(controllers(**(controller_kwargs or {})))
+    return DFCCase(DFCSystem(net, Q, ctrl), x, target, family, seed)
+
+
+@st.composite
+def stable_dfc_cases(draw, min_rate=0.1, families=Q_FAMILIES, net_kwargs=None,
+                     controller_kwargs=None, max_batch=4, lam=(0.01, 0.2)):
+    """A :class:`DFCCase` whose dynamics, linearised at the initial state [v^-; u_int = 0]
+    (:meth:`DFCSystem.linearise`), decay at least as fast as exp(-min_rate t / tau_u).
+
+    Construction: alpha_eff = a0 + max(0, -min Re eig(J Q)) over the batch, with a0 drawn
+    in [0.05, 1] (Condition 3 at the feedforward state with margin a0, see
+    :func:`condition3_controller`); the case is kept only if the spectral abscissa of the
+    linearisation at the initial state is <= -min_rate / tau_u (Condition 3 is only a proxy
+    when tau_v > 0 or k_p > 0, THEORY.md section 5).  No steady state is solved here, so
+    tests may claim that Newton converges on these cases; with lambda <= 0.2 the exact
+    steady state is close to the feedforward state and normally inherits the stability
+    (:func:`rest_abscissa` measures it).  ``abscissa`` holds the initial-state value.
+    """
+    case = draw(dfc_cases(families=families, net_kwargs=net_kwargs,
+                          controller_kwargs=controller_kwargs, max_batch=max_batch, lam=lam))
+    sysm, x, target = case.system, case.x, case.target
+    ctrl = condition3_controller(sysm, x, draw(st.floats(0.05, 1.0)))
+    assume(ctrl is not None)
+    sysm = sysm.replace(controller=ctrl)
+    A = sysm.linearise(x, target).A
+    absc = float(np.max(np.linalg.eigvals(A).real))
+    assume(absc <= -min_rate / ctrl.tau_u)
+    return DFCCase(sysm, x, target, case.family, case.seed, absc)
+
+
+# --------------------------------------------------------------------------- oracles
+def central_jacobian(f, z, h=1e-5):
+    """Central finite differences of a batched map f: (B, n) -> (B, m) at z (B, n).
+
+    Returns (B, m, n).  Error per entry <= h^2/6 max|f'''| (truncation) + ~eps max|f| / h
+    (rounding): about 1e-10 for h = 1e-5 and O(1) smooth maps, which is why comparisons
+    against it use atol ~ 1e-8 (a 100x margin), never looser.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    cols = []
+    for k in range(z.shape[1]):
+        dz = np.zeros_like(z)
+        dz[:, k] = h
+        cols.append((np.asarray(f(z + dz)) - np.asarray(f(z - dz))) / (2.0 * h))
+    return np.stack(cols, axis=-1)
