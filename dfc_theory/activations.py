@@ -82,8 +82,10 @@ ACTIVATIONS = {
 }
 
 
-def get_activation(name) -> Activation:
+def get_activation(name, argname="activation") -> Activation:
     """Return the :class:`Activation` called ``name`` (or ``name`` itself if it is one).
+
+    ``argname`` is the argument named in the error message (e.g. "output_activation").
 
     Raises
     ------
@@ -96,5 +98,5 @@ def get_activation(name) -> Activation:
         return ACTIVATIONS[name]
     except (KeyError, TypeError):
         raise ValueError(
-            f"activation: unknown name {name!r}; expected one of {sorted(ACTIVATIONS)}"
+            f"{argname}: unknown name {name!r}; expected one of {sorted(ACTIVATIONS)}"
         ) from None

@@ -103,7 +103,7 @@ class Network:
             b.setflags(write=False)
         self.biases = tuple(bs)
         self.activation = get_activation(activation)
-        self.output_activation = get_activation(output_activation)
+        self.output_activation = get_activation(output_activation, "output_activation")
 
     # ------------------------------------------------------------------ structure
     @classmethod
@@ -253,7 +253,10 @@ class Network:
         Js = [None] * L
         Js[L - 1] = np.einsum("ij,bj->bij", np.eye(self.n_out), D[L - 1])
         for i in range(L - 1, 0, -1):
-            Js[i - 1] = (Js[i] @ self.weights[i]) * D[i - 1][:, None, :]
+            # one (B n_L, n_{i+1}) x (n_{i+1}, n_i) GEMM instead of B small batched ones
+            B, nL, n_next = Js[i].shape
+            JW = (Js[i].reshape(B * nL, n_next) @ self.weights[i]).reshape(B, nL, -1)
+            Js[i - 1] = JW * D[i - 1][:, None, :]
         if single:
             Js = [a[0] for a in Js]
         return tuple(Js)
