@@ -43,6 +43,8 @@ from .dynamics import DFCSystem
 __all__ = ["simulate", "SimulationResult", "StepState", "SIMULATION_METHODS"]
 
 SIMULATION_METHODS = ("euler", "ivp", "linear")
+#: solve_ivp methods accepted by ``method="ivp"``; the first three use the analytic Jacobian
+IVP_METHODS = ("Radau", "BDF", "LSODA", "RK45", "RK23", "DOP853")
 RECORDS = ("output", "full", "final")
 BLOWUP = 1e8
 
@@ -139,7 +141,9 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
         Noise level of the output layer (the reference code's sigma_output); default sigma.
     observer : callable(StepState), optional
         Called after every Euler step (e.g. to accumulate a time-averaged learning rule).
-    ivp_method, rtol, atol : solve_ivp settings for ``"ivp"``.
+    ivp_method, rtol, atol : solve_ivp settings for ``"ivp"`` (``ivp_method`` one of
+        ``IVP_METHODS``; the implicit ones get the analytic Jacobian, block-diagonal over
+        the batch, sparse except for LSODA, which needs it dense: small batches only).
     conv_tol, eps : the reference convergence test (module docstring).
 
     Returns
@@ -150,6 +154,8 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
         raise TypeError(f"system: expected a DFCSystem, got {type(system).__name__}")
     check_choice(method, "method", SIMULATION_METHODS)
     check_choice(record, "record", RECORDS)
+    if method == "ivp":
+        check_choice(ivp_method, "ivp_method", IVP_METHODS)
     dt = check_scalar(dt, "dt", low=0.0, low_inclusive=False)
     if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
         raise ValueError(f"n_steps: expected a positive integer, got {n_steps!r}")
@@ -251,12 +257,21 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
             v_fb = v_fb + noise_std * rng.standard_normal((B, net.n_total))
         src = r if inst_tx else list(r)  # r[t+1] as it is updated, or a snapshot of r[t]
         for i in range(L):
-            ff = vff1 if i == 0 else src[i] @ WT[i] + bs[i]
+            if i == 0:
+                ff = vff1
+            else:
+                ff = src[i] @ WT[i]
+                ff += bs[i]
             vff[i] = ff
             if h_v == 1.0:
                 v[i] = ff + v_fb[:, sl[i]]
             else:
-                v[i] = v[i] + h_v * (ff + v_fb[:, sl[i]] - v[i])
+                # v + h_v (ff + fb - v), the same operations with one temporary; v[i] itself
+                # is replaced, not overwritten (observers may hold the previous arrays)
+                d = ff + v_fb[:, sl[i]]
+                d -= v[i]
+                d *= h_v
+                v[i] = v[i] + d
             r[i + 1] = phis[i](v[i])
         u = u_new
         if keep:
@@ -314,12 +329,16 @@ def _ivp(system, x2, target, dt, n_steps, record, ivp_method, rtol, atol, conv_t
         return system._rhs(x2, target, y.reshape(B, M)).ravel()
 
     def jac(_, y):
-        return scipy.sparse.block_diag(list(system._rhs_jacobian(x2, target, y.reshape(B, M))),
-                                       format="csc")
+        blocks = list(system._rhs_jacobian(x2, target, y.reshape(B, M)))
+        if ivp_method == "LSODA":  # LSODA takes a dense Jacobian only
+            return scipy.linalg.block_diag(*blocks)
+        return scipy.sparse.block_diag(blocks, format="csc")
 
+    # explicit Runge-Kutta methods take no Jacobian (solve_ivp would warn)
+    kw = {"jac": jac} if ivp_method in ("Radau", "BDF", "LSODA") else {}
     with np.errstate(over="ignore", invalid="ignore"):
         sol = scipy.integrate.solve_ivp(fun, (0.0, t_eval[-1]), z0.ravel(), method=ivp_method,
-                                        t_eval=t_eval, jac=jac, rtol=rtol, atol=atol)
+                                        t_eval=t_eval, rtol=rtol, atol=atol, **kw)
     info = {"status": sol.status, "message": sol.message, "nfev": sol.nfev, "njev": sol.njev}
     Z = sol.y.T.reshape(-1, B, M)
     if Z.shape[0] < len(t_eval):  # solver stopped early: pad with nan so flags say diverged
