@@ -71,10 +71,24 @@ def _state_at(system, x2, target, u):
     return fp, v, F
 
 
-def _result(system, x2, target, u, converged, iterations, method):
-    fp, v, F = _state_at(system, x2, target, u)
+def _jq(system, x2, v):
+    """J(v) Q = sum_i J_i Q_i, (B, n_L, n_L), one GEMM per layer and without forming the
+    stacked J (B, n_L, N)."""
+    B, nL = x2.shape[0], system.network.n_out
+    Js = system.network.layer_jacobians(x2, v)
+    return sum((Ji.reshape(B * nL, -1) @ Qi).reshape(B, nL, nL)
+               for Ji, Qi in zip(Js, system.Q_blocks))
+
+
+def _result(system, x2, target, u, converged, iterations, method, state=None):
+    """Assemble a SteadyState at u; ``state`` = (rates r_0..r_L, v, F) at u when known."""
+    if state is None:
+        fp, v, F = _state_at(system, x2, target, u)
+        r = fp.r
+    else:
+        r, v, F = state
     dv = u @ system.Q.T
-    return SteadyState(u, v, fp.r, v - dv, dv, np.asarray(converged, bool),
+    return SteadyState(u, v, tuple(r), v - dv, dv, np.asarray(converged, bool),
                        np.linalg.norm(F, axis=1), iterations, method)
 
 
@@ -88,7 +102,7 @@ def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_it
     tol : float, optional
         Converged when ||F(u)|| <= tol * max(1, ||r_L*||) per sample; default 1e-12 for
         ``"newton"``, 1e-10 for ``"simulate"`` (which also needs the reference test).
-    max_iter : int
+    max_iter : int >= 0
         Newton iteration cap.
     **simulate_kwargs
         For ``"simulate"``: passed to :func:`dfc_theory.simulate` (``dt``, ``max_steps``...).
@@ -104,15 +118,17 @@ def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_it
     if tol is None:
         tol = 1e-10 if method == "simulate" else 1e-12
     tol = check_scalar(tol, "tol", low=0.0, low_inclusive=False)
+    if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 0:
+        raise ValueError(f"max_iter: expected a non-negative integer, got {max_iter!r}")
     x2, t, single = system.prepare(x, target)
     net, a = system.network, system.controller.alpha_eff
     if method == "simulate":
         from .simulate import simulate_until_converged
         res = simulate_until_converged(system, x2, t, tol, **simulate_kwargs)
     elif method == "ssa":
-        J = net.jacobian(x2)
-        delta = t - net.forward(x2).r[-1]
-        G = J @ system.Q + a * np.eye(net.n_out)
+        fp = net.forward(x2)
+        delta = t - fp.r[-1]
+        G = _jq(system, x2, fp.v_stacked) + a * np.eye(net.n_out)
         u = np.linalg.solve(G, delta[..., None])[..., 0]
         res = _result(system, x2, t, u, np.all(np.isfinite(u), axis=1), 0, "ssa")
     else:
@@ -121,26 +137,27 @@ def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_it
 
 
 def _newton(system, x2, target, tol, max_iter):
-    net, a, Q = system.network, system.controller.alpha_eff, system.Q
+    net, a = system.network, system.controller.alpha_eff
     B, nL = x2.shape[0], net.n_out
     eye = np.eye(nL)
     u = np.zeros((B, nL))
     fp, v, F = _state_at(system, x2, target, u)
+    r = [fp.r[0]] + [a.copy() for a in fp.r[1:]]  # rates at the iterate, for the result
     norm = np.linalg.norm(F, axis=1)
     thresh = tol * np.maximum(1.0, np.linalg.norm(target, axis=1))
     active = norm > thresh
     it = 0
     while np.any(active) and it < max_iter:
         it += 1
-        idx = np.flatnonzero(active)
-        J = net.jacobian(x2[idx], v[idx])
-        G = J @ Q + a * eye
+        # the samples still iterating (a slice, i.e. views rather than copies, when all are)
+        idx = slice(None) if np.all(active) else np.flatnonzero(active)
+        G = _jq(system, x2[idx], v[idx]) + a * eye
         try:
             step = np.linalg.solve(G, F[idx][..., None])[..., 0]
         except np.linalg.LinAlgError:
             step = np.stack([np.linalg.lstsq(g, f, rcond=None)[0] for g, f in zip(G, F[idx])])
         # backtracking on ||F||: accept the full step unless it increases the residual
-        s = np.ones(len(idx))
+        s = np.ones(step.shape[0])
         for _ in range(30):
             u_try = u[idx] - s[:, None] * step
             fp_t, v_t, F_t = _state_at(system, x2[idx], target[idx], u_try)
@@ -151,6 +168,8 @@ def _newton(system, x2, target, tol, max_iter):
                 break
             s = np.where(ok, s, 0.5 * s)
         u[idx], v[idx], F[idx], norm[idx] = u_try, v_t, F_t, n_t
+        for r_i, r_t in zip(r[1:], fp_t.r[1:]):
+            r_i[idx] = r_t
         active = (norm > thresh) & np.isfinite(norm)
     converged = norm <= thresh
-    return _result(system, x2, target, u, converged, it, "newton")
+    return _result(system, x2, target, u, converged, it, "newton", state=(r, v, F))
