@@ -127,8 +127,9 @@ def make_case(sizes, activation="tanh", output_activation="linear", family="weig
               batch=3, lam=0.1, seed=0, alpha=0.1, **controller_kwargs):
     """A deterministic :class:`DFCCase` (for parametrised tests).
 
-    The network is ``Network.random(sizes, ..., seed=seed, bias_scale=0.1)``; x ~ N(0, I);
-    delta_L = lam * xi with xi ~ N(0, I); Q from :func:`make_feedback` at x[0].
+    Everything is drawn from ``default_rng(seed)``: a ``Network.random(sizes, ...,
+    bias_scale=0.1)``, x ~ N(0, I), delta_L = lam * xi with xi ~ N(0, I), and Q from
+    :func:`make_feedback` at x[0].
     ``controller_kwargs`` go to :class:`Controller` (k_p, tau_v, tau_u, leak, ...).
     """
     rng = np.random.default_rng(seed)
@@ -281,9 +282,11 @@ def stable_dfc_cases(draw, min_rate=0.1, families=Q_FAMILIES, net_kwargs=None,
     :func:`condition3_controller`); the case is kept only if the spectral abscissa of the
     linearisation at the initial state is <= -min_rate / tau_u (Condition 3 is only a proxy
     when tau_v > 0 or k_p > 0, THEORY.md section 5).  No steady state is solved here, so
-    tests may claim that Newton converges on these cases; with lambda <= 0.2 the exact
-    steady state is close to the feedforward state and normally inherits the stability
-    (:func:`rest_abscissa` measures it).  ``abscissa`` holds the initial-state value.
+    claims about the solvers stay falsifiable.  With lambda <= 0.2 the exact steady state is
+    normally close to the feedforward state and inherits the stability
+    (:func:`rest_abscissa` measures it), but not always: J changes along the way (abruptly
+    at relu kinks), and some cases have no steady state at all.  ``abscissa`` holds the
+    initial-state value.
     """
     case = draw(dfc_cases(families=families, net_kwargs=net_kwargs,
                           controller_kwargs=controller_kwargs, max_batch=max_batch, lam=lam))

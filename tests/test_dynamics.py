@@ -129,7 +129,7 @@ def test_linearise_is_rhs_and_jacobian_at_the_initial_state():
     np.testing.assert_array_equal(z0[:, -3:], 0.0)
 
 
-def test_linearisation_is_section5_A_tilde_I(rng):
+def test_linearisation_is_section5_A_tilde_I():
     """Integral control, k_p = 0, around [v^-; 0]: A = A_tilde_I, c = [0; delta_L / tau_u],
     and in w = (I - J_hat) Delta v coordinates A becomes A_I (THEORY.md section 5)."""
     case = _case("integral", 0.0, 0.2, tau_u=1.3, family="weight_product")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.integrate
 
-from dfc_theory import Controller, DFCSystem, simulate, steady_state
+from dfc_theory import simulate, steady_state
 
 from strategies import make_case, rest_abscissa
 
