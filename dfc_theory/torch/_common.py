@@ -54,14 +54,21 @@ def resolve_dtype(dtype):
 
 
 def as_tensor(value, name, dtype=None, device=None, ndim=None, shape=None,
-              allow_nonfinite=False):
+              allow_nonfinite=False, strict=False):
     """Convert ``value`` to a floating tensor on ``device`` with ``dtype`` and check it.
 
     ``dtype``/``device`` None: a tensor keeps its own (integers become the default float
     dtype), anything else becomes ``torch.get_default_dtype()`` on the CPU.  ``shape`` may
     hold None for free dimensions.  Errors name the argument.
+
+    Finiteness is checked for NumPy/sequence inputs (as the NumPy core does) and, with
+    ``strict``, for tensors too (parameters at construction).  Tensors passed to the
+    per-step functions are not scanned: that would cost a device synchronisation per call;
+    non-finite values then propagate to the outputs, where simulations and steady states
+    report them in their ``diverged`` / ``converged`` flags.
     """
-    if isinstance(value, torch.Tensor):
+    is_tensor = isinstance(value, torch.Tensor)
+    if is_tensor:
         t = value
         if dtype is None and not t.is_floating_point():
             dtype = torch.get_default_dtype()
@@ -87,7 +94,7 @@ def as_tensor(value, name, dtype=None, device=None, ndim=None, shape=None,
         if t.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, t.shape)):
             want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
             raise ValueError(f"{name}: expected shape {want}, got {tuple(t.shape)}")
-    if not allow_nonfinite:
+    if not allow_nonfinite and (strict or not is_tensor):
         check_finite(t, name)
     return t
 
@@ -123,3 +130,40 @@ def to_numpy(t):
 def is_real(value):
     return not isinstance(value, bool) and isinstance(value, (numbers.Real, np.floating,
                                                               np.integer))
+
+
+#: pytorch/pytorch#142815 (open): on the CPU with more than one thread, batched LU-based
+#: solves (torch.linalg.solve, solve_ex, lu_factor, inv) of matrices larger than ~150 fail
+#: with "Pivots given to lu_solve must all be greater or equal to 1" (MKL ?LASWP errors).
+#: Above this size, batched CPU solves are done matrix by matrix, which is unaffected.
+LU_BATCH_BUG_SIZE = 128
+
+
+def _loop_needed(A):
+    return (A.device.type == "cpu" and A.ndim > 2 and A.shape[-1] > LU_BATCH_BUG_SIZE
+            and torch.get_num_threads() > 1 and A.shape[:-2].numel() > 1)
+
+
+def solve(A, B):
+    """``torch.linalg.solve(A, B)`` for A (..., n, n) and B (..., n, k), working around
+    pytorch#142815 (see :data:`LU_BATCH_BUG_SIZE`)."""
+    if not _loop_needed(A):
+        return torch.linalg.solve(A, B)
+    batch = torch.broadcast_shapes(A.shape[:-2], B.shape[:-2])
+    A2 = A.expand(*batch, *A.shape[-2:]).reshape(-1, *A.shape[-2:])
+    B2 = B.expand(*batch, *B.shape[-2:]).reshape(-1, *B.shape[-2:])
+    X = torch.stack([torch.linalg.solve(a, b) for a, b in zip(A2, B2)])
+    return X.reshape(*batch, *X.shape[-2:])
+
+
+def solve_ex(A, B):
+    """``torch.linalg.solve_ex(A, B)`` (solution, info) with the same workaround."""
+    if not _loop_needed(A):
+        return torch.linalg.solve_ex(A, B)
+    batch = torch.broadcast_shapes(A.shape[:-2], B.shape[:-2])
+    A2 = A.expand(*batch, *A.shape[-2:]).reshape(-1, *A.shape[-2:])
+    B2 = B.expand(*batch, *B.shape[-2:]).reshape(-1, *B.shape[-2:])
+    outs = [torch.linalg.solve_ex(a, b) for a, b in zip(A2, B2)]
+    X = torch.stack([o[0] for o in outs]).reshape(*batch, *B.shape[-2:])
+    info = torch.stack([o[1] for o in outs]).reshape(batch)
+    return X, info

@@ -8,7 +8,7 @@ import torch
 
 from .. import dynamics as _np_dynamics
 from ..controller import Controller
-from ._common import as_batch, to_numpy
+from ._common import as_batch, solve, to_numpy
 from .network import Network
 
 __all__ = ["DFCSystem"]
@@ -29,7 +29,7 @@ class DFCSystem:
             Q = torch.cat([network.tensor(q, f"Q[{i}] (Q_{i + 1})", ndim=2)
                            for i, q in enumerate(Q)], dim=0)
         self.network = network
-        self.Q = network.tensor(Q, "Q", shape=(network.n_total, network.n_out))
+        self.Q = network.tensor(Q, "Q", shape=(network.n_total, network.n_out), strict=True)
         self.controller = controller
 
     @classmethod
@@ -116,7 +116,7 @@ class DFCSystem:
                 eye = torch.eye(net.n_out, dtype=z.dtype, device=z.device)
                 G = eye + c.k_p * (J @ self.Q)
                 rhs = ((e - c.alpha * u) / c.tau_u)[..., None]
-                return torch.linalg.solve(G, rhs)[..., 0]
+                return solve(G, rhs)[..., 0]
             return (e - c.alpha * u) / c.tau_u
         vff = net.basal(x2, v)
         dv = (-v + vff + u @ self.Q.T) / c.tau_v
@@ -144,7 +144,7 @@ class DFCSystem:
             JQ = net.jacobian(x2, v) @ self.Q
             G = JQ + c.alpha * eye_L
             if c.k_p:
-                G = torch.linalg.solve(eye_L + c.k_p * JQ, G)
+                G = solve(eye_L + c.k_p * JQ, G)
             return -G / c.tau_u
         D = [net.phi(i).df(vi) for i, vi in enumerate(net.split(v), start=1)]
         sizes = net.sizes[1:]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from .._validation import check_scalar
+from ._common import solve
 from .network import Network
 from .updates import Update
 
@@ -48,7 +49,7 @@ def gn_update_from(fp, Js, d, gamma=0.0, include_bias=True):
     G = gamma * eye + sum(
         ((r * r).sum(dim=1) + (1.0 if include_bias else 0.0))[:, None, None]
         * (Ji @ Ji.transpose(1, 2)) for Ji, r in zip(Js, fp.r[:-1]))
-    c = torch.linalg.solve(G, d[..., None])
+    c = solve(G, d[..., None])
     a = [(Ji.transpose(1, 2) @ c)[..., 0] for Ji in Js]
     return per_layer_from_signal(a, fp.r[:-1], include_bias)
 
@@ -68,7 +69,7 @@ def min_norm_update_from(network, fp, J, d, gamma=0.0, rule="voltage", include_b
         raise ValueError(f"rule: expected 'voltage' or 'nonlinear', got {rule!r}")
     eye = torch.eye(network.n_out, dtype=d.dtype, device=d.device)
     G = J @ J.transpose(1, 2) + gamma * eye
-    a = (J.transpose(1, 2) @ torch.linalg.solve(G, d[..., None]))[..., 0]
+    a = (J.transpose(1, 2) @ solve(G, d[..., None]))[..., 0]
     blocks = network.split(a)
     if rule == "nonlinear":
         blocks = [network.phi(i).f(v + ai) - network.phi(i).f(v)

@@ -194,11 +194,14 @@ def dfa_update(network, x, delta_L, B_fb, include_bias=True):
 
 def forward_update(network, x, target, method="dfc", Q=None, controller=None,
                    rule="nonlinear", dt=0.005, n_steps=1000, dfa_feedback=None,
-                   include_bias=True, J=None, **simulate_kwargs) -> ForwardResult:
+                   include_bias=True, J=None, delta_L=None, **simulate_kwargs) -> ForwardResult:
     """One forward-weight update (parameters and meaning as
     :func:`dfc_theory.learning.forward_update`; ``chunk`` is not needed here).
 
     ``J`` (B, n_L, N), optional: the feedforward Jacobian if already computed ("dfc-ssa").
+    ``delta_L`` (B, n_L), optional: r_L* - r_L^- computed without cancellation (used by
+    "bp", "dfa" and "dfc-ssa"; in float32 the difference target - r_L^- of a 1/B-small
+    error keeps only a few significant digits).
     ``**simulate_kwargs`` go to :func:`dfc_theory.torch.simulate`.
     """
     _check_net(network)
@@ -218,7 +221,8 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
     with torch.no_grad():
         if method in ("bp", "dfa"):
             fp = network.forward(x2)
-            delta = t - fp.r[-1]
+            delta = t - fp.r[-1] if delta_L is None else \
+                network.tensor(delta_L, "delta_L", shape=tuple(t.shape))
             if method == "bp":
                 upd = bp_update_from(network, fp, delta, include_bias)
             else:
@@ -237,7 +241,7 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
             Q = fixed_feedback(network)
         system = DFCSystem(network, Q, controller)
         if method == "dfc-ssa":
-            ss = steady_state(system, x2, t, method="ssa", J=J)
+            ss = steady_state(system, x2, t, method="ssa", J=J, delta_L=delta_L)
             upd = rule_at_state(network, x2, ss.v, ss.v_ff, rule, include_bias)
             ok = torch.isfinite(ss.v).all(dim=1)
             return ForwardResult(upd, method, ok, ~ok, ss.v, ss.v_ff, ss.u, {"n_steps": 0})

@@ -63,12 +63,31 @@ def condition1_deviation(network: Network, x, metric="std"):
 
 def condition2_ratio(J, Q):
     """||P_J Q||_F / ||Q||_F with P_J = J^+ J the projector on the row space of J; J (B, n_L, N)
-    or (n_L, N), Q (N, n_L) or (B, N, n_L).  1 iff col(Q) lies in row(J)."""
+    or (n_L, N), Q (N, n_L) or (B, N, n_L).  1 iff col(Q) lies in row(J).
+
+    Computed in float64 as ||L^{-1} J Q||_F with J J^T = L L^T (Cholesky; a third of the
+    cost of the pseudoinverse, which matters for the 784-output autoencoder), falling back
+    to J^+ (J Q) for the samples whose J J^T is singular (rank-deficient J), as the NumPy
+    core does everywhere.
+    """
     if J.shape[-1] != Q.shape[-2] or J.shape[-2] != Q.shape[-1]:
         raise ValueError(f"Q: expected shape (..., {J.shape[-1]}, {J.shape[-2]}) to match J "
                          f"{tuple(J.shape)}, got {tuple(Q.shape)}")
-    PQ = torch.linalg.pinv(J) @ (J @ Q)
-    return (torch.linalg.matrix_norm(PQ) / torch.linalg.matrix_norm(Q))
+    Jd, Qd = J.to(torch.float64), Q.to(device=J.device, dtype=torch.float64)
+    JQ = Jd @ Qd
+    L, info = torch.linalg.cholesky_ex(Jd @ Jd.transpose(-1, -2))
+    num = torch.linalg.matrix_norm(torch.linalg.solve_triangular(L, JQ, upper=False))
+    bad = info != 0
+    if bool(bad.any()):
+        if num.ndim == 0:
+            num = torch.linalg.matrix_norm(torch.linalg.pinv(Jd) @ JQ)
+        else:
+            idx = bad.nonzero().flatten()
+            Jb = Jd[idx]
+            JQb = JQ[idx]
+            num = num.clone()
+            num[idx] = torch.linalg.matrix_norm(torch.linalg.pinv(Jb) @ JQb)
+    return num / torch.linalg.matrix_norm(Qd)
 
 
 def spectral_abscissa(A):

@@ -80,7 +80,8 @@ class Network:
             device = weights[0].device
         ws = []
         for i, w in enumerate(weights, start=1):
-            w = as_tensor(w, f"weights[{i - 1}] (W_{i})", dtype=dtype, device=device, ndim=2)
+            w = as_tensor(w, f"weights[{i - 1}] (W_{i})", dtype=dtype, device=device, ndim=2,
+                          strict=True)
             if ws and w.shape[1] != ws[-1].shape[0]:
                 raise ValueError(f"weights[{i - 1}] (W_{i}): expected {ws[-1].shape[0]} "
                                  f"columns (width of layer {i - 1}), got shape {tuple(w.shape)}")
@@ -92,7 +93,7 @@ class Network:
             if len(biases) != len(ws):
                 raise ValueError(f"biases: expected {len(ws)} vectors, got {len(biases)}")
             bs = [as_tensor(b, f"biases[{i}] (b_{i + 1})", dtype=dtype, device=device,
-                            shape=(w.shape[0],)).detach().clone()
+                            shape=(w.shape[0],), strict=True).detach().clone()
                   for i, (b, w) in enumerate(zip(biases, ws))]
         self.weights = ws
         self.biases = bs

@@ -1,0 +1,200 @@
+"""Run records of full-scale training: one JSON file per (dataset, method, feedback, seed).
+
+A record holds everything needed to judge a run later (``verification/fullscale.py``) and to
+build Table 1 (``figures/table1.py``) without the machine that produced it:
+
+* ``schema``: :data:`SCHEMA`;
+* ``config``: every setting of :class:`dfc_theory.torch.train.FullScaleConfig`;
+* ``environment``: Python/torch/NumPy versions, device name, dtype, thread count, platform,
+  git commit of the checkout (when available);
+* ``data``: name, source, split sizes, ``reduced`` (True for the offline 5000-digit subset
+  or a truncated training set);
+* ``epochs``: per epoch (index 0 = before training) train/val/test loss and error (the
+  autoencoder's "error" is its per-pixel MSE), timings, convergence counts;
+* ``alignment``: per logged batch the angles (degrees) of the method's update with BP
+  (``angle_bp``), the damped Gauss-Newton (``angle_gn``) and damped minimum-norm
+  (``angle_mn``) updates and the DFC-SSA update (``angle_ssa``), per layer
+  (``angle_<ref>_l<i>``); ``angle_ssa_exact`` (DFC-SSA vs the exact Newton steady-state
+  update); ``cond2`` (Condition-2 ratio), ``cond1_std``/``cond1_ref``; ``abscissa``
+  (spectral abscissa of the full linearised dynamics at the exact steady state) and
+  ``abscissa_inst`` (-(J_ss Q + alpha I), Condition 3); ``descent_frac`` (Proposition 4:
+  fraction of samples with delta_L^T J Delta v > 0); ``converged``/``diverged``/``samples``;
+* ``feedback``: Q metrics after pre-training and after every epoch (trained feedback);
+* ``summary``: best validation epoch, test error/loss there, final train loss, status.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["SCHEMA", "RUNS_ENV", "PAPER_TABLE1", "PAPER_EPOCHS", "TABLE1_ROWS",
+           "default_runs_dir", "environment", "record_name", "write_record", "load_records",
+           "summarize", "row_key", "label"]
+
+SCHEMA = "dfc-theory/run-record/1"
+#: environment variable naming the folder of run records (default ``runs``)
+RUNS_ENV = "DFC_RUNS"
+
+#: Table 1 of the paper (THEORY.md section 9): (mean, std) of the test error in % for MNIST
+#: and Fashion-MNIST, the autoencoder's test loss (x 1e-2) and the MNIST train loss.
+PAPER_TABLE1 = {
+    "BP": {"mnist": (2.08, 0.15), "fashion_mnist": (10.60, 0.34), "mnist_ae": (9.42e-2, 0.09e-2),
+           "mnist_train_loss": (1.53e-7, 0.19e-7)},
+    "DFC": {"mnist": (2.25, 0.094), "fashion_mnist": (11.17, 0.27),
+            "mnist_ae": (11.28e-2, 0.18e-2), "mnist_train_loss": (7.61e-8, 0.65e-8)},
+    "DFC-SSA": {"mnist": (2.18, 0.16), "fashion_mnist": (11.28, 0.27),
+                "mnist_ae": (11.27e-2, 0.09e-2), "mnist_train_loss": (4.89e-8, 1.26e-8)},
+    "DFC-SS": {"mnist": (2.29, 0.097), "fashion_mnist": (11.15, 0.32),
+               "mnist_ae": (11.21e-2, 0.04e-2), "mnist_train_loss": (4.80e-8, 0.70e-8)},
+    "DFC (fixed)": {"mnist": (2.47, 0.12), "fashion_mnist": (11.62, 0.30),
+                    "mnist_ae": (33.37e-2, 0.60e-2), "mnist_train_loss": (1.30e-6, 0.15e-6)},
+    "DFC-SSA (fixed)": {"mnist": (2.46, 0.11), "fashion_mnist": (11.44, 0.14),
+                        "mnist_ae": (31.90e-2, 0.77e-2), "mnist_train_loss": (1.73e-6, 0.39e-6)},
+    "DFC-SS (fixed)": {"mnist": (2.39, 0.22), "fashion_mnist": (11.55, 0.42),
+                       "mnist_ae": (32.31e-2, 0.37e-2), "mnist_train_loss": (1.67e-6, 0.70e-6)},
+    "DFA": {"mnist": (2.69, 0.11), "fashion_mnist": (11.38, 0.25), "mnist_ae": (29.95e-2, 0.36e-2),
+            "mnist_train_loss": (7.09e-7, 1.11e-7)},
+}
+#: epochs of the paper's protocol per data set (5 seeds each)
+PAPER_EPOCHS = {"mnist": 100, "fashion_mnist": 100, "mnist_ae": 25}
+PAPER_SEEDS = 5
+#: Table 1's rows: (label, method, feedback)
+TABLE1_ROWS = [("BP", "bp", None), ("DFC", "dfc", "trained"), ("DFC-SSA", "dfc-ssa", "trained"),
+               ("DFC-SS", "dfc-ss", "trained"), ("DFC (fixed)", "dfc", "fixed"),
+               ("DFC-SSA (fixed)", "dfc-ssa", "fixed"), ("DFC-SS (fixed)", "dfc-ss", "fixed"),
+               ("DFA", "dfa", None)]
+
+
+def label(method, feedback=None):
+    """Table label: "BP", "DFC-SSA", "DFC (fixed)", "DFA"."""
+    name = method.upper()
+    if method in ("dfc", "dfc-ss", "dfc-ssa") and feedback == "fixed":
+        name += " (fixed)"
+    return name
+
+
+def row_key(record):
+    """(dataset, label) of a record."""
+    c = record["config"]
+    return c["dataset"], label(c["method"], c.get("feedback"))
+
+
+def default_runs_dir():
+    """``$DFC_RUNS`` or ``runs`` (relative to the working directory)."""
+    return Path(os.environ.get(RUNS_ENV, "runs"))
+
+
+def _git_commit():
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment(device=None, dtype=None):
+    """Versions and hardware of this run (no paths, no host names)."""
+    import torch
+    env = {"python": platform.python_version(), "torch": torch.__version__,
+           "numpy": np.__version__, "platform": platform.platform(terse=True),
+           "machine": platform.machine(), "torch_threads": torch.get_num_threads(),
+           "cpu_count": os.cpu_count(), "dtype": str(dtype) if dtype is not None else None,
+           "device": str(device) if device is not None else None,
+           "cuda_available": torch.cuda.is_available(), "git_commit": _git_commit(),
+           "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if device is not None and str(device).startswith("cuda") and torch.cuda.is_available():
+        env["device_name"] = torch.cuda.get_device_name(torch.device(device))
+    else:
+        env["device_name"] = platform.processor() or platform.machine()
+    return env
+
+
+def record_name(dataset, method, feedback, seed):
+    fb = f"_{feedback}" if method in ("dfc", "dfc-ss", "dfc-ssa") else ""
+    return f"{dataset}_{method}{fb}_seed{seed}.json"
+
+
+def _clean(o):
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _clean(o.tolist())
+    if isinstance(o, (np.bool_, bool)):
+        return bool(o)
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (float, np.floating)):
+        f = float(o)
+        return f if math.isfinite(f) else None  # JSON has no nan/inf: null = not available
+    if isinstance(o, Path):
+        return str(o)
+    return o
+
+
+def write_record(record, out_dir):
+    """Write ``record`` as JSON into ``out_dir`` (created); returns the path.  nan/inf become
+    null ("not available")."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    c = record["config"]
+    path = out / record_name(c["dataset"], c["method"], c.get("feedback"), record["seed"])
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_clean(record), indent=1))
+    tmp.replace(path)
+    return path
+
+
+def load_records(folder, complete_only=True):
+    """All run records (``*.json`` with :data:`SCHEMA`) in ``folder`` (not recursive), sorted
+    by file name.  Files with another schema are ignored; unreadable JSON raises ValueError
+    naming the file.  ``complete_only`` drops runs whose status is not "complete"."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.glob("*.json")):
+        try:
+            rec = json.loads(p.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{p}: not valid JSON ({exc})") from exc
+        if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
+            continue
+        if complete_only and rec.get("summary", {}).get("status") != "complete":
+            continue
+        rec["_path"] = str(p)
+        out.append(rec)
+    return out
+
+
+def _nanf(v):
+    return float("nan") if v is None else float(v)
+
+
+def summarize(epochs, task):
+    """Summary of per-epoch rows: the best validation epoch (>= 1), the test error (%) or
+    test loss there, and the final train loss."""
+    rows = [e for e in epochs if e["epoch"] >= 1]
+    if not rows:
+        return {"best_val_epoch": None, "test_metric_at_best_val": None,
+                "final_train_loss": None}
+    key = "val_error" if task == "classification" else "val_loss"
+    vals = np.array([_nanf(e[key]) for e in rows])
+    vals = np.where(np.isfinite(vals), vals, np.inf)
+    best = rows[int(np.argmin(vals))]
+    test_key = "test_error" if task == "classification" else "test_loss"
+    return {"best_val_epoch": best["epoch"],
+            "test_metric": test_key,
+            "test_metric_at_best_val": best[test_key],
+            "final_train_loss": rows[-1]["train_loss"],
+            "final_test_error": rows[-1].get("test_error")}
