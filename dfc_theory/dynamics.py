@@ -89,11 +89,21 @@ class DFCSystem:
         t = np.broadcast_to(t, (x2.shape[0], net.n_out))
         return x2, t, single
 
-    def initial_state(self, x):
-        """z(0) = [v^-; 0]: the feedforward pass and a silent controller (B, M)."""
+    def initial_state(self, x, target=None):
+        """z(0) = [v^-; s0]: the feedforward pass and a controller with no integrated error.
+
+        s0 = u_int(0) = 0 for ``leak="integral"`` (then u(0) = k_p e(0)).  For ``leak="total"``
+        the state is u itself and the reference scheme's u = u_int + k_p e with u_int(0) = 0
+        gives u(0+) = k_p delta_L: that is s0 when ``target`` is given (otherwise 0, a
+        controller switched on without its proportional part).
+        """
         net = self.network
         x2, _ = as_batch(x, "x", net.n_in)
         s0 = np.zeros((x2.shape[0], net.n_out))
+        c = self.controller
+        if target is not None and c.leak == "total" and c.k_p:
+            _, t, _ = self.prepare(x2, target)
+            s0 = c.k_p * (t - net.forward(x2).output)
         if self.controller.instantaneous:
             return s0
         return np.concatenate([net.forward(x2).v_stacked, s0], axis=1)
@@ -200,7 +210,8 @@ class DFCSystem:
         return A
 
     def linearise(self, x, target, z0=None):
-        """Linearisation around z0 (default: the initial state [v^-; 0]).
+        """Linearisation around z0 (default: the initial state, :meth:`initial_state` with the
+        target).
 
         Returns a :class:`Linearisation` with A = d(dz/dt)/dz at z0 and c = dz/dt at z0, so
         that the linearised dynamics are dz/dt = c + A (z - z0).  Around the initial state
@@ -208,7 +219,7 @@ class DFCSystem:
         delta_L / tau_u.
         """
         x2, t, _ = self.prepare(x, target)
-        z0 = self.initial_state(x2) if z0 is None else as_float_array(z0, "z0", ndim=2)
+        z0 = self.initial_state(x2, t) if z0 is None else as_float_array(z0, "z0", ndim=2)
         if z0.shape != (x2.shape[0], self.state_size):
             raise ValueError(f"z0: expected shape ({x2.shape[0]}, {self.state_size}), "
                              f"got {z0.shape}")

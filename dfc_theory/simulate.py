@@ -3,8 +3,9 @@
 * ``method="euler"``: the reference code's discretisation, step for step (below).
 * ``method="ivp"``: continuous time with SciPy's stiff solvers and the analytic Jacobian
   of :meth:`DFCSystem.rhs_jacobian` (instantaneous apical compartment, no noise).
-* ``method="linear"``: the exact trajectory of the system linearised at its initial state
-  z0 = [v^-; 0], z(t) = z0 + int_0^t expm(A s) ds c, evaluated on the grid by the exact
+* ``method="linear"``: the exact trajectory of the system linearised at the feedforward rest
+  point z0 = [v^-; 0] (THEORY.md section 5), started from :meth:`DFCSystem.initial_state`,
+  z(t) = z0 + int_0^t expm(A s) ds c, evaluated on the grid by the exact
   one-step propagator of the augmented matrix [[A, c], [0, 0]].
 
 Reference Euler step (time step dt; h_u = dt / tau_u, h_v = dt / tau_v):
@@ -19,8 +20,13 @@ Reference Euler step (time step dt; h_u = dt / tau_u, h_v = dt / tau_v):
     v[t+1] = v[t] + h_v (-v[t] + v_ff[t+1] + v_fb[t+1])   (= v_ff + v_fb for the instantaneous
                                                             system, tau_v = 0)
 
-Initial state v = v^-, u = u_int = 0, v_fb = 0.  Forward Euler is stable only for
-dt < tau_v and dt * rho(J Q + alpha I) < 2 tau_u; a run that blows up is flagged
+Initial state v = v^-, u = u_int = 0, v_fb = 0 (so u jumps to k_p delta_L in the first step;
+the continuous-time methods start from that limit, see :meth:`DFCSystem.initial_state`).
+Forward Euler needs dt < tau_v.  Because the apical compartment sees the previous control
+u[t], the scheme is a two-step recursion: for the instantaneous system it is stable only for
+dt * rho(J Q) < tau_u (k_p = 0), half the plain forward-Euler bound
+dt * rho(J Q + alpha I) < 2 tau_u that ``proactive=True`` attains
+(:func:`dfc_theory.stability.reference_euler_matrix`).  A run that blows up is flagged
 ``diverged``.
 
 Convergence test (the reference code's, applied at the end): converged when
@@ -322,7 +328,7 @@ def _unpack_traj(system, x2, target, Z, t, record, method, conv_tol, eps, info):
 
 def _ivp(system, x2, target, dt, n_steps, record, ivp_method, rtol, atol, conv_tol, eps):
     B, M = x2.shape[0], system.state_size
-    z0 = system.initial_state(x2)
+    z0 = system.initial_state(x2, target)
     t_eval = dt * np.arange(n_steps + 1)
 
     def fun(_, y):
@@ -348,17 +354,20 @@ def _ivp(system, x2, target, dt, n_steps, record, ivp_method, rtol, atol, conv_t
 
 
 def _linear(system, x2, target, dt, n_steps, record, conv_tol, eps):
-    lin = system.linearise(x2, target)
+    # linearise at the feedforward rest point [v^-; 0] (THEORY.md section 5), start from the
+    # initial state (which differs from it by u(0+) = k_p delta_L for the "total" leak)
+    lin = system.linearise(x2, target, z0=system.initial_state(x2))
     B, M = lin.z0.shape
-    # augmented generator [[A, c], [0, 0]] on (w, 1) with w = z - z0
+    # augmented generator [[A, c], [0, 0]] on (w, 1) with w = z - z_rest
     Aug = np.zeros((B, M + 1, M + 1))
     Aug[:, :M, :M] = lin.A
     Aug[:, :M, M] = lin.c
     P = scipy.linalg.expm(Aug * dt)  # exact one-step propagator
     Z = np.empty((n_steps + 1, B, M))
     w = np.zeros((B, M + 1))
+    w[:, :M] = system.initial_state(x2, target) - lin.z0
     w[:, M] = 1.0
-    Z[0] = lin.z0
+    Z[0] = lin.z0 + w[:, :M]
     for k in range(n_steps):
         w = np.einsum("bij,bj->bi", P, w)
         Z[k + 1] = lin.z0 + w[:, :M]

@@ -120,13 +120,15 @@ def test_linearise_is_rhs_and_jacobian_at_the_initial_state():
     case = _case("total", 0.7, 0.2)
     sysm, x, t = case.system, case.x, case.target
     lin = sysm.linearise(x, t)
-    z0 = sysm.initial_state(x)
+    z0 = sysm.initial_state(x, t)
     np.testing.assert_array_equal(lin.z0, z0)
     np.testing.assert_array_equal(lin.c, sysm.rhs(x, t, z0))
     np.testing.assert_array_equal(lin.A, sysm.rhs_jacobian(x, t, z0))
-    # z0 = [v^-; 0]: the feedforward pass and a silent controller
+    # z0 = [v^-; k_p delta_L]: the feedforward pass and the reference scheme's u(0+) for the
+    # "total" leak (u = u_int + k_p e with u_int(0) = 0); without a target u(0) = 0
     np.testing.assert_array_equal(z0[:, :-3], sysm.network.forward(x).v_stacked)
-    np.testing.assert_array_equal(z0[:, -3:], 0.0)
+    np.testing.assert_allclose(z0[:, -3:], 0.7 * (t - sysm.network.forward(x).output))
+    np.testing.assert_array_equal(sysm.initial_state(x)[:, -3:], 0.0)
 
 
 def test_linearisation_is_section5_A_tilde_I():
@@ -167,7 +169,7 @@ def test_linearisation_is_section5_A_PI_for_total_leak():
                      [-(J - kv * JLo) / c.tau_u,
                       -(c.alpha * np.eye(n) + kv * np.diag(D[-1]) @ Q[-n:]) / c.tau_u]])
     T = np.block([[np.eye(N) - Jhat, np.zeros((N, n))], [np.zeros((n, N)), np.eye(n)]])
-    A = sysm.linearise(x, t).A[0]
+    A = sysm.linearise(x, t, z0=sysm.initial_state(x)).A[0]  # at the rest point u = 0
     np.testing.assert_allclose(T @ A @ np.linalg.inv(T), A_PI, rtol=1e-10, atol=1e-10)
 
 

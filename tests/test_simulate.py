@@ -167,7 +167,7 @@ def test_ivp_matches_an_independent_integrator(leak, k_p, tau_v):
     sysm, x, t = case.system, case.x, case.target
     res = simulate(sysm, x, t, method="ivp", dt=0.05, n_steps=20, record="full" if tau_v
                    else "output")
-    Z = _ode_solution(sysm, x, t, sysm.initial_state(x), res.t)
+    Z = _ode_solution(sysm, x, t, sysm.initial_state(x, t), res.t)
     U = np.stack([sysm.control(x, t, z) for z in Z])
     np.testing.assert_allclose(res.u, U, rtol=0, atol=1e-8 * np.abs(U).max())
     if tau_v:
@@ -189,9 +189,9 @@ def test_euler_is_first_order_accurate_for_the_continuous_dynamics(leak, k_p):
     case = _case(leak, k_p, 0.2, tau_u=1.3, batch=2)
     sysm, x, t = case.system, case.x, case.target
     T, dts = 1.0, (0.01, 0.005, 0.0025)
-    z0 = sysm.initial_state(x)
+    z0 = sysm.initial_state(x, t)
     if leak == "total":
-        z0[:, -3:] = k_p * (t - sysm.network.forward(x).output)
+        np.testing.assert_array_equal(z0[:, -3:], k_p * (t - sysm.network.forward(x).output))
     t_ref = np.arange(0, int(round(T / dts[-1])) + 1) * dts[-1]
     Z = _ode_solution(sysm, x, t, z0, t_ref)
     u_ref = np.stack([sysm.control(x, t, z) for z in Z])
@@ -245,20 +245,22 @@ def test_long_simulation_reaches_the_newton_steady_state(leak, k_p, tau_v, metho
 @pytest.mark.parametrize("leak,k_p,tau_v", STEADY_SETTINGS)
 def test_linear_method_is_the_trajectory_of_the_linearised_system(leak, k_p, tau_v):
     """method="linear" = solve_ivp of dz/dt = c + A (z - z0) with (A, c, z0) from
-    DFCSystem.linearise (THEORY.md section 5), on the whole grid."""
+    DFCSystem.linearise at the rest point z0 = [v^-; 0] (THEORY.md section 5), started from
+    DFCSystem.initial_state(x, target), on the whole grid."""
     case = _case(leak, k_p, tau_v, tau_u=1.3, out="tanh", family="random_condition2",
                  alpha=0.3)
     sysm, x, t = case.system, case.x, case.target
     dt, n = 0.05, 80
     res = simulate(sysm, x, t, method="linear", dt=dt, n_steps=n, record="full")
-    lin = sysm.linearise(x, t)
+    lin = sysm.linearise(x, t, z0=sysm.initial_state(x))
     B, M = lin.z0.shape
+    w0 = (sysm.initial_state(x, t) - lin.z0).ravel()
     t_eval = dt * np.arange(n + 1)
 
     def f(_, w):
         return (lin.c + np.einsum("bij,bj->bi", lin.A, w.reshape(B, M))).ravel()
 
-    sol = scipy.integrate.solve_ivp(f, (0, t_eval[-1]), np.zeros(B * M), "DOP853",
+    sol = scipy.integrate.solve_ivp(f, (0, t_eval[-1]), w0, "DOP853",
                                     t_eval=t_eval, rtol=1e-12, atol=1e-14)
     Z = lin.z0 + sol.y.T.reshape(-1, B, M)
     U = np.stack([sysm.control(x, t, z) for z in Z])
@@ -283,7 +285,7 @@ def test_linear_method_settles_on_the_linearised_steady_state(leak, k_p, tau_v):
     sysm, x, t = case.system, case.x, case.target
     net = sysm.network
     ssa = steady_state(sysm, x, t, method="ssa")
-    lin = sysm.linearise(x, t)
+    lin = sysm.linearise(x, t, z0=sysm.initial_state(x))
     absc = np.max(np.linalg.eigvals(lin.A).real)
     assert absc < -0.05
     T = 40.0 / -absc

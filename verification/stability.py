@@ -144,7 +144,7 @@ def _decay_rate(ctx, rng):
         system = dfc.DFCSystem(net, Q, ctrl)
         rL = net.forward(x).r[-1]
         target = rL + 0.01 * rng.standard_normal(2)
-        lin = system.linearise(x, target)
+        lin = system.linearise(x, target, z0=system.initial_state(x))  # at the rest point
         A = lin.A[0]
         ev = np.linalg.eigvals(A)
         a = float(ev.real.max())
