@@ -361,3 +361,13 @@ def test_batched_solves_work_around_the_cpu_lu_bug():
         assert solve_ex(A, b)[1].tolist() == [0, 0, 0]
     finally:
         torch.set_num_threads(n_threads)
+
+
+def test_jacobian_product_is_J_times_M():
+    sys_np, sys_t, x, _ = _case(sizes=(5, 7, 6, 4, 3), activation="softplus", out="sigmoid")
+    net = sys_np.network
+    M = np.random.default_rng(5).standard_normal((net.n_total, 4))
+    v = net.forward(x).v_stacked + 0.2
+    assert_close(sys_t.network.jacobian_product(x, M), net.jacobian(x) @ M)
+    assert_close(sys_t.network.jacobian_product(x, M, v=v), net.jacobian(x, v) @ M)
+    assert_close(sys_t.network.jacobian_product(x[0], M), net.jacobian(x[0]) @ M)

@@ -163,3 +163,15 @@ def test_record_roundtrip_turns_nan_into_null(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(ValueError, match="broken.json"):
         rec.load_records(tmp_path)
+
+
+def test_adam_scale_argument_equals_scaled_gradients():
+    rng = np.random.default_rng(1)
+    p0 = [torch.as_tensor(rng.standard_normal((4, 3)))]
+    g = [torch.as_tensor(rng.standard_normal((4, 3)))]
+    a, b = [p0[0].clone()], [p0[0].clone()]
+    oa, ob = train.Adam(a, lr=0.1), train.Adam(b, lr=0.1)
+    for _ in range(3):
+        oa.step(g, scale=-7.0)
+        ob.step([-7.0 * g[0]])
+    assert float((a[0] - b[0]).abs().max()) <= 1e-12

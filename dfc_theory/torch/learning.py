@@ -57,9 +57,13 @@ def _signal(network, i, v_i, v_ff_i, rule):
     return phi(v_i) - phi(v_ff_i)
 
 
-def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True):
+def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True, r=None):
     """The DFC plasticity rule once at a state: a_i from (v, v^ff) (B, N), presynaptic
-    rates r_0 = x, r_{i-1} = phi_{i-1}(v_{i-1})."""
+    rates r_0 = x, r_{i-1} = phi_{i-1}(v_{i-1}).
+
+    ``r`` (optional): the rates r_0..r_L of this state when the caller has them (e.g. a
+    :class:`SteadyState`'s ``r``), saving their recomputation.
+    """
     _check_net(network)
     check_choice(rule, "rule", RULES)
     x2 = network.tensor(x, "x", ndim=(1, 2))
@@ -72,9 +76,16 @@ def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True):
         if tuple(a.shape) != (B, N):
             raise ValueError(f"{name}: expected shape ({B}, {N}), got {tuple(a.shape)}")
     vb, fb = network.split(v), network.split(v_ff)
-    a = [_signal(network, i, vb[i - 1], fb[i - 1], rule) for i in range(1, network.depth + 1)]
-    r = [x2] + [network.phi(i).f(vb[i - 1]) for i in range(1, network.depth)]
-    return per_layer_from_signal(a, r, include_bias)
+    L = network.depth
+    if r is None:
+        r = [x2] + [network.phi(i).f(vb[i - 1]) for i in range(1, L + 1)]
+    elif len(r) != L + 1:
+        raise ValueError(f"r: expected the {L + 1} rates r_0..r_L, got {len(r)}")
+    if rule == "voltage":
+        a = [vb[i] - fb[i] for i in range(L)]
+    else:  # phi(v_i) is r_i
+        a = [r[i] - network.phi(i).f(fb[i - 1]) for i in range(1, L + 1)]
+    return per_layer_from_signal(a, [x2] + list(r[1:L]), include_bias)
 
 
 class TimeAveragedRule:
@@ -194,14 +205,16 @@ def dfa_update(network, x, delta_L, B_fb, include_bias=True):
 
 def forward_update(network, x, target, method="dfc", Q=None, controller=None,
                    rule="nonlinear", dt=0.005, n_steps=1000, dfa_feedback=None,
-                   include_bias=True, J=None, delta_L=None, **simulate_kwargs) -> ForwardResult:
+                   include_bias=True, J=None, delta_L=None, forward=None,
+                   **simulate_kwargs) -> ForwardResult:
     """One forward-weight update (parameters and meaning as
     :func:`dfc_theory.learning.forward_update`; ``chunk`` is not needed here).
 
     ``J`` (B, n_L, N), optional: the feedforward Jacobian if already computed ("dfc-ssa").
     ``delta_L`` (B, n_L), optional: r_L* - r_L^- computed without cancellation (used by
     "bp", "dfa" and "dfc-ssa"; in float32 the difference target - r_L^- of a 1/B-small
-    error keeps only a few significant digits).
+    error keeps only a few significant digits).  ``forward``: the feedforward pass of ``x``
+    if already computed ("bp", "dfa", "dfc-ssa"; saves one pass).
     ``**simulate_kwargs`` go to :func:`dfc_theory.torch.simulate`.
     """
     _check_net(network)
@@ -220,7 +233,7 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
     t = t.expand(x2.shape[0], network.n_out)
     with torch.no_grad():
         if method in ("bp", "dfa"):
-            fp = network.forward(x2)
+            fp = network.forward(x2) if forward is None else forward
             delta = t - fp.r[-1] if delta_L is None else \
                 network.tensor(delta_L, "delta_L", shape=tuple(t.shape))
             if method == "bp":
@@ -241,8 +254,9 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
             Q = fixed_feedback(network)
         system = DFCSystem(network, Q, controller)
         if method == "dfc-ssa":
-            ss = steady_state(system, x2, t, method="ssa", J=J, delta_L=delta_L)
-            upd = rule_at_state(network, x2, ss.v, ss.v_ff, rule, include_bias)
+            ss = steady_state(system, x2, t, method="ssa", J=J, delta_L=delta_L,
+                              forward=forward)
+            upd = rule_at_state(network, x2, ss.v, ss.v_ff, rule, include_bias, r=ss.r)
             ok = torch.isfinite(ss.v).all(dim=1)
             return ForwardResult(upd, method, ok, ~ok, ss.v, ss.v_ff, ss.u, {"n_steps": 0})
         observer = TimeAveragedRule(network, x2.shape[0], rule, include_bias) \

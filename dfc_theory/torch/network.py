@@ -248,39 +248,79 @@ class Network:
         return stack_layers([torch.addmm(b, r[i], w.T)
                              for i, (w, b) in enumerate(zip(self.weights, self.biases))])
 
-    def _v_blocks(self, x, v):
-        if v is None:
-            x2, single = self._input(x)
-            fp = self.forward(x2)
-            return list(fp.v), list(fp.r), single
-        x2, single = self._input(x)
-        v2 = self.tensor(v, "v", ndim=(1, 2))
-        if v2.ndim == 1:
-            v2 = v2[None, :]
-        if tuple(v2.shape) != (x2.shape[0], self.n_total):
-            raise ValueError(f"v: expected shape ({x2.shape[0]}, {self.n_total}), "
-                             f"got {tuple(v2.shape)}")
-        vb = list(self.split(v2))
-        rb = [x2] + [self.phi(i).f(a) for i, a in enumerate(vb, start=1)]
-        return vb, rb, single
-
     def layer_jacobians(self, x, v=None):
         """Blocks J_i = d r_L / d v_i, each (B, n_L, n_i): J_L = D_L, J_i = J_{i+1} W_{i+1} D_i,
         at the feedforward pre-activations of ``x`` or at the stacked ``v`` (B, N).
 
-        Cost: one batched (n_L x n_{i+1}) @ (n_{i+1} x n_i) product per layer, i.e. the n_L
-        backward passes of autodiff done at once.
+        Cost: one (B n_L, n_{i+1}) x (n_{i+1}, n_i) GEMM per layer, i.e. the n_L backward
+        passes of autodiff done at once.
         """
-        vb, _, single = self._v_blocks(x, v)
+        if v is None:
+            x2, single = self._input(x)
+            vb = list(self.forward(x2).v)
+        else:
+            x2, single = self._input(x)
+            v2 = self.tensor(v, "v", ndim=(1, 2))
+            if v2.ndim == 1:
+                v2 = v2[None, :]
+            if tuple(v2.shape) != (x2.shape[0], self.n_total):
+                raise ValueError(f"v: expected shape ({x2.shape[0]}, {self.n_total}), "
+                                 f"got {tuple(v2.shape)}")
+            vb = list(self.split(v2))
+        Js = self._jacobians_from_v(vb)
+        if single:
+            Js = [a[0] for a in Js]
+        return tuple(Js)
+
+    def _jacobians_from_v(self, vb):
+        """J_i blocks from per-layer pre-activations (batched, no validation)."""
         L = self.depth
         D = [self.phi(i).df(vb[i - 1]) for i in range(1, L + 1)]
         Js = [None] * L
         Js[L - 1] = torch.diag_embed(D[L - 1])
         for i in range(L - 1, 0, -1):
             Js[i - 1] = torch.matmul(Js[i], self.weights[i]) * D[i - 1][:, None, :]
-        if single:
-            Js = [a[0] for a in Js]
-        return tuple(Js)
+        return Js
+
+    def jacobian_product(self, x, M, v=None):
+        """J @ M (B, n_L, k) for M (N, k) (e.g. J Q), without forming J.
+
+        Forward-mode (Horner) recursion over the layers, J M = sum_i J_i M_i:
+        T_1 = D_1 M_1, T_i = D_i (W_i T_{i-1} + M_i), J M = T_L, with T_i kept as
+        (n_i, B, k) so that each W_i product is one (n_i x n_{i-1}) x (n_{i-1} x B k) GEMM
+        (the backward recursion would need skinny (B n_L x n_i) x (n_i x k) products).
+        Evaluated at the feedforward state of ``x`` or at the stacked ``v`` (B, N).
+        """
+        x2, single = self._input(x)
+        if v is None:
+            vb = list(self.forward(x2).v)
+        else:
+            v2 = self.tensor(v, "v", ndim=(1, 2))
+            v2 = v2[None] if v2.ndim == 1 else v2
+            if tuple(v2.shape) != (x2.shape[0], self.n_total):
+                raise ValueError(f"v: expected shape ({x2.shape[0]}, {self.n_total}), "
+                                 f"got {tuple(v2.shape)}")
+            vb = list(self.split(v2))
+        M = self.tensor(M, "M", ndim=2)
+        if M.shape[0] != self.n_total:
+            raise ValueError(f"M: expected {self.n_total} rows, got shape {tuple(M.shape)}")
+        out = self._jacobian_product_from_v(vb, M)
+        return out[0] if single else out
+
+    def _jacobian_product_from_v(self, vb, M):
+        """J M from per-layer pre-activations (batched, no validation)."""
+        B, k = vb[0].shape[0], M.shape[1]
+        Ms = torch.split(M, self.sizes[1:], dim=0)
+        T = None
+        for i in range(1, self.depth + 1):
+            D = self.phi(i).df(vb[i - 1]).T[:, :, None]  # (n_i, B, 1)
+            if T is None:
+                T = D * Ms[0][:, None, :]
+            else:
+                n_prev = T.shape[0]
+                WT = (self.weights[i - 1] @ T.reshape(n_prev, B * k)).reshape(-1, B, k)
+                T = D * (WT + Ms[i - 1][:, None, :])
+        return T.permute(1, 0, 2)
 
     def jacobian(self, x, v=None):
         """J = d r_L / d v, shape (B, n_L, N) (or (n_L, N) for a single input)."""

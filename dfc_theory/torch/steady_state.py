@@ -19,7 +19,7 @@ from .._validation import check_choice, check_scalar
 from ._common import solve_ex, to_numpy
 from .dynamics import DFCSystem
 
-__all__ = ["SteadyState", "steady_state", "STEADY_STATE_METHODS"]
+__all__ = ["SteadyState", "steady_state", "STEADY_STATE_METHODS", "DEFAULT_TOL"]
 
 STEADY_STATE_METHODS = ("ssa", "newton")
 
@@ -64,10 +64,21 @@ def _state_at(system, x2, target, u):
     return fp, fp.v_stacked, F
 
 
-def _result(system, x2, target, u, converged, iterations, method):
-    fp, v, F = _state_at(system, x2, target, u)
+def _jq(system, v_blocks):
+    """J(v) Q (B, n_L, n_L) by the forward-mode recursion of
+    :meth:`Network.jacobian_product` (no stacked J)."""
+    return system.network._jacobian_product_from_v(list(v_blocks), system.Q)
+
+
+def _result(system, x2, target, u, converged, iterations, method, state=None):
+    """Assemble a SteadyState at u; ``state`` = (rates r_0..r_L, v, F) at u when known."""
+    if state is None:
+        fp, v, F = _state_at(system, x2, target, u)
+        r = fp.r
+    else:
+        r, v, F = state
     dv = u @ system.Q.T
-    return SteadyState(u, v, fp.r, v - dv, dv, converged, torch.linalg.vector_norm(F, dim=1),
+    return SteadyState(u, v, tuple(r), v - dv, dv, converged, torch.linalg.vector_norm(F, dim=1),
                        iterations, method)
 
 
@@ -80,16 +91,25 @@ def _solve(G, F):
     return X[..., 0]
 
 
-def steady_state(system: DFCSystem, x, target, method="newton", tol=1e-12, max_iter=50,
-                 J=None, delta_L=None) -> SteadyState:
+#: default relative Newton tolerance per dtype (about 1e4 ulps: reachable above rounding)
+DEFAULT_TOL = {torch.float64: 1e-12, torch.float32: 1e-6, torch.float16: 1e-2,
+               torch.bfloat16: 1e-1}
+
+
+def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_iter=50,
+                 J=None, delta_L=None, forward=None, atol=0.0) -> SteadyState:
     """Steady state of ``system`` for inputs ``x`` (B, n_0) and targets r_L* (B, n_L).
 
     Parameters
     ----------
     method : {"ssa", "newton"}
-    tol : float
-        Newton: converged when ||F(u)|| <= tol * max(1, ||r_L*||) per sample.  Use about
-        1e-6 in float32 (its rounding floor is ~1e-7 relative).
+    tol : float, optional
+        Newton: converged when ||F(u)|| <= max(tol * max(1, ||r_L*||), atol) per sample.
+        Default by dtype (:data:`DEFAULT_TOL`): 1e-12 in float64 (the NumPy core's), 1e-6
+        in float32, whose rounding floor for F is ~1e-7 relative (a tolerance below it makes
+        Newton iterate to ``max_iter``).
+    atol : float >= 0
+        Absolute residual accepted whatever ||r_L*|| (0: the relative test alone).
     max_iter : int
         Newton iteration cap (non-convergence is reported in ``converged``/``residual``).
     J : tensor (B, n_L, N), optional
@@ -99,65 +119,74 @@ def steady_state(system: DFCSystem, x, target, method="newton", tol=1e-12, max_i
         ``"ssa"``: the output error r_L* - r_L^- when the caller has it exactly; computing it
         as a difference of two nearly equal outputs loses ~|r_L| / |delta_L| ulps in float32
         (the targets of the batch-mean loss are 1/B-small).
+    forward : ForwardPass, optional
+        The feedforward pass of ``x`` when the caller has it (``"ssa"``; saves one pass).
     """
     if not isinstance(system, DFCSystem):
         raise TypeError(f"system: expected a dfc_theory.torch.DFCSystem, got "
                         f"{type(system).__name__}")
     check_choice(method, "method", STEADY_STATE_METHODS)
+    if tol is None:
+        tol = DEFAULT_TOL.get(system.network.dtype, 1e-6)
     tol = check_scalar(tol, "tol", low=0.0, low_inclusive=False)
+    atol = check_scalar(atol, "atol", low=0.0)
     x2, t, single = system.prepare(x, target)
+    if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 0:
+        raise ValueError(f"max_iter: expected a non-negative integer, got {max_iter!r}")
     with torch.no_grad():
         if method == "ssa":
-            res = _ssa(system, x2, t, J, delta_L)
+            res = _ssa(system, x2, t, J, delta_L, forward)
         else:
-            res = _newton(system, x2, t, tol, int(max_iter), J)
+            res = _newton(system, x2, t, tol, int(max_iter), J, atol)
     return res.squeeze() if single else res
 
 
-def _ssa(system, x2, target, J=None, delta_L=None):
+def _ssa(system, x2, target, J=None, delta_L=None, fp=None):
     net, a = system.network, system.controller.alpha_eff
+    if fp is None:
+        fp = net.forward(x2)
     if delta_L is None:
-        delta_L = target - net.forward(x2).r[-1]
+        delta_L = target - fp.r[-1]
     else:
         delta_L = net.tensor(delta_L, "delta_L", shape=tuple(target.shape))
-    if J is None:
-        J = net.jacobian(x2)
+    JQ = J @ system.Q if J is not None else _jq(system, fp.v)
     eye = torch.eye(net.n_out, dtype=x2.dtype, device=x2.device)
-    G = J @ system.Q + a * eye
-    u = _solve(G, delta_L)
+    u = _solve(JQ + a * eye, delta_L)
     return _result(system, x2, target, u, torch.isfinite(u).all(dim=1), 0, "ssa")
 
 
-def _newton(system, x2, target, tol, max_iter, J0=None):
+def _newton(system, x2, target, tol, max_iter, J0=None, atol=0.0):
     net, a, Q = system.network, system.controller.alpha_eff, system.Q
     B, nL = x2.shape[0], net.n_out
     eye = torch.eye(nL, dtype=x2.dtype, device=x2.device)
     u = x2.new_zeros((B, nL))
     fp, v, F = _state_at(system, x2, target, u)
+    r = list(fp.r)
     norm = torch.linalg.vector_norm(F, dim=1)
-    thresh = tol * torch.linalg.vector_norm(target, dim=1).clamp_min(1.0)
+    thresh = (tol * torch.linalg.vector_norm(target, dim=1).clamp_min(1.0)).clamp_min(atol)
     active = norm > thresh
     it = 0
-    while bool(active.any()) and it < max_iter:
-        J = J0 if (it == 0 and J0 is not None) else net.jacobian(x2, v)
+    while it < max_iter and bool(active.any()):
+        JQ = J0 @ Q if (it == 0 and J0 is not None) else _jq(system, net.split(v))
         it += 1
-        step = _solve(J @ Q + a * eye, F)
+        step = _solve(JQ + a * eye, F)
         # backtracking on ||F||: accept the full step unless it increases the residual
         s = torch.ones(B, dtype=x2.dtype, device=x2.device)
         done = ~active
         for _ in range(30):
             u_try = u - s[:, None] * step
-            _, v_t, F_t = _state_at(system, x2, target, u_try)
+            fp_t, v_t, F_t = _state_at(system, x2, target, u_try)
             n_t = torch.linalg.vector_norm(F_t, dim=1)
             ok = (n_t <= (1 - 1e-4 * s) * norm) | (n_t <= thresh) | (s < 1e-8)
             ok = (ok & torch.isfinite(n_t)) | done
             if bool(ok.all()):
                 break
             s = torch.where(ok, s, 0.5 * s)
-        upd = active
-        u = torch.where(upd[:, None], u_try, u)
-        v = torch.where(upd[:, None], v_t, v)
-        F = torch.where(upd[:, None], F_t, F)
-        norm = torch.where(upd, n_t, norm)
+        upd = active[:, None]
+        u = torch.where(upd, u_try, u)
+        v = torch.where(upd, v_t, v)
+        F = torch.where(upd, F_t, F)
+        r = [r[0]] + [torch.where(upd, rt, ri) for ri, rt in zip(r[1:], fp_t.r[1:])]
+        norm = torch.where(active, n_t, norm)
         active = (norm > thresh) & torch.isfinite(norm)
-    return _result(system, x2, target, u, norm <= thresh, it, "newton")
+    return _result(system, x2, target, u, norm <= thresh, it, "newton", state=(r, v, F))

@@ -268,7 +268,7 @@ def _alignment_row(cfg, network, Q, controller, x, y, target, delta, fp, J, res,
             ssa_res = res
         else:
             ssa_res = forward_update(network, x, target, "dfc-ssa", Q=Q, controller=controller,
-                                     rule=cfg.rule, J=J, delta_L=delta)
+                                     rule=cfg.rule, J=J, delta_L=delta, forward=fp)
         refs["ssa"] = ssa_res.update
     finite = bool(torch.isfinite(upd.vector()).all())
     for k in ANGLE_REFS:
@@ -369,14 +369,14 @@ class Adam:
         self.t = 0
 
     @torch.no_grad()
-    def step(self, grads):
-        """One step with the gradients ``grads`` (one per parameter, same order)."""
+    def step(self, grads, scale=1.0):
+        """One step with the gradients ``scale * grads`` (one per parameter, same order)."""
         self.t += 1
         bc1 = 1.0 - self.b1 ** self.t
         bc2 = 1.0 - self.b2 ** self.t
         for p, g, m, v in zip(self.params, grads, self.m, self.v):
-            m.mul_(self.b1).add_(g, alpha=1.0 - self.b1)
-            v.mul_(self.b2).addcmul_(g, g, value=1.0 - self.b2)
+            m.mul_(self.b1).add_(g, alpha=(1.0 - self.b1) * scale)
+            v.mul_(self.b2).addcmul_(g, g, value=(1.0 - self.b2) * scale * scale)
             denom = (v.sqrt() / math.sqrt(bc2)).add_(self.eps)
             p.addcdiv_(m, denom, value=-self.lr / bc1)
 
@@ -500,12 +500,12 @@ def train_run(cfg: FullScaleConfig, seed=0, data=None, progress=True, stream=Non
                 fp = net.forward(x)
                 delta = -cfg.lam * loss_gradient(fp.r[-1], y, cfg.loss, "batch_mean")
                 target = fp.r[-1] + delta
-                J = net.jacobian(x) if (cfg.method == "dfc-ssa" or log_now) else None
+                J = net.jacobian(x) if log_now else None
                 Qb = fixed_feedback(net) if (Q is not None and cfg.feedback == "fixed"
                                               and cfg.fixed_mode == "recompute") else Q
                 res = forward_update(net, x, target, cfg.method, Q=Qb, controller=controller,
                                      rule=cfg.rule, dt=cfg.dt, n_steps=cfg.n_steps,
-                                     dfa_feedback=B_fb, J=J, delta_L=delta)
+                                     dfa_feedback=B_fb, J=J, delta_L=delta, forward=fp)
                 if res.converged is not None and cfg.method != "dfc-ssa":
                     conv += int(res.converged.sum())
                     div += int(res.diverged.sum())
@@ -513,13 +513,12 @@ def train_run(cfg: FullScaleConfig, seed=0, data=None, progress=True, stream=Non
                     row = _alignment_row(cfg, net, Qb, controller, x, y, target, delta, fp, J,
                                          res, B_fb)
                     record["alignment"].append({"epoch": ep, "batch": b, "step": step, **row})
-                grads = [-scale * g for pair in zip(res.update.dW, res.update.db)
-                         for g in pair]
+                grads = [g for pair in zip(res.update.dW, res.update.db) for g in pair]
                 if not all(bool(torch.isfinite(g).all()) for g in grads):
                     skipped += 1
                     step += 1
                     continue
-            opt.step(grads)
+            opt.step(grads, scale=-scale)
             step += 1
             say(f"epoch {ep}: batch {b + 1}/{n_batches}", force=False)
         row = _epoch_row(net, data, cfg, ep)
