@@ -126,3 +126,17 @@ def test_records_check_fails_for_a_diverged_run(quick):
     res = _by_name(fullscale.judge(_mutated(records, "BP", diverged), "m"))
     assert not res["fullscale_records"].passed
     assert res["fullscale_records"].measured["defective"] == 1
+
+
+def test_alignment_drift_needs_two_logged_batches_and_is_otherwise_not_judged(quick):
+    _, records = quick
+
+    def one_row(r):
+        r["alignment"] = r["alignment"][:1]
+    recs = copy.deepcopy(records)
+    for r in recs:
+        one_row(r)
+    res = _by_name(fullscale.judge(recs, "m"))
+    assert "fullscale_alignment" not in res
+    assert any("fullscale_alignment" in s
+               for s in res["fullscale_records"].details["not judged"])
