@@ -220,9 +220,11 @@ def train_missing(runs, preset, methods=None, datasets=None, data_dir=None, epoc
         for name in methods:
             m, f = _method_feedback(name)
             label = rec.label(m, f)
+            default = list(train.default_sizes(ds))
             have = {r["seed"] for r in existing if rec.row_key(r) == (ds, label)
-                    and r["config"]["epochs"] == n_ep
-                    and bool(r["data"]["reduced"]) == (data_dir is None)}
+                    and r["config"]["epochs"] == n_ep and not r["config"].get("n_train")
+                    and list(r["config"].get("sizes") or default) == default
+                    and bool(r["config"].get("data_dir")) == (data_dir is not None)}
             todo = [s for s in range(n_seeds) if s not in have]
             if not todo:
                 continue
@@ -234,7 +236,7 @@ def train_missing(runs, preset, methods=None, datasets=None, data_dir=None, epoc
             for s in todo:
                 t0 = time.perf_counter()
                 r = train.train_run(cfg, seed=s, data=data, progress=True, out=runs)
-                written.append(str(Path(runs) / rec.record_name(ds, m, cfg.feedback, s)))
+                written.append(str(Path(runs) / rec.record_name(cfg.to_dict(), s)))
                 log(f"   {label} {ds} seed {s}: {r['summary']['status']} in "
                     f"{time.perf_counter() - t0:.0f} s")
     return written

@@ -152,10 +152,13 @@ def test_dfc_simulated_method_and_autoencoder_run(tmp_path):
 
 def test_record_roundtrip_turns_nan_into_null(tmp_path):
     r = {"schema": rec.SCHEMA, "seed": 1, "config": {"dataset": "mnist", "method": "bp",
-                                                      "feedback": None},
+                                                      "feedback": None, "epochs": 3},
          "epochs": [{"epoch": 0, "train_loss": float("nan")}], "summary": {"status": "complete"}}
     p = rec.write_record(r, tmp_path)
-    assert p.name == "mnist_bp_seed1.json"
+    assert p.name == "mnist-subset_bp_e3_seed1.json"
+    c = {"dataset": "mnist_ae", "method": "dfc", "feedback": "fixed", "epochs": 25,
+         "data_dir": "D", "n_train": 100, "sizes": [784, 8, 784]}
+    assert rec.record_name(c, 2) == "mnist_ae_dfc_fixed_e25_n100_w784-8-784_seed2.json"
     back = json.loads(p.read_text())
     assert back["epochs"][0]["train_loss"] is None
     (tmp_path / "other.json").write_text(json.dumps({"schema": "something else"}))

@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["SCHEMA", "RUNS_ENV", "PAPER_TABLE1", "PAPER_EPOCHS", "TABLE1_ROWS",
-           "default_runs_dir", "environment", "record_name", "write_record", "load_records",
+           "default_runs_dir", "environment", "record_name", "protocol", "write_record",
+           "load_records",
            "summarize", "row_key", "label"]
 
 SCHEMA = "dfc-theory/run-record/1"
@@ -118,9 +119,31 @@ def environment(device=None, dtype=None):
     return env
 
 
-def record_name(dataset, method, feedback, seed):
-    fb = f"_{feedback}" if method in ("dfc", "dfc-ss", "dfc-ssa") else ""
-    return f"{dataset}_{method}{fb}_seed{seed}.json"
+def record_name(config, seed):
+    """File name of a record: data set (``-subset`` for the offline digits), method,
+    feedback, epochs, and the training-set size / layer widths when they differ from the
+    defaults, e.g. ``mnist-subset_dfc-ssa_trained_e100_seed0.json``; so runs of different
+    protocols never overwrite each other.  ``config``: a record's config dict."""
+    c = config
+    method = c["method"]
+    parts = [c["dataset"] + ("" if c.get("data_dir") else "-subset"), method]
+    if method in ("dfc", "dfc-ss", "dfc-ssa"):
+        parts.append(c.get("feedback") or "trained")
+    parts.append(f"e{c['epochs']}")
+    if c.get("n_train"):
+        parts.append(f"n{c['n_train']}")
+    default = [784, 256, 32, 256, 784] if c["dataset"] == "mnist_ae" else [784, 256, 256, 256, 10]
+    if c.get("sizes") and list(c["sizes"]) != default:
+        parts.append("w" + "-".join(str(n) for n in c["sizes"]))
+    return "_".join(parts) + f"_seed{seed}.json"
+
+
+def protocol(record):
+    """What makes two records comparable: (data set, layer widths, training-set size,
+    epochs, reduced data)."""
+    c = record["config"]
+    return (c["dataset"], tuple(c.get("sizes") or ()), c.get("n_train"), c.get("epochs"),
+            bool(record.get("data", {}).get("reduced", True)))
 
 
 def _clean(o):
@@ -148,7 +171,7 @@ def write_record(record, out_dir):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     c = record["config"]
-    path = out / record_name(c["dataset"], c["method"], c.get("feedback"), record["seed"])
+    path = out / record_name(c, record["seed"])
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(_clean(record), indent=1))
     tmp.replace(path)

@@ -643,7 +643,7 @@ def main(argv=None):
     paths = []
     for seed in range(args.seed_start, args.seed_start + args.seeds):
         r = train_run(cfg, seed=seed, data=data, progress=not args.quiet, out=args.out)
-        paths.append(rec.record_name(cfg.dataset, cfg.method, cfg.feedback, seed))
+        paths.append(rec.record_name(cfg.to_dict(), seed))
         if r["summary"]["status"] != "complete":
             print(f"error: seed {seed} {r['summary']['status']}", file=sys.stderr)
             return 1
