@@ -581,8 +581,9 @@ def _parse_set(items):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m dfc_theory.torch.train",
-                                description=__doc__.split("\n\n")[0],
+    head, _, rest = __doc__.partition("\n\n")
+    p = argparse.ArgumentParser(prog="python -m dfc_theory.torch.train", description=head,
+                                epilog=rest,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--method", required=True,
                    help="bp, dfa, dfc, dfc-ss, dfc-ssa (append -fixed for fixed feedback)")
