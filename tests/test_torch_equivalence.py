@@ -281,7 +281,9 @@ def test_metrics_match_numpy():
 def test_api_names_mirror_the_numpy_core():
     for name in ("Network", "DFCSystem", "Controller", "simulate", "steady_state",
                  "SteadyState", "SimulationResult", "StepState", "Update", "output_target",
-                 "angle", "condition2_ratio", "forward_update"):
+                 "angle", "condition2_ratio", "forward_update", "rule_at_state",
+                 "fixed_feedback", "dfa_feedback", "dfa_update", "FeedbackConfig",
+                 "feedback_update", "train_feedback", "spectral_abscissa"):
         assert hasattr(dt, name) or hasattr(learning, name), name
         assert hasattr(dtt, name), name
     assert dtt.Controller is dt.Controller
@@ -370,3 +372,9 @@ def test_jacobian_product_is_J_times_M():
     assert_close(sys_t.network.jacobian_product(x, M), net.jacobian(x) @ M)
     assert_close(sys_t.network.jacobian_product(x, M, v=v), net.jacobian(x, v) @ M)
     assert_close(sys_t.network.jacobian_product(x[0], M), net.jacobian(x[0]) @ M)
+
+
+def test_package_docstring_example_runs():
+    import doctest
+    res = doctest.testmod(dtt, verbose=False)
+    assert res.attempted >= 5 and res.failed == 0

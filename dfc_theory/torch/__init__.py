@@ -13,7 +13,16 @@ learning of :mod:`dfc_theory.torch.feedback_learning`, reference updates
 tensors and works in the dtype/device of its network; float32 is the default at scale,
 float64 is what the equivalence tests with the NumPy core use.
 
-Training and records: ``python -m dfc_theory.torch.train --help``.
+Training and records: ``python -m dfc_theory.torch.train --help`` (module
+:mod:`dfc_theory.torch.train`; data in :mod:`dfc_theory.torch.data`, the record format in
+:mod:`dfc_theory.torch.records`).  Beyond the NumPy core's names: ``Network.jacobian_product``
+(J M without forming J, forward mode), ``steady_state(..., J=, delta_L=, forward=, atol=)``
+and ``forward_update(..., J=, delta_L=, forward=)`` to reuse what a training step already
+computed, and ``simulate(..., noise=)`` for pre-drawn noise.
+
+Known upstream issue: batched LU solves on the CPU with more than one thread fail for
+matrices larger than ~150 (pytorch/pytorch#142815); the backend solves those matrix by
+matrix (only the 784-output autoencoder's n_L x n_L systems are that large).
 
 Example
 -------
@@ -35,12 +44,14 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
                       "(torch==2.13.0)") from exc
 
 from ..controller import LEAKS, Controller
-from . import gauss_newton, learning, metrics, targets
+from . import data, feedback_learning, gauss_newton, learning, metrics, records, targets
 from .activations import ACTIVATIONS, Activation, get_activation
 from .dynamics import DFCSystem
-from .learning import (DFC_METHODS, FORWARD_METHODS, RULES, ForwardResult,
-                       TimeAveragedRule, forward_update)
-from .metrics import angle, condition1_deviation, condition2_ratio, layer_angles
+from .feedback_learning import FeedbackConfig, feedback_metrics, feedback_update, train_feedback
+from .learning import (DFC_METHODS, FORWARD_METHODS, RULES, ForwardResult, TimeAveragedRule,
+                       dfa_feedback, dfa_update, fixed_feedback, forward_update, rule_at_state)
+from .metrics import (angle, condition1_deviation, condition2_ratio, layer_angles,
+                      spectral_abscissa)
 from .network import ForwardPass, Network, split_layers, stack_layers
 from .simulate import SIMULATION_METHODS, SimulationResult, StepState, simulate
 from .steady_state import STEADY_STATE_METHODS, SteadyState, steady_state
@@ -54,5 +65,7 @@ __all__ = [
     "steady_state", "loss_gradient", "loss_value", "output_target", "Update", "angle",
     "condition1_deviation", "condition2_ratio", "layer_angles", "gauss_newton", "learning",
     "metrics", "targets", "DFC_METHODS", "FORWARD_METHODS", "RULES", "ForwardResult",
-    "TimeAveragedRule", "forward_update",
+    "TimeAveragedRule", "forward_update", "rule_at_state", "dfa_feedback", "dfa_update",
+    "fixed_feedback", "feedback_learning", "FeedbackConfig", "feedback_update",
+    "train_feedback", "feedback_metrics", "spectral_abscissa", "data", "records",
 ]
