@@ -166,3 +166,10 @@ def test_theorem6_fails_against_a_wrong_closed_form(ctx, monkeypatch):
     monkeypatch.setattr(mod, "closed_form_feedback",
                         lambda J, a, b, horizon=np.inf: real(J, a, 2 * b, horizon))
     assert "theorem6_closed_form" in _failed(ctx, "theorem6")
+
+
+def test_fullscale_without_torch_is_a_failed_check_not_a_silent_skip(ctx, monkeypatch):
+    import verification.fullscale as mod
+    monkeypatch.setattr(mod, "_torch_modules", lambda: (None, None))
+    res = mod.run(ctx)
+    assert [r.name for r in res] == ["fullscale_available"] and not res[0].passed
