@@ -181,7 +181,7 @@ class Network:
     def _input(self, x):
         return as_batch(x, "x", self.n_in)
 
-    def forward(self, x, delta=None) -> ForwardPass:
+    def forward(self, x, delta=None, input_drive=None) -> ForwardPass:
         """Feedforward pass r_0 = x, v_i = W_i r_{i-1} + b_i (+ delta_i), r_i = phi_i(v_i).
 
         Parameters
@@ -190,6 +190,9 @@ class Network:
         delta : array (B, N), optional
             Added to the pre-activations layer by layer and propagated (e.g. Q u in the
             DFC steady state v_i = W_i phi(v_{i-1}) + b_i + Q_i u).
+        input_drive : array (B, n_1), optional
+            W_1 x + b_1 when already known (it does not depend on delta): solvers that
+            propagate many deltas for the same x pass it to skip the largest product.
         """
         x2, single = self._input(x)
         if delta is not None:
@@ -202,7 +205,7 @@ class Network:
             deltas = self.split(d)
         v, r = [], [x2]
         for i, (w, b) in enumerate(zip(self.weights, self.biases), start=1):
-            vi = r[-1] @ w.T + b
+            vi = input_drive if i == 1 and input_drive is not None else r[-1] @ w.T + b
             if delta is not None:
                 vi = vi + deltas[i - 1]
             v.append(vi)

@@ -14,7 +14,7 @@ Jacobian alpha I + J(v(u)) Q.  Three solvers:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,8 @@ from .dynamics import DFCSystem
 __all__ = ["SteadyState", "steady_state", "STEADY_STATE_METHODS"]
 
 STEADY_STATE_METHODS = ("ssa", "newton", "simulate")
+#: a Newton step that contracts the residual less than this factor triggers a new J Q
+REFRESH_BELOW = 30.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class SteadyState:
     residual: np.ndarray
     iterations: int
     method: str
+    info: dict = field(default_factory=dict)
 
     @property
     def r_L(self):
@@ -59,13 +62,13 @@ class SteadyState:
         """The single-sample view (batch axis removed) of a batch of one."""
         return SteadyState(self.u[0], self.v[0], tuple(a[0] for a in self.r), self.v_ff[0],
                            self.delta_v[0], self.converged[0], self.residual[0],
-                           self.iterations, self.method)
+                           self.iterations, self.method, self.info)
 
 
-def _state_at(system, x2, target, u):
-    """Propagate v = forward(x, delta = Q u) and evaluate F(u)."""
+def _state_at(system, x2, target, u, drive=None):
+    """Propagate v = forward(x, delta = Q u) and evaluate F(u); ``drive`` = W_1 x + b_1."""
     net = system.network
-    fp = net.forward(x2, delta=u @ system.Q.T)
+    fp = net.forward(x2, delta=u @ system.Q.T, input_drive=drive)
     v = fp.v_stacked
     F = system.controller.alpha_eff * u - target + fp.r[-1]
     return fp, v, F
@@ -80,10 +83,10 @@ def _jq(system, x2, v):
                for Ji, Qi in zip(Js, system.Q_blocks))
 
 
-def _result(system, x2, target, u, converged, iterations, method, state=None):
+def _result(system, x2, target, u, converged, iterations, method, state=None, drive=None):
     """Assemble a SteadyState at u; ``state`` = (rates r_0..r_L, v, F) at u when known."""
     if state is None:
-        fp, v, F = _state_at(system, x2, target, u)
+        fp, v, F = _state_at(system, x2, target, u, drive)
         r = fp.r
     else:
         r, v, F = state
@@ -93,7 +96,7 @@ def _result(system, x2, target, u, converged, iterations, method, state=None):
 
 
 def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_iter=50,
-                 **simulate_kwargs) -> SteadyState:
+                 reuse_jacobian=True, **simulate_kwargs) -> SteadyState:
     """Steady state of ``system`` for inputs ``x`` (B, n_0) and output targets r_L* (B, n_L).
 
     Parameters
@@ -104,6 +107,11 @@ def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_it
         ``"newton"``, 1e-10 for ``"simulate"`` (which also needs the reference test).
     max_iter : int >= 0
         Newton iteration cap.
+    reuse_jacobian : bool
+        ``"newton"``: keep a sample's matrix alpha I + J Q while full steps contract its
+        residual at least ``REFRESH_BELOW``-fold (chord steps; the same root and tolerance,
+        far fewer J Q products, which dominate the cost); ``False`` is plain Newton
+        (quadratic convergence).  ``info["jacobian_evaluations"]`` counts the J Q batches.
     **simulate_kwargs
         For ``"simulate"``: passed to :func:`dfc_theory.simulate` (``dt``, ``max_steps``...).
 
@@ -130,46 +138,65 @@ def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_it
         delta = t - fp.r[-1]
         G = _jq(system, x2, fp.v_stacked) + a * np.eye(net.n_out)
         u = np.linalg.solve(G, delta[..., None])[..., 0]
-        res = _result(system, x2, t, u, np.all(np.isfinite(u), axis=1), 0, "ssa")
+        res = _result(system, x2, t, u, np.all(np.isfinite(u), axis=1), 0, "ssa",
+                      drive=fp.v[0])
     else:
-        res = _newton(system, x2, t, tol, int(max_iter))
+        res = _newton(system, x2, t, tol, int(max_iter), bool(reuse_jacobian))
     return res.squeeze() if single else res
 
 
-def _newton(system, x2, target, tol, max_iter):
+def _newton(system, x2, target, tol, max_iter, reuse_jacobian=True):
+    """Damped Newton in u, batched.  With ``reuse_jacobian`` a sample keeps its Newton matrix
+    G = alpha I + J(v(u)) Q while the last step contracted its residual at least
+    ``REFRESH_BELOW``-fold with a full step (a chord step: same root, same tolerance, one
+    J Q evaluation saved); otherwise G is re-evaluated at the current iterate.  The first
+    iteration always evaluates G at u = 0, so its step is the SSA solution."""
     net, a = system.network, system.controller.alpha_eff
     B, nL = x2.shape[0], net.n_out
     eye = np.eye(nL)
     u = np.zeros((B, nL))
     fp, v, F = _state_at(system, x2, target, u)
+    drive = fp.v[0].copy()  # W_1 x + b_1 (u = 0), reused by every later propagation
     r = [fp.r[0]] + [a.copy() for a in fp.r[1:]]  # rates at the iterate, for the result
     norm = np.linalg.norm(F, axis=1)
     thresh = tol * np.maximum(1.0, np.linalg.norm(target, axis=1))
     active = norm > thresh
-    it = 0
+    G = np.empty((B, nL, nL))
+    stale = np.ones(B, dtype=bool)  # G must be (re-)evaluated before the next step
+    it = n_jac = 0
     while np.any(active) and it < max_iter:
         it += 1
+        refresh = active & (stale | (not reuse_jacobian))
+        if np.any(refresh):
+            jdx = slice(None) if np.all(refresh) else np.flatnonzero(refresh)
+            G[jdx] = _jq(system, x2[jdx], v[jdx]) + a * eye
+            n_jac += 1
         # the samples still iterating (a slice, i.e. views rather than copies, when all are)
         idx = slice(None) if np.all(active) else np.flatnonzero(active)
-        G = _jq(system, x2[idx], v[idx]) + a * eye
         try:
-            step = np.linalg.solve(G, F[idx][..., None])[..., 0]
+            step = np.linalg.solve(G[idx], F[idx][..., None])[..., 0]
         except np.linalg.LinAlgError:
-            step = np.stack([np.linalg.lstsq(g, f, rcond=None)[0] for g, f in zip(G, F[idx])])
+            step = np.stack([np.linalg.lstsq(g, f, rcond=None)[0]
+                             for g, f in zip(G[idx], F[idx])])
         # backtracking on ||F||: accept the full step unless it increases the residual
         s = np.ones(step.shape[0])
         for _ in range(30):
             u_try = u[idx] - s[:, None] * step
-            fp_t, v_t, F_t = _state_at(system, x2[idx], target[idx], u_try)
+            fp_t, v_t, F_t = _state_at(system, x2[idx], target[idx], u_try, drive[idx])
             n_t = np.linalg.norm(F_t, axis=1)
             ok = (n_t <= (1 - 1e-4 * s) * norm[idx]) | (n_t <= thresh[idx]) | (s < 1e-8)
             ok &= np.isfinite(n_t)
             if np.all(ok):
                 break
             s = np.where(ok, s, 0.5 * s)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slow = ~(n_t <= norm[idx] / REFRESH_BELOW) | (s < 1)
+        stale[idx] = slow
         u[idx], v[idx], F[idx], norm[idx] = u_try, v_t, F_t, n_t
         for r_i, r_t in zip(r[1:], fp_t.r[1:]):
             r_i[idx] = r_t
         active = (norm > thresh) & np.isfinite(norm)
     converged = norm <= thresh
-    return _result(system, x2, target, u, converged, it, "newton", state=(r, v, F))
+    res = _result(system, x2, target, u, converged, it, "newton", state=(r, v, F))
+    res.info["jacobian_evaluations"] = n_jac
+    return res

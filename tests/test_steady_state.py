@@ -111,7 +111,7 @@ def test_newton_converges_quadratically():
     sysm, x, t = case.system, case.x, case.target
     res = [np.linalg.norm(_residual(sysm, x, t, np.zeros_like(t)), axis=1)]
     for k in range(1, 9):
-        res.append(steady_state(sysm, x, t, max_iter=k).residual)
+        res.append(steady_state(sysm, x, t, max_iter=k, reuse_jacobian=False).residual)
     res = np.array(res).T  # (B, iterations + 1)
     assert np.all(res[:, -1] <= 1e-12)
     for seq in res:
@@ -120,6 +120,22 @@ def test_newton_converges_quadratically():
         r0, r1, r2 = seq[-3:]
         p = np.log(r2 / r1) / np.log(r1 / r0)
         assert p > 1.6, (p, seq)
+
+
+def test_jacobian_reuse_reaches_the_same_root_with_fewer_jacobians():
+    """Chord steps (reuse_jacobian=True, the default) converge to the plain-Newton root at
+    the same tolerance; they evaluate J Q fewer times (the dominant cost)."""
+    case = _case("total", 1.0, "weight_product", "tanh", "linear", lam=0.05, margin=0.1)
+    sysm, x, t = case.system, case.x, case.target
+    plain = steady_state(sysm, x, t, reuse_jacobian=False)
+    chord = steady_state(sysm, x, t)
+    assert np.all(plain.converged) and np.all(chord.converged)
+    # F(u) = G (u - u*) + O(|u - u*|^2): two roots within their residuals differ by at most
+    # ||G^{-1}|| (||F(u_chord)|| + ||F(u_plain)||), up to that second-order term
+    G = sysm.network.jacobian(x, chord.v) @ sysm.Q + sysm.controller.alpha_eff * np.eye(3)
+    bound = np.linalg.norm(np.linalg.inv(G), 2, axis=(1, 2)) * (chord.residual + plain.residual)
+    assert np.all(np.linalg.norm(chord.u - plain.u, axis=1) <= 1.01 * bound + 1e-15)
+    assert chord.info["jacobian_evaluations"] < plain.info["jacobian_evaluations"]
 
 
 def test_newton_reports_failure_instead_of_raising():
