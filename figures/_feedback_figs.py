@@ -228,6 +228,21 @@ PAPER_NOTE = (
     "the fixed point satisfies Condition 2 exactly (tests/test_feedback_learning.py).")
 
 
+def updates_option_parser(name):
+    """parse_options for a feedback-learning figure: ``--updates N`` (number of feedback
+    updates, overriding the preset's schedule)."""
+    def parse_options(argv):
+        opts = {}
+        it = iter(argv)
+        for a in it:
+            if a == "--updates":
+                opts["n_updates"] = int(next(it))
+            else:
+                raise SystemExit(f"{name}: unknown option {a!r} (known: --updates N)")
+        return opts
+    return parse_options
+
+
 def run_training_figure(name, activation, title, preset, out, seed, n_updates=None):
     """Figs S2 / S3: run, plot, save PNG + PDF + data + summary, return the summary."""
     import matplotlib.pyplot as plt

@@ -8,29 +8,14 @@ expected rule (our prediction).
 """
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from . import _feedback_figs as ff  # noqa: E402
-from ._common import check_preset, save_data, save_figure, save_summary  # noqa: E402
+from . import _feedback_figs as ff
 
 NAME = "figS3"
 ACTIVATION = "tanh"
 TITLE = "Fig S3 (regenerated): feedback learning alone, tanh 20-10-5 network"
 
 
-def parse_options(argv):
-    """--updates N: number of feedback updates (overrides the preset's schedule)."""
-    opts = {}
-    it = iter(argv)
-    for a in it:
-        if a == "--updates":
-            opts["n_updates"] = int(next(it))
-        else:
-            raise SystemExit(f"{NAME}: unknown option {a!r} (known: --updates N)")
-    return opts
+parse_options = ff.updates_option_parser(NAME)
 
 
 def run(preset="quick", out="figures_out", seed=0, n_updates=None):
