@@ -106,6 +106,12 @@ def _label(r):
     return name
 
 
+def _finite_rows(recs, key):
+    """(record, finite logged values of ``key``) for the records that have any."""
+    pairs = [(r, _rows(r, key)) for r in recs]
+    return [(r, v[np.isfinite(v)]) for r, v in pairs if np.isfinite(v).any()]
+
+
 def _rows(r, key, late=False):
     """Values of ``key`` over the logged batches (``late``: the second half of training,
     epochs > E/2, or all when there is one epoch)."""
@@ -214,8 +220,7 @@ def judge(records, source):
         not_judged.append("fullscale_descent (no logged DFC batches)")
 
     # --- Condition 3 with learned feedback ------------------------------------------------
-    ab = [(r, _rows(r, "abscissa_inst")) for r in trained]
-    ab = [(r, v[np.isfinite(v)]) for r, v in ab if np.isfinite(v).any()]
+    ab = _finite_rows(trained, "abscissa_inst")
     if ab:
         worst = max(float(v.max()) for _, v in ab)
         results.append(Result(
@@ -233,8 +238,7 @@ def judge(records, source):
     else:
         not_judged.append("fullscale_condition3 (no trained-feedback DFC records)")
 
-    st = [(r, _rows(r, "abscissa")) for r in dfc_recs]
-    st = [(r, v[np.isfinite(v)]) for r, v in st if np.isfinite(v).any()]
+    st = _finite_rows(dfc_recs, "abscissa")
     if st:
         worst = max(float(v.max()) for _, v in st)
         results.append(Result(
