@@ -33,10 +33,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..dynamics import DFCSystem
+# public names only (the core's implementation modules are private and may move)
+from .. import DFCSystem, SteadyState, steady_state
 from ..metrics import condition2_ratio
 from ..stability import reference_euler_matrix, spectral_abscissa, spectral_radius, system_matrices
-from ..steady_state import SteadyState, steady_state
 
 __all__ = ["Draw", "PremiseOutcome", "Premise", "PREMISES", "COND_MAX", "CONDITION2_TOL",
            "check_premises", "Sweep"]
