@@ -57,6 +57,10 @@ def run_checks(ctx, only=None, log=print):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["search"]:  # python -m verification search CLAIM ...
+        from .search import main as search_main
+        return search_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m verification", description=__doc__)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="mode", action="store_const", const="quick",
