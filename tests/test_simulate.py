@@ -11,7 +11,7 @@ import scipy.integrate
 
 from dfc_theory import simulate, steady_state
 
-from strategies import make_case, rest_abscissa
+from _cases import make_case, rest_abscissa
 
 EXACT = 1e-12
 

@@ -546,7 +546,8 @@ def systems(condition2=None, condition3=None, stable=None, leaks=LEAKS, *, stabl
         stability repair, the drawn alpha is the Condition-3 margin a_0 and alpha is raised).
     lam : float or (low, high)
         Targets r_L* = r_L^- + lam xi with xi in [-1, 1]^{n_L} drawn per sample (THEORY.md
-        section 1: delta_L = -lambda dLoss/dr_L; shrinks to r_L* = r_L^-).
+        section 1: delta_L = -lambda dLoss/dr_L; shrinks to r_L* = r_L^-); lam below 1e-3 of
+        the upper end is 0 (a smaller delta_L would sit within Newton's tolerance).
 
     Returns
     -------
@@ -587,6 +588,8 @@ def systems(condition2=None, condition3=None, stable=None, leaks=LEAKS, *, stabl
     cfg["k_p_low"] = _range_low(k_p)
     cfg["ratio_low"] = _range_low(ratio)
     cfg["lam"] = _param(lam, "lam")
+    cfg["lam_high"] = float(lam[1]) if isinstance(lam, tuple) else (
+        float(lam) if isinstance(lam, numbers.Real) else 0.0)
     return _systems(cfg)
 
 
@@ -685,6 +688,8 @@ def _systems(draw, cfg):
     ctrl = draw(cfg["controller"])
     family = draw(st.sampled_from(cfg["families"]))
     lam = draw(cfg["lam"])
+    if lam < TINY * cfg["lam_high"]:   # like the entries: no targets within rounding of r_L^-
+        lam = 0.0
     net = draw(cfg["network"])
     layout = cfg["layout"]
     x = draw(_inputs(net.n_in, cfg["min_batch"], cfg["max_batch"], cfg["max_input"], layout[1]))
