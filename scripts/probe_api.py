@@ -128,6 +128,8 @@ class Suite:
              note=""):
         if isinstance(args, str):
             args = (args,)
+        if expect not in EXPECTS:
+            raise ValueError(f"expect: one of {EXPECTS}, got {expect!r}")
         if any(p.name == name for p in self.probes):
             raise ValueError(f"duplicate probe name {name!r}")
         self.probes.append(Probe(self.api, self._group, name, call, expect, tuple(args),
@@ -343,7 +345,7 @@ def ss_shape_ok(B, nL, N):
     return check
 
 
-def sim_ok(B, nL, N, steps=None):
+def sim_ok(B, nL, N):
     def check(res):
         got = (_shape(res.u_final), _shape(res.v_final), _shape(res.converged))
         want = ((B, nL), (B, N), (B,))
@@ -393,6 +395,7 @@ def numpy_fixtures():
     rng = np.random.default_rng(13)
     F.net = dfc.Network.random([3, 4, 2], activation="tanh", seed=0)
     F.N, F.nL = F.net.n_total, F.net.n_out
+    F.L_shapes = [w.shape for w in F.net.weights]              # dW shapes of an Update
     F.x = rng.standard_normal((5, 3))
     F.x1 = F.x[0]
     F.r = F.net.forward(F.x).output
@@ -447,7 +450,7 @@ def numpy_probes(F):
     S = Suite("numpy")
     net, sys_, x, t, Q, ctrl = F.net, F.sys, F.x, F.t, F.Q, F.ctrl
     N, nL = F.N, F.nL
-    L_shapes = [(4, 3), (2, 4)]
+    L_shapes = F.L_shapes
     ff = lambda: net.forward(x).output  # noqa: E731
 
     # ------------------------------------------------------------------ keywords
@@ -632,6 +635,9 @@ def numpy_probes(F):
     S.error("feedback.random_gaussian scale=-1",
             lambda: dfc.feedback.random_gaussian(net, scale=-1.0), "scale")
     S.error("dfa_feedback scale=0", lambda: dfc.dfa_feedback(net, scale=0.0), "scale")
+    S.result("feedback.random_gaussian scale=-0.0 (= 0)",
+             lambda: dfc.feedback.random_gaussian(net, seed=0, scale=-0.0),
+             close_to(np.zeros((N, nL))))
     S.error("feedback.damped_pseudoinverse gamma=-1",
             lambda: dfc.feedback.damped_pseudoinverse(net, F.x1, -1.0), "gamma")
     S.error("gauss_newton.gn_update gamma=-1",
@@ -685,6 +691,9 @@ def numpy_probes(F):
     S.error("FeedbackConfig beta=-1", lambda: dfc.FeedbackConfig(beta=-1.0), "beta")
     S.error("closed_form_feedback beta=0",
             lambda: dfc.closed_form_feedback(F.J1, 0.1, 0.0), "beta")
+    S.either("closed_form_feedback beta=5e-324 (subnormal)",
+             lambda: dfc.closed_form_feedback(F.J1, 0.1, 5e-324), "beta",
+             lambda q: (bool(np.all(np.isfinite(q))), "non-finite Q* (1 / beta overflows)"))
     S.error("closed_form_feedback horizon=-1",
             lambda: dfc.closed_form_feedback(F.J1, 0.1, 0.1, horizon=-1.0), "horizon")
     S.error("feedback_learning.closed_form_h g=-1",
@@ -838,6 +847,9 @@ def numpy_probes(F):
             lambda: dfc.feedback_learning.damped_pinv_family(F.J1, [np.nan]), "gammas")
     S.error("Controller alpha=inf", lambda: dfc.Controller(alpha=np.inf), "alpha")
     S.error("TrainingConfig lr=nan", lambda: dfc.TrainingConfig(lr=np.nan), "lr")
+    S.either("metrics.condition1_deviation of a zero input", lambda: dfc.condition1_deviation(
+        net, np.zeros((2, 3))), "x", lambda d: (bool(np.all(np.isfinite(d))), f"deviation {d}"),
+        note="all layer norms 0: std / mean = 0 / 0")
     S.error("Network.random gain=inf", lambda: dfc.Network.random([3, 2], gain=np.inf), "gain")
     S.error("euler_stability A with nan", lambda: dfc.euler_stability(_with_nan(F.A), 0.1),
             "A")
@@ -1091,7 +1103,7 @@ def torch_probes(F, T):
     torch, dtt = T.torch, T.dtt
     net, sys_, x, t, Q, ctrl = T.net, T.sys, T.x, T.t, T.Q, F.ctrl
     N, nL = F.N, F.nL
-    L_shapes = [(4, 3), (2, 4)]
+    L_shapes = F.L_shapes
     ff = lambda: net.forward(x).output  # noqa: E731
 
     S.group("containers")
@@ -1183,7 +1195,7 @@ def torch_probes(F, T):
     S.error("train_feedback epoch=1 (typo)", lambda: dtt.train_feedback(net, Q, x, epoch=1),
             "epoch")
 
-    S.group("complex and bools")
+    S.group("complex, bools, integers")
     S.error("Network complex NumPy weights", lambda: dtt.Network(
         [np.ones((4, 3)) * (1 + 1j), np.ones((2, 4))]), "weights")
     S.error("Network complex tensor weights", lambda: dtt.Network(
@@ -1200,7 +1212,7 @@ def torch_probes(F, T):
     S.error("Network dtype='int32'", lambda: dtt.Network(F.net.weights, dtype="int32"), "dtype")
     S.error("Network device='tpu'", lambda: dtt.Network(F.net.weights, device="tpu"), "device")
 
-    S.group("types and integers")
+    S.group("wrong types")
     S.error("Network.from_numpy of a torch Network", lambda: dtt.Network.from_numpy(net),
             "network")
     S.error("DFCSystem.from_numpy of a Network", lambda: dtt.DFCSystem.from_numpy(F.net),
@@ -1260,6 +1272,9 @@ def torch_probes(F, T):
             "Q")
     S.error("steady_state NumPy target with inf",
             lambda: dtt.steady_state(sys_, F.x, _with_nan(F.t, np.inf)), "target")
+    S.error("output_target NaN y", lambda: dtt.output_target(T.r, _with_nan(F.y), 0.1), "y")
+    S.error("loss_value inf tensor y", lambda: dtt.loss_value(
+        T.r, _t_with_nan(torch, T.y).nan_to_num(nan=np.inf)), "y")
     S.either("steady_state NaN tensor x", lambda: dtt.steady_state(sys_, _t_with_nan(torch, x),
                                                                    t), "x",
              lambda r: (not bool(r.converged[-1]) and flags_consistent(r)[0],
@@ -1369,7 +1384,7 @@ def group_table(outcomes):
             mine = [o for o in outcomes if o.api == api and o.group == g]
             bad = [o.outcome for o in mine if o.outcome not in GOOD]
             kinds = ", ".join(f"{bad.count(c)} {c}" for c in CLASSES if bad.count(c))
-            lines.append(f"{api:<6} {g:<20} {len(bad):>3} of {len(mine):>3}"
+            lines.append(f"{api:<6} {g:<26} {len(bad):>3} of {len(mine):>3}"
                          + (f"  ({kinds})" if kinds else ""))
     return lines
 
