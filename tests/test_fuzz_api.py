@@ -103,8 +103,13 @@ probe_api = sys.modules.setdefault("probe_api", importlib.util.module_from_spec(
 _spec.loader.exec_module(probe_api)
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
-needs_torch = [pytest.mark.torch,
-               pytest.mark.skipif(not HAS_TORCH, reason="needs the optional torch backend")]
+
+
+def needs_torch(test):
+    """Marks ``torch`` and skips without the optional backend (the NumPy fuzz still runs)."""
+    return pytest.mark.torch(pytest.mark.skipif(not HAS_TORCH, reason="needs the optional "
+                                                "torch backend")(test))
+
 
 #: the library's default Newton tolerance in float64 (steady_state's ``tol``)
 NEWTON_TOL = 1e-12
@@ -985,8 +990,7 @@ TORCH_STATE_CALLS = [
 
 @pytest.mark.parametrize("name,call", TORCH_STATE_CALLS, ids=[c[0] for c in TORCH_STATE_CALLS])
 @pytest.mark.parametrize("container", ["numpy", "list"])
-@pytest.mark.torch
-@pytest.mark.skipif(not HAS_TORCH, reason="needs the optional torch backend")
+@needs_torch
 def test_torch_accepts_numpy_and_lists(T_, name, call, container):
     torch = T_["torch"]
     conv = (lambda a: a) if container == "numpy" else (lambda a: a.tolist())
@@ -995,22 +999,22 @@ def test_torch_accepts_numpy_and_lists(T_, name, call, container):
     np.testing.assert_allclose(probe_api._np(got), probe_api._np(want), rtol=1e-12, atol=0)
 
 
+#: (id, the function (for its accepted keywords), the call with extra keywords)
 TORCH_CLOSED = [
-    ("steady_state", lambda t, kw: t["dtt"].steady_state(t["sys"], X, T, **kw)),
-    ("simulate", lambda t, kw: t["dtt"].simulate(t["sys"], X, T, n_steps=2, **kw)),
-    ("train_feedback", lambda t, kw: t["dtt"].train_feedback(t["net"], Q, X, **kw)),
+    ("steady_state", lambda t: t["dtt"].steady_state,
+     lambda t, kw: t["dtt"].steady_state(t["sys"], X, T, **kw)),
+    ("simulate", lambda t: t["dtt"].simulate,
+     lambda t, kw: t["dtt"].simulate(t["sys"], X, T, n_steps=2, **kw)),
+    ("train_feedback", lambda t: t["dtt"].train_feedback,
+     lambda t, kw: t["dtt"].train_feedback(t["net"], Q, X, **kw)),
 ]
 
 
-@pytest.mark.parametrize("name,call", TORCH_CLOSED, ids=[c[0] for c in TORCH_CLOSED])
-@pytest.mark.torch
-@pytest.mark.skipif(not HAS_TORCH, reason="needs the optional torch backend")
+@pytest.mark.parametrize("name,function,call", TORCH_CLOSED, ids=[c[0] for c in TORCH_CLOSED])
+@needs_torch
 @given(word=keywords())
-def test_torch_unknown_keyword_rejected(T_, name, call, word):
-    import dfc_theory.torch as dtt
-    target = {"steady_state": dtt.steady_state, "simulate": dtt.simulate,
-              "train_feedback": dtt.train_feedback}[name]
-    if word in _parameters(target):
+def test_torch_unknown_keyword_rejected(T_, name, function, call, word):
+    if word in _parameters(function(T_)):
         return
     assert_named_error(attempt(call, T_, {word: 1})[1], (word,))
 
@@ -1027,8 +1031,7 @@ TORCH_NONFINITE = [
 
 @pytest.mark.parametrize("name,arg,base,call", TORCH_NONFINITE,
                          ids=[c[0] for c in TORCH_NONFINITE])
-@pytest.mark.torch
-@pytest.mark.skipif(not HAS_TORCH, reason="needs the optional torch backend")
+@needs_torch
 @given(bad=st.sampled_from([np.nan, np.inf, -np.inf]), where=st.integers(0, 9))
 def test_torch_nonfinite_numpy_rejected(T_, name, arg, base, call, bad, where):
     a = base.copy()
@@ -1105,8 +1108,7 @@ TORCH_KNOWN = [
 
 
 @pytest.mark.parametrize("call,expect,names,check", TORCH_KNOWN)
-@pytest.mark.torch
-@pytest.mark.skipif(not HAS_TORCH, reason="needs the optional torch backend")
+@needs_torch
 def test_torch_known(T_, call, expect, names, check):
     out, exc = attempt(call, T_)
     if expect == "error" or (expect == "either" and exc is not None):
