@@ -25,7 +25,8 @@ Use
 ::
 
     import sys
-    from dfc_theory._cli import ArgumentParser, UsageError, command
+    from dfc_theory._cli import (ArgumentParser, check_output_folder, command,
+                                 non_negative_int)
 
     @command("python -m mytool")
     def main(argv=None):

@@ -43,12 +43,7 @@ __all__ = ["DATASETS", "TensorData", "load_data", "expected_files", "mnist_subse
 
 DATASETS = ("mnist", "fashion_mnist", "mnist_ae")
 #: the four files of an MNIST-format data set (each may be gzipped: NAME.gz)
-IDX_FILES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
+IDX_FILES = _np_datasets.IDX_FILES
 #: (training, test) images of the full MNIST and Fashion-MNIST; fewer means ``reduced``
 STANDARD_SIZES = (60000, 10000)
 IMAGE_SHAPE = (28, 28)
