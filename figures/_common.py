@@ -5,11 +5,11 @@ Atomic outputs.  A figure's files (``NAME.png``, ``NAME.pdf``, ``NAME_data.npz``
 staging folder inside ``out`` (``out/.NAME.partial-XXXX``, on the same file system so that
 the final moves are renames) and moved into place only when the figure is complete::
 
-    with staged_output(out, NAME) as stage:
-        ...                                   # compute; write logs under stage.path
-        paths = save_figure(fig, stage, NAME) # -> the final paths, written to the stage
-        save_data(stage, NAME, x=x)
-        save_summary(stage, NAME, summary)
+    write_figure(out, NAME, fig, summary, x=x)     # png, pdf, npz, json together
+
+    with staged_output(out, NAME) as stage:        # when more is written, e.g. logs
+        train_runs(configs, seed, stage)           # -> stage.path / "fig3_logs"
+        write_figure(out, NAME, fig, summary, stage=stage, x=x)
     # here every file is in place; on an exception the stage is deleted instead
 
 A failed or interrupted run therefore leaves the previous complete output untouched (no
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import numbers
 import os
 import shutil
 import signal
@@ -43,7 +44,6 @@ def check_preset(preset):
 
 def check_int(value, name, low):
     """``value`` as an int >= ``low``; ValueError/TypeError naming ``name`` otherwise."""
-    import numbers
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an integer, got {value!r}")
     if value < low:

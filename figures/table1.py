@@ -30,7 +30,7 @@ import numpy as np
 
 from dfc_theory._cli import positive_int
 
-from ._common import (ALL_FILES, check_int, check_preset, figure_paths, option_parser,
+from ._common import (FIGURE_FILES, check_int, check_preset, figure_paths, option_parser,
                       parse_with, staged_output, write_figure)
 
 NAME = "table1"
@@ -394,7 +394,8 @@ def run(preset="quick", out="figures_out", seed=0, runs=None, data_dir=None, epo
     if not records:
         md += (f"\n\nNo run records in {runs}: train some with `python -m dfc_theory.torch.train "
                f"--method dfc-ssa --dataset mnist --out {runs}` or pass --epochs/--seeds here.")
-    files = [str(p) for p in figure_paths(out, NAME, (".md",) + ALL_FILES[:2] + ALL_FILES[3:])]
+    files = [str(p) for p in figure_paths(out, NAME,
+                                          (".md",) + FIGURE_FILES + ("_summary.json",))]
     result = {"summary": md, "table": table, "files": files, "trained": trained,
               "records": len(records), "runs": str(runs), "skipped": skipped}
     with staged_output(out, NAME) as stage:
