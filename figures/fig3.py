@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
+import zipfile
 from pathlib import Path
 
 import matplotlib
@@ -43,11 +45,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from dfc_theory._cli import DataError, data_errors, positive_int  # noqa: E402
 from dfc_theory.datasets import student_teacher  # noqa: E402
 from dfc_theory.training import (TrainingLog, fig3_config, label_to_name,  # noqa: E402
                                  run_label, train)
 
-from ._common import check_preset, out_dir, save_data, save_figure, save_summary  # noqa: E402
+from ._common import (ALL_FILES, check_int, check_preset, check_seed, figure_paths,  # noqa: E402
+                      option_parser, out_dir, parse_with, staged_output, write_figure)
 
 NAME = "fig3"
 LOG_DIR = "fig3_logs"
@@ -80,22 +84,19 @@ FAR_LARGER = 10.0       # "DFA's angles far larger": by at least this many degre
 
 
 def parse_options(argv):
-    """--redraw, --jobs N, --window N, --epochs N, --n-train N."""
-    opts, it = {}, iter(argv)
-    ints = {"--jobs": "jobs", "--window": "window", "--epochs": "epochs",
-            "--n-train": "n_train", "--n_train": "n_train"}
-    for a in it:
-        if a == "--redraw":
-            opts["redraw"] = True
-        elif a in ints:
-            try:
-                opts[ints[a]] = int(next(it))
-            except (StopIteration, ValueError):
-                raise SystemExit(f"{NAME}: {a} needs an integer") from None
-        else:
-            raise SystemExit(f"{NAME}: unknown option {a!r} (known: --redraw, --jobs N, "
-                             f"--window N, --epochs N, --n-train N)")
-    return opts
+    """--redraw, --jobs N, --window N, --epochs N, --n-train N (every N >= 1)."""
+    p = option_parser(NAME)
+    add_options(p)
+    return parse_with(p, argv)
+
+
+def add_options(p):
+    """The options of Fig 3 (and Fig S1, which draws Fig 3's runs) on parser ``p``."""
+    p.add_argument("--redraw", action="store_true",
+                   help=f"redraw from the logs in <out>/{LOG_DIR} instead of training")
+    for opt in ("--jobs", "--window", "--epochs"):
+        p.add_argument(opt, metavar="N", type=positive_int)
+    p.add_argument("--n-train", "--n_train", dest="n_train", metavar="N", type=positive_int)
 
 
 # ---------------------------------------------------------------------------- training
@@ -113,6 +114,12 @@ def preset_configs(preset, epochs=None, n_train=None, overrides=None):
     return {label_to_name(run_label(m, f)): fig3_config(m, f, **ov) for m, f in RUNS}
 
 
+def _ignore_sigint():
+    """Pool initializer: Ctrl-C reaches the parent, which terminates the workers (no
+    KeyboardInterrupt traceback from every worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _worker(args):
     name, config, seed, data, out = args
     from threadpoolctl import threadpool_limits
@@ -125,14 +132,16 @@ def _worker(args):
 
 def train_runs(configs, seed, out, jobs=None):
     """Train every run of ``configs`` (in parallel processes when ``jobs > 1``), save the
-    logs in ``<out>/fig3_logs`` with a manifest, and return {name: TrainingLog}."""
-    logdir = out_dir(Path(out) / LOG_DIR)
+    logs in ``<out>/fig3_logs`` with a manifest, and return {name: TrainingLog}.
+
+    ``out`` is a folder or a :class:`~figures._common.Stage` (then the logs move into
+    place with the figure)."""
+    jobs = min(2, os.cpu_count() or 1) if jobs is None else check_int(jobs, "jobs", 1)
+    logdir = out_dir(out) / LOG_DIR
+    logdir.mkdir(exist_ok=True)
     first = next(iter(configs.values()))
     data = student_teacher(n_in=first.sizes[0], n_out=first.sizes[-1], n_train=first.n_train,
                            n_val=first.n_val, n_test=first.n_test, seed=first.data_seed)
-    jobs = min(2, os.cpu_count() or 1) if jobs is None else int(jobs)
-    if jobs < 1:
-        raise ValueError(f"jobs: expected a positive integer, got {jobs}")
     tasks = [(name, c, seed, data, logdir) for name, c in configs.items()]
     t0 = time.perf_counter()
     if jobs == 1:
@@ -140,27 +149,51 @@ def train_runs(configs, seed, out, jobs=None):
             _worker(t)
     else:
         import multiprocessing as mp
-        with mp.get_context("fork").Pool(jobs) as pool:
+        with mp.get_context("fork").Pool(jobs, initializer=_ignore_sigint) as pool:
             list(pool.imap_unordered(_worker, tasks))
     manifest = {"seed": seed, "runs": list(configs), "wall_time_s": time.perf_counter() - t0,
                 "jobs": jobs, "configs": {n: c.to_dict() for n, c in configs.items()}}
     (logdir / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    return load_logs(out)
+    return load_logs(logdir.parent)
 
 
 def load_logs(out):
-    """{name: TrainingLog} from ``<out>/fig3_logs`` (FileNotFoundError naming what is
-    missing when no complete set of logs is there)."""
+    """{name: TrainingLog} from ``<out>/fig3_logs``: FileNotFoundError naming what is
+    missing when no manifest is there, DataError (a ValueError) naming the file when the
+    manifest or a log is malformed."""
     logdir = Path(out) / LOG_DIR
     mf = logdir / "manifest.json"
     if not mf.exists():
         raise FileNotFoundError(f"out: no fig3 training logs in {logdir} (missing "
                                 f"{mf.name}); run fig3 without redraw first")
-    manifest = json.loads(mf.read_text())
-    logs = {name: TrainingLog.load(logdir, name) for name in manifest["runs"]}
+    with data_errors(f"{mf} (fig3 manifest)"):
+        manifest = json.loads(mf.read_text())
+        if not isinstance(manifest, dict):
+            raise ValueError(f"expected a JSON object, got {type(manifest).__name__}")
+        missing = [k for k in ("seed", "runs", "wall_time_s", "jobs") if k not in manifest]
+        if missing:
+            raise ValueError(f"missing keys {missing}")
+        runs = manifest["runs"]
+        if not isinstance(runs, list) or not runs or not all(isinstance(n, str) and n
+                                                             for n in runs):
+            raise ValueError(f"runs: expected a non-empty list of run names, got {runs!r}")
+    logs = {name: _load_log(logdir, name) for name in runs}
     for lg in logs.values():
         lg.meta["manifest"] = {k: manifest[k] for k in ("seed", "wall_time_s", "jobs")}
     return logs
+
+
+def _load_log(logdir, name):
+    """One TrainingLog; a missing file stays FileNotFoundError, anything unreadable in it
+    becomes DataError naming the file."""
+    path = Path(logdir) / f"{name}.npz"
+    try:
+        return TrainingLog.load(logdir, name)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: unreadable fig3 training log ({type(exc).__name__}: "
+                        f"{exc})") from exc
 
 
 def logs_match(logs, configs, seed):
@@ -307,29 +340,26 @@ def run(preset="quick", out="figures_out", seed=0, redraw=False, jobs=None, wind
     ``paper_ranges``, ``files`` and ``wall_time_s``.
     """
     check_preset(preset)
+    seed = check_seed(seed)
     configs = preset_configs(preset, epochs, n_train, overrides)
+    w = WINDOW[preset] if window is None else check_int(window, "window", 1)
     wall = None
-    if redraw:
-        logs = load_logs(out)
-    else:
-        t0 = time.perf_counter()
-        logs = train_runs(configs, seed, out, jobs)
-        wall = time.perf_counter() - t0
-    w = WINDOW[preset] if window is None else int(window)
-    if w < 1:
-        raise ValueError(f"window: expected a positive integer, got {w}")
-    fig = draw(logs, w, title=f"Fig 3 ({preset} preset, seed {seed})")
-    files = [str(p) for p in save_figure(fig, out, NAME)]
-    plt.close(fig)
-    arrays = {}
-    for n, lg in logs.items():
-        for k in ("epoch_frac",) + tuple(p[1] for p in PANELS):
-            arrays[f"{n}/{k}"] = lg.batch[k]
-    files.append(str(save_data(out, NAME, **arrays)))
-    chk = checks(logs)
-    ranges = paper_ranges(logs)
-    text = _summary_text(preset, logs, chk, ranges, wall)
-    result = {"summary": text, "checks": chk, "paper_ranges": ranges, "files": files,
-              "wall_time_s": wall, "all_passed": all(c["passed"] for c in chk)}
-    files.append(str(save_summary(out, NAME, result)))
+    logs = load_logs(out) if redraw else None
+    with staged_output(out, NAME) as stage:
+        if logs is None:
+            t0 = time.perf_counter()
+            logs = train_runs(configs, seed, stage, jobs)
+            wall = time.perf_counter() - t0
+        fig = draw(logs, w, title=f"Fig 3 ({preset} preset, seed {seed})")
+        arrays = {}
+        for n, lg in logs.items():
+            for k in ("epoch_frac",) + tuple(p[1] for p in PANELS):
+                arrays[f"{n}/{k}"] = lg.batch[k]
+        chk = checks(logs)
+        ranges = paper_ranges(logs)
+        text = _summary_text(preset, logs, chk, ranges, wall)
+        files = [str(p) for p in figure_paths(out, NAME, ALL_FILES)]
+        result = {"summary": text, "checks": chk, "paper_ranges": ranges, "files": files,
+                  "wall_time_s": wall, "all_passed": all(c["passed"] for c in chk)}
+        write_figure(out, NAME, fig, result, stage=stage, **arrays)
     return result

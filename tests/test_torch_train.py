@@ -65,7 +65,7 @@ def test_missing_data_names_the_expected_files(tmp_path):
                        str(tmp_path)]) == 2
 
 
-def test_idx_files_are_read_and_not_marked_reduced(tmp_path):
+def test_idx_files_are_read_and_small_sets_marked_reduced(tmp_path):
     # four tiny IDX files in the standard format: the real-data path end to end
     rng = np.random.default_rng(0)
 
@@ -79,7 +79,7 @@ def test_idx_files_are_read_and_not_marked_reduced(tmp_path):
     write("t10k-images-idx3-ubyte", rng.integers(0, 256, (8, 28, 28)))
     write("t10k-labels-idx1-ubyte", rng.integers(0, 10, 8))
     d = load_data("mnist", data_dir=tmp_path, n_val=10, dtype="float64")
-    assert not d.reduced and d.source.startswith("IDX")
+    assert d.reduced and d.source.startswith("IDX")  # 30 < 60000 training images
     assert (len(d.x_train), len(d.x_val), len(d.x_test)) == (20, 10, 8)
     assert tuple(d.x_test.shape) == (8, 784) and d.y_test.dtype == torch.long
 
