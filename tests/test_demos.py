@@ -1,0 +1,207 @@
+"""The teaching demos (``demos/NN_name.py``, marimo notebooks; issue 11).
+
+Per demo:
+
+* structure: a title with learning goals and a THEORY.md reference, every cell named, the
+  controls in cells of their own, at least two ``test_*`` cells, closing questions, and a
+  section with answers in the teacher's guide ``demos/README.md``;
+* the default run passes its own ``test_*`` cells (each compares a number the demo shows
+  with an independent computation) and plots only finite values;
+* every control at each end of its range (slider minimum and maximum, every dropdown
+  option, the other switch state), one at a time: the cells that depend on it re-run
+  exactly as in the app (see ``demo_notebooks.rerun``) without an exception, its ``test_*``
+  cells pass, only finite values are plotted, and the re-run costs at most
+  ``SLIDER_BUDGET_S`` = 0.5 s (CPU time on one thread, output rendering included, so that the
+  load of a shared machine does not decide the verdict; a setting over budget is re-measured
+  and judged by the median of three runs; the wall-clock time is recorded beside it);
+* work behind a run button costs at most ``RUN_BUTTON_BUDGET_S`` = 10 s (default
+  controls; at every control extreme in the ``slow`` test);
+* ``python demos/NN_name.py`` exits 0 within 30 s in a fresh process;
+* ``marimo export html`` succeeds without error output (``slow``).
+
+Set ``DFC_DEMO_TIMINGS=path.jsonl`` to append the measured times (one JSON object per line).
+"""
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("marimo", reason="the demos need the 'demos' extra (pip install -e '.[demos]')")
+
+import demo_notebooks as dn  # noqa: E402
+
+SCRIPT_BUDGET_S = 30.0
+TITLE_WORDS = ("learning goals", "theory.md")
+
+
+def record(**row):
+    path = os.environ.get("DFC_DEMO_TIMINGS")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+_LOADED = {}
+
+
+def loaded(path) -> dn.Demo:
+    if path not in _LOADED:
+        _LOADED[path] = dn.load(path)
+    return _LOADED[path]
+
+
+params = pytest.mark.parametrize("path", dn.DEMOS, ids=dn.demo_id)
+
+
+def test_seven_demos():
+    assert [p.stem[:2] for p in dn.DEMOS] == [f"{i:02d}" for i in range(1, 8)], dn.DEMOS
+
+
+@params
+def test_structure(path):
+    demo = loaded(path)
+    names = [c.name for c in demo.cells]
+    assert len(names) == dn.n_cells_in_source(path), "every cell must be named"
+    assert names[0] == "intro", "the first cell, intro, states the goals"
+    import marimo as mo
+    intro = mo.as_html(demo.module.intro.run(mo=mo)[0]).text.lower()
+    for word in TITLE_WORDS:
+        assert word in intro, f"the first cell must state the {word}"
+    assert sum(n.startswith("test_") for n in names) >= 2, "at least two test_* cells"
+    assert names[-1] == "questions", "the last cell asks questions"
+    ui = dn.controls(demo.defaults)
+    assert ui, "a demo has controls"
+    for cell in demo.cells:
+        made = cell.defs & set(ui)
+        if made:
+            assert cell.defs <= set(ui), (f"cell {cell.name}: controls sit in cells of their "
+                                          f"own, but it also defines {cell.defs - set(ui)}")
+    guide = (dn.DEMO_DIR / "README.md").read_text()
+    assert f"`{path.name}`" in guide, "the teacher's guide has a section for this demo"
+
+
+@params
+def test_default_run(path):
+    demo = loaded(path)
+    figures = dn.plot_cells(demo)
+    assert figures, "a demo shows at least one plot"
+    from matplotlib.figure import Figure
+    for name, value in demo.defaults.items():
+        if isinstance(value, Figure):
+            assert not dn.nonfinite_artists(value), (name, dn.nonfinite_artists(value))
+
+
+@params
+def test_every_control_at_its_extremes(path):
+    demo = loaded(path)
+    slowest = (0.0, None, 0.0)
+    for name, element in dn.controls(demo.defaults).items():
+        if dn.is_run_button(element):
+            continue
+        for label, new in dn.variants(element):
+            result, seconds = dn.timed_rerun(demo, {name: new}, dn.SLIDER_BUDGET_S)
+            setting = f"{name}{label}"
+            assert result.cells, f"{setting}: no cell depends on this control"
+            for fig_name, fig in result.figures().items():
+                bad = dn.nonfinite_artists(fig)
+                assert not bad, f"{setting}: {fig_name} plots non-finite values: {bad}"
+            assert seconds <= dn.SLIDER_BUDGET_S, (
+                f"{setting}: re-run took {seconds:.2f} s CPU (median of "
+                f"{dn.TIMING_REPEATS}; wall {result.wall:.2f} s) > {dn.SLIDER_BUDGET_S} s; "
+                f"cells {[c.name for c in result.cells]}")
+            if seconds > slowest[0]:
+                slowest = (seconds, setting, result.wall)
+    record(demo=demo.name, kind="slowest_control_rerun", cpu_s=slowest[0],
+           setting=slowest[1], wall_s=slowest[2], load=os.getloadavg()[0])
+
+
+def _buttons(demo):
+    return [n for n, e in dn.controls(demo.defaults).items() if dn.is_run_button(e)]
+
+
+@params
+def test_run_button_work(path):
+    demo = loaded(path)
+    buttons = _buttons(demo)
+    if not buttons:
+        pytest.skip("no run button in this demo")
+    result, seconds = dn.timed_rerun(demo, {b: dn.Pressed() for b in buttons},
+                                     dn.RUN_BUTTON_BUDGET_S)
+    assert not result.stopped, f"cells still stopped with the button pressed: {result.stopped}"
+    assert result.figures(), "the run button produces a plot"
+    for fig_name, fig in result.figures().items():
+        assert not dn.nonfinite_artists(fig), (fig_name, dn.nonfinite_artists(fig))
+    assert seconds <= dn.RUN_BUTTON_BUDGET_S, (f"run-button work took {seconds:.1f} s CPU "
+                                               f"(wall {result.wall:.1f} s)")
+    record(demo=demo.name, kind="run_button", cpu_s=seconds, wall_s=result.wall,
+           load=os.getloadavg()[0])
+
+
+@pytest.mark.slow
+@params
+def test_run_button_work_at_control_extremes(path):
+    demo = loaded(path)
+    buttons = _buttons(demo)
+    if not buttons:
+        pytest.skip("no run button in this demo")
+    pressed = {b: dn.Pressed() for b in buttons}
+    for name, element in dn.controls(demo.defaults).items():
+        if dn.is_run_button(element):
+            continue
+        for label, new in dn.variants(element):
+            result, seconds = dn.timed_rerun(demo, {**pressed, name: new},
+                                             dn.RUN_BUTTON_BUDGET_S)
+            for fig_name, fig in result.figures().items():
+                assert not dn.nonfinite_artists(fig), (name + label, fig_name)
+            assert seconds <= dn.RUN_BUTTON_BUDGET_S, f"{name}{label}: {seconds:.1f} s"
+
+
+@params
+def test_runs_as_a_script(path):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                          timeout=120, cwd=dn.ROOT)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record(demo=path.stem, kind="script_cold_s", seconds=wall, cpu_s=cpu,
+           load=os.getloadavg()[0])
+    assert wall <= SCRIPT_BUDGET_S, f"cold run took {wall:.1f} s (cpu {cpu:.1f} s)"
+
+
+@pytest.mark.slow
+@params
+def test_export_html(path, tmp_path):
+    out = tmp_path / (path.stem + ".html")
+    proc = subprocess.run([sys.executable, "-m", "marimo", "export", "html", str(path),
+                           "-o", str(out)], capture_output=True, text=True, timeout=300,
+                          cwd=dn.ROOT)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert out.stat().st_size > 10_000
+    noise = [line for line in (proc.stdout + proc.stderr).splitlines()
+             if any(w in line.lower() for w in ("error", "traceback", "exception"))]
+    assert not noise, noise
+
+
+@pytest.mark.slow
+@params
+def test_every_corner_of_the_control_box(path):
+    """All combinations of control extremes at once (the default test moves one control at a
+    time): the demo's own checks must hold over the whole box, not only along its axes."""
+    import itertools
+    demo = loaded(path)
+    ui = {n: e for n, e in dn.controls(demo.defaults).items() if not dn.is_run_button(e)}
+    names = list(ui)
+    for combo in itertools.product(*(dn.variants(ui[n]) for n in names)):
+        overrides = {n: new for n, (_, new) in zip(names, combo)}
+        setting = ", ".join(n + label for n, (label, _) in zip(names, combo))
+        result = dn.rerun(demo, overrides)
+        for fig_name, fig in result.figures().items():
+            assert not dn.nonfinite_artists(fig), (setting, fig_name)
