@@ -161,12 +161,12 @@ def plot_feedback(Q, alphas, classics_xy, cloud_xy, eig_JQ, errors, family_xy, p
     ax_pca.plot(*classics_xy[1], "s", color="C1", label="J^T")
     here_xy = (unit_flat(Q) - pca_mean) @ pca_axes.T
     ax_pca.plot(*here_xy, "*", color="C3", ms=14, label="your Q")
-    ax_pca.set_title("Fig 2: unit-norm Q, 2 principal comp.")
+    ax_pca.set_title("Fig 2: unit-norm Q, 2 principal components", fontsize=10)
     ax_pca.legend(fontsize=7, loc="lower left")
     ax_lim.loglog(alphas, np.maximum(errors, 1e-17), "o-", ms=3, color="C3")
     ax_lim.loglog(alphas, errors[-1] * alphas / alphas[-1], "k--", lw=1, label="slope 1")
     ax_lim.set_xlabel("alpha")
-    ax_lim.set_title("|dv - J^+ delta| / |J^+ delta|")
+    ax_lim.set_title("|dv - J^+ delta| / |J^+ delta|", fontsize=10)
     ax_lim.legend(fontsize=8)
     ax_eig.axvspan(min(eig_JQ.real.min(), 0) - 1, 0, color="C3", alpha=0.08)
     ax_eig.axvline(0, color="k", lw=0.8)
@@ -176,7 +176,7 @@ def plot_feedback(Q, alphas, classics_xy, cloud_xy, eig_JQ, errors, family_xy, p
                     max(1, np.abs(eig_JQ.imag).max() * 1.3))
     ax_eig.set_xlabel("Re")
     ax_eig.set_ylabel("Im")
-    ax_eig.set_title("eigenvalues of JQ (shaded: Re < 0)")
+    ax_eig.set_title("eigenvalues of JQ (shaded: Re < 0)", fontsize=10)
     png(fig_feedback)
     return (fig_feedback,)
 

@@ -190,14 +190,16 @@ def look_for():
       per-layer angles with the weighted minimum-norm update are small, and shrink tenfold
       when $\alpha$ and $\lambda$ shrink tenfold.  The weight product and a random Gaussian
       $Q$ violate Condition 2 and stay off.
-    * **Theorem 2:** with Condition 1 *on*, the whole-network angle with Gauss-Newton is as
-      small as the per-layer ones.  Switch Condition 1 *off*: every layer is still aligned,
-      but the layers are weighted by $\|r_{i-1}\|^2$ and the concatenated update turns away
-      from Gauss-Newton by tens of degrees.  Per-layer rates undo the weighting for the
-      minimum-norm reference, not for Gauss-Newton.
-    * **Proposition 4:** with per-layer rates on and a stable $Q$, the angle with the
-      backpropagation update stays below 90 degrees.  The random Gaussian $Q$ violates
-      Condition 3 (see the warning): there the update can point uphill.
+    * **Theorem 2:** with Condition 1 *on*, Gauss-Newton and the weighted minimum-norm
+      update coincide and the DFC update matches both.  Switch Condition 1 *off*: every layer
+      stays aligned with the weighted minimum-norm update (Theorem 3 needs no Condition 1),
+      but the concatenated update turns away from it (layers weighted by
+      $\|r_{i-1}\|^2$), and Gauss-Newton, which now spreads the change differently over the
+      layers, is tens of degrees away in every layer.  Per-layer rates undo the weighting
+      for the minimum-norm reference, not for Gauss-Newton.
+    * **Proposition 4:** with a stable $Q$ the angle with the backpropagation update stays
+      below 90 degrees.  The random Gaussian $Q$ violates Condition 3 (see the warning):
+      there the update points uphill in some layers.
     """)
     return
 

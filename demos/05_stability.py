@@ -256,7 +256,10 @@ def look_for():
       stability boundary (Proposition 5).
     * Euler (bottom figure): the reference scheme diverges once
       $dt > \tau_u/\rho(JQ)$, the proactive one only at twice that step.  Large $c$ needs a
-      small $dt$.
+      small $dt$.  With $k_p > 0$ a second limit appears: the proportional term also acts one
+      step late, and that loop is unstable once $k_p\,\rho(JQ) > 1$, whatever $dt$ (here
+      $\rho(JQ) = 8.2\,c$, so $k_p = 0.2$ at $c = 1$ already diverges).  A finite $\tau_v$
+      filters this loop, which is why the reference code never uses $\tau_v = 0$.
     """)
     return
 

@@ -47,8 +47,9 @@ def intro():
 
     **Learning goals**
 
-    * see all four rules reduce the loss, and compare how well each update aligns with
-      Gauss-Newton (the damped GN update, as in the paper's Fig 3D);
+    * compare the very first update of each rule with backpropagation and with Gauss-Newton
+      (the damped GN update, as in the paper's Fig 3D);
+    * see all four rules reduce the loss, and follow their alignment during training;
     * see DFC and DFC-SSA make almost the same updates (Lemma 1 at work in training);
     * watch the Condition-2 ratio of the feedback during training.
 
@@ -65,11 +66,39 @@ def intro():
     return
 
 
+@app.function
+def miniature(method, feedback="trained", epochs=4, lam=0.05):
+    """The paper's Fig 3 configuration in miniature (see the set-up above)."""
+    return dfc.fig3_config(method, feedback=feedback, n_train=1000, n_val=100, n_test=500,
+                           epochs=epochs, batch_size=32, lam=lam, fb_pretrain_epochs=10,
+                           fb_batch_size=32, lr_fb_init=0.5, dt=0.02, n_steps=250,
+                           n_steps_ssa=100)
+
+
 @app.cell
 def data():
     dataset = dfc.datasets.student_teacher(n_train=1000, n_val=100, n_test=500, seed=42)
     methods = ("dfc-ssa", "dfc", "bp", "dfa")
     return dataset, methods
+
+
+@app.cell
+def first_update_setup(dataset):
+    # one untrained student, its feedback weights (fixed: the weight product; trained: the
+    # sleep phase of the training runs from a random start, 10 epochs on the first 500
+    # inputs, i.e. 160 updates where a training run makes 320), DFA's matrices and one
+    # minibatch
+    student = dfc.Network.random([15, 10, 10, 5], activation="tanh", seed=0)
+    _cfg = miniature("dfc-ssa")
+    _fb = dfc.training.feedback_config(_cfg)
+    _Q0 = dfc.training.xavier_feedback(student, seed=1)
+    Q_trained, _ = dfc.train_feedback(student, _Q0, dataset.x_train[:500], _fb,
+                                      epochs=_cfg.fb_pretrain_epochs, batch_size=32, seed=2,
+                                      log_every=10**9)
+    feedbacks = {"trained": Q_trained, "fixed": dfc.fixed_feedback(student)}
+    dfa_matrices = dfc.dfa_feedback(student, seed=3)
+    batch_x, batch_y = dataset.x_train[:32], dataset.y_train[:32]
+    return batch_x, batch_y, dfa_matrices, feedbacks, student
 
 
 @app.cell
@@ -101,6 +130,44 @@ def controls():
 
 
 @app.cell
+def first_update(batch_x, batch_y, dfa_matrices, feedback_kind, feedbacks, lam, methods,
+                 student):
+    _cfg = miniature("dfc", feedback=feedback_kind.value, lam=lam.value)
+    _target = dfc.output_target(student.forward(batch_x).output, batch_y, lam.value,
+                                reduction=_cfg.reduction)
+    _delta = _target - student.forward(batch_x).output
+    _refs = {"BP": dfc.gauss_newton.bp_update(student, batch_x, _delta),
+             "damped GN": dfc.gauss_newton.gn_update(student, batch_x, _delta,
+                                                    gamma=_cfg.gn_damping)}
+    first_angles = {}
+    for _m in methods:
+        _res = dfc.forward_update(student, batch_x, _target, _m,
+                                  Q=feedbacks[feedback_kind.value],
+                                  controller=_cfg.controller(), rule=_cfg.rule, dt=_cfg.dt,
+                                  n_steps=_cfg.n_steps, dfa_feedback=dfa_matrices)
+        first_angles[_m] = {k: dfc.angle(_res.update, r) for k, r in _refs.items()}
+    return (first_angles,)
+
+
+@app.cell
+def plot_first_update(feedback_kind, first_angles, lam):
+    fig_first = Figure(figsize=(10, 2.6))
+    fig_first.subplots_adjust(left=0.07, right=0.8, bottom=0.12, top=0.86)
+    _ax = fig_first.subplots()
+    _names = list(first_angles)
+    for _k, _ref in enumerate(("BP", "damped GN")):
+        _ax.bar(np.arange(len(_names)) + (_k - 0.5) * 0.38,
+                [first_angles[_m][_ref] for _m in _names], 0.38, label=f"angle with {_ref}")
+    _ax.set_xticks(np.arange(len(_names)), [n.upper() for n in _names])
+    _ax.set_ylabel("degrees")
+    _ax.set_title(f"the first update on one batch (lambda = {lam.value:g}, "
+                  f"{feedback_kind.value} feedback)", fontsize=10)
+    _ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    png(fig_first)
+    return (fig_first,)
+
+
+@app.cell
 def run_controls():
     train_button = mo.ui.run_button(label="Train all four (a few seconds)")
     train_button
@@ -113,10 +180,7 @@ def train_all(dataset, epochs, feedback_kind, lam, methods, train_button):
             mo.md("*Press the button to train DFC-SSA, DFC, BP and DFA.*"))
     logs = {}
     for _m in mo.status.progress_bar(methods, title="training"):
-        _cfg = dfc.fig3_config(_m, feedback=feedback_kind.value, n_train=1000, n_val=100,
-                               n_test=500, epochs=epochs.value, batch_size=32, lam=lam.value,
-                               fb_pretrain_epochs=10, fb_batch_size=32, lr_fb_init=0.5,
-                               dt=0.02, n_steps=250, n_steps_ssa=100)
+        _cfg = miniature(_m, feedback=feedback_kind.value, epochs=epochs.value, lam=lam.value)
         logs[_m] = dfc.train(_cfg, seed=0, data=dataset, progress=False)
     return (logs,)
 
@@ -169,6 +233,9 @@ def look_for():
     mo.md(r"""
     ### What to look for
 
+    * **First update:** DFC and DFC-SSA are tens of degrees away from BP but closer to
+      Gauss-Newton; DFA is far from both.  A larger lambda barely changes the picture
+      (the rules are linear in the teaching signal to first order).
     * **Loss:** all four rules learn.  In this miniature BP and DFA are fastest; the paper's
       point is not speed but *what* the DFC update is.
     * **Gauss-Newton:** DFC and DFC-SSA make updates that differ from BP's gradient by tens

@@ -135,6 +135,10 @@ def is_run_button(element):
     return isinstance(element, _ui().run_button)
 
 
+def is_slider(element):
+    return isinstance(element, _ui().slider)
+
+
 def slider_range(element):
     """(first, last) value of a slider."""
     if element.steps:
@@ -291,3 +295,21 @@ def plot_cells(demo: Demo):
     from matplotlib.figure import Figure
     return [c.name for c in demo.cells
             if any(isinstance(demo.defaults.get(d), Figure) for d in c.defs)]
+
+
+def control_label(element):
+    """The plain-text label of a marimo UI element (from the HTML it renders)."""
+    import html
+    import json
+
+    m = re.search(r"data-label='([^']*)'", element.text)
+    if not m:
+        return ""
+    label_html = json.loads(html.unescape(m.group(1)))
+    return re.sub(r"<[^>]+>", "", label_html or "").strip()
+
+
+def app_title(path):
+    """The ``app_title`` of a notebook (shown as the browser tab's title)."""
+    m = re.search(r'app_title="([^"]+)"', Path(path).read_text())
+    return m.group(1) if m else None

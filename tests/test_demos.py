@@ -205,3 +205,40 @@ def test_every_corner_of_the_control_box(path):
         result = dn.rerun(demo, overrides)
         for fig_name, fig in result.figures().items():
             assert not dn.nonfinite_artists(fig), (setting, fig_name)
+
+
+@pytest.mark.slow
+@params
+def test_export_ipynb_fallback(path, tmp_path):
+    """The static Jupyter copy for Colab users (command in demos/README.md): it runs the
+    notebook and keeps every output, with no error output."""
+    nbformat = pytest.importorskip("nbformat")
+    out = tmp_path / (path.stem + ".ipynb")
+    proc = subprocess.run([sys.executable, "-m", "marimo", "export", "ipynb", str(path),
+                           "--include-outputs", "-f", "-o", str(out)], capture_output=True,
+                          text=True, timeout=300, cwd=dn.ROOT)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert sum("<img" in str(o.get("data", {})) for o in outputs) >= 1, "no figure kept"
+
+
+def test_readme_and_ci_agree():
+    """The README's test command installs the demos extra and .ci/run runs it verbatim,
+    after installing the browser itself and requiring it; the Teaching section shows one
+    screenshot per demo, and each exists."""
+    readme = (dn.ROOT / "README.md").read_text()
+    ci = (dn.ROOT / ".ci" / "run").read_text()
+    block = readme.split("**Tests:**", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    command = block.strip()
+    assert "'.[test,torch,demos]'" in command
+    assert command in ci.splitlines()
+    before = ci.split(command, 1)[0]
+    assert "apt-get install" in before and "chromium-headless-shell" in before
+    assert "export DFC_REQUIRE_BROWSER=1" in before
+    teaching = readme.split("## Teaching", 1)[1].split("\n## ", 1)[0]
+    for path in dn.DEMOS:
+        shot = f"demos/screenshots/{path.stem}.png"
+        assert shot in teaching, shot
+        assert (dn.ROOT / shot).exists(), shot
