@@ -4,29 +4,13 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="DFC 02: when is the linearised steady state good enough?")
 
 with app.setup:
-    import io
-
     import marimo as mo
     import numpy as np
-    from matplotlib import ticker
     from matplotlib.figure import Figure
 
     import dfc_theory as dfc
 
-
-@app.function
-def png(fig, dpi=96):
-    """The figure as a PNG image, rendered once at its own size.  Log axes get plain-text
-    labels at the decades and no minor ticks: mathtext tick labels and minor ticks would
-    double the drawing time, and a slider move has 0.5 s."""
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            if axis.get_scale() == "log":
-                axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-                axis.set_minor_locator(ticker.NullLocator())
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return mo.image(buf.getvalue())
+    from lesson_tools import show
 
 
 @app.function
@@ -154,7 +138,7 @@ def plot_lemma1(activation, angle_here, angles, err_u, err_v, exact_1, exact_her
     ax_out.set_xticks(k, [f"unit {i + 1}" for i in k])
     ax_out.set_title(f"outputs at lambda = {lam.value:g} ({activation.value})")
     ax_out.legend(fontsize=7)
-    png(fig_lemma1)
+    show(fig_lemma1)
     return (fig_lemma1,)
 
 

@@ -4,29 +4,13 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="DFC 03: which feedback weights work?")
 
 with app.setup:
-    import io
-
     import marimo as mo
     import numpy as np
-    from matplotlib import ticker
     from matplotlib.figure import Figure
 
     import dfc_theory as dfc
 
-
-@app.function
-def png(fig, dpi=96):
-    """The figure as a PNG image, rendered once at its own size.  Log axes get plain-text
-    labels at the decades and no minor ticks: mathtext tick labels and minor ticks would
-    double the drawing time, and a slider move has 0.5 s."""
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            if axis.get_scale() == "log":
-                axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-                axis.set_minor_locator(ticker.NullLocator())
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return mo.image(buf.getvalue())
+    from lesson_tools import show
 
 
 @app.function
@@ -177,7 +161,7 @@ def plot_feedback(Q, alphas, classics_xy, cloud_xy, eig_JQ, errors, family_xy, p
     ax_eig.set_xlabel("Re")
     ax_eig.set_ylabel("Im")
     ax_eig.set_title("eigenvalues of JQ (shaded: Re < 0)", fontsize=10)
-    png(fig_feedback)
+    show(fig_feedback)
     return (fig_feedback,)
 
 

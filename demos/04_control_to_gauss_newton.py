@@ -4,30 +4,14 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="DFC 04: from control to Gauss-Newton")
 
 with app.setup:
-    import io
-
     import marimo as mo
     import numpy as np
-    from matplotlib import ticker
     from matplotlib.figure import Figure
 
     import dfc_theory as dfc
     from dfc_theory import gauss_newton
 
-
-@app.function
-def png(fig, dpi=96):
-    """The figure as a PNG image, rendered once at its own size.  Log axes get plain-text
-    labels at the decades and no minor ticks: mathtext tick labels and minor ticks would
-    double the drawing time, and a slider move has 0.5 s."""
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            if axis.get_scale() == "log":
-                axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-                axis.set_minor_locator(ticker.NullLocator())
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return mo.image(buf.getvalue())
+    from lesson_tools import show
 
 
 @app.function
@@ -156,7 +140,7 @@ def plot_angles(angles, condition1, per_layer, q_kind):
     ax.set_title(f"Q = {q_kind.value}; Condition 1 {'on' if condition1.value else 'off'}; "
                  f"per-layer rates {'on' if per_layer.value else 'off'}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    png(fig_angles)
+    show(fig_angles)
     return (fig_angles,)
 
 

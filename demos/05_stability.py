@@ -4,30 +4,14 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="DFC 05: when does the controller settle?")
 
 with app.setup:
-    import io
-
     import marimo as mo
     import numpy as np
-    from matplotlib import ticker
     from matplotlib.figure import Figure
 
     import dfc_theory as dfc
     from dfc_theory import stability
 
-
-@app.function
-def png(fig, dpi=96):
-    """The figure as a PNG image, rendered once at its own size.  Log axes get plain-text
-    labels at the decades and no minor ticks: mathtext tick labels and minor ticks would
-    double the drawing time, and a slider move has 0.5 s."""
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            if axis.get_scale() == "log":
-                axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-                axis.set_minor_locator(ticker.NullLocator())
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return mo.image(buf.getvalue())
+    from lesson_tools import show
 
 
 @app.function
@@ -134,11 +118,13 @@ def stability_map(J, alpha, c, net, x):
 
 @app.cell
 def trajectory(abscissa, exact, system, target, x):
-    # stable: long enough to fall 10 decades; unstable: the growth phase (ten e-foldings),
-    # not the fast limit cycle that follows (expensive to integrate, not the lesson)
-    _T = min(24.0 / abs(abscissa), 100.0) if abscissa < 0 else min(10.0 / abscissa, 40.0)
-    sim = dfc.simulate(system, x, target, method="ivp", ivp_method="LSODA", rtol=1e-9,
-                       atol=1e-12, dt=_T / 800, n_steps=800, record="full")
+    # stable: long enough to fall 10 decades; unstable: the growth phase (six e-foldings
+    # take the distance from lambda-sized to saturation), not the fast limit cycle that
+    # follows (expensive to integrate, and not the lesson)
+    _T = min(24.0 / abs(abscissa), 100.0) if abscissa < 0 else min(6.0 / abscissa, 40.0)
+    sim = dfc.simulate(system, x, target, method="ivp", ivp_method="LSODA",
+                       rtol=1e-9 if abscissa < 0 else 1e-7, atol=1e-12, dt=_T / 800,
+                       n_steps=800, record="full")
     _s_ss = exact.u - system.controller.k_p * (target - exact.r_L)       # u_int at rest
     _s = sim.u - system.controller.k_p * sim.e
     distance = np.linalg.norm(np.concatenate([sim.v - exact.v, _s - _s_ss], axis=1), axis=1)
@@ -181,7 +167,7 @@ def plot_stability(abscissa, alpha, distance, eig_JQ, k_p, map_a, map_kp, map_rh
     ax_traj.set_xlabel("t / tau_u")
     ax_traj.set_title("trajectory from the feedforward state", fontsize=10)
     ax_traj.legend(fontsize=8)
-    png(fig_stability)
+    show(fig_stability)
     return (fig_stability,)
 
 
@@ -214,7 +200,7 @@ def plot_euler(alpha, dt, euler_dts, euler_here, euler_pro, euler_ref, k_p, rho_
     ax.set_title("spectral radius of one Euler step (instantaneous system; > 1 diverges)",
                  fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    png(fig_euler)
+    show(fig_euler)
     return (fig_euler,)
 
 

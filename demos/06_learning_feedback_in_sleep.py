@@ -4,31 +4,15 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="DFC 06: learning the feedback weights in sleep")
 
 with app.setup:
-    import io
-
     import marimo as mo
     import numpy as np
     import scipy.linalg
-    from matplotlib import ticker
     from matplotlib.figure import Figure
 
     import dfc_theory as dfc
     from dfc_theory import feedback_learning as fbl
 
-
-@app.function
-def png(fig, dpi=96):
-    """The figure as a PNG image, rendered once at its own size.  Log axes get plain-text
-    labels at the decades and no minor ticks: mathtext tick labels and minor ticks would
-    double the drawing time, and a slider move has 0.5 s."""
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            if axis.get_scale() == "log":
-                axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-                axis.set_minor_locator(ticker.NullLocator())
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return mo.image(buf.getvalue())
+    from lesson_tools import show
 
 
 @app.function
@@ -146,7 +130,7 @@ def plot_closed_form(alpha_fb, beta, curve_angles, curve_gammas, fit_star, horiz
     ax.set_ylabel("degrees")
     ax.set_title("closed-form fixed point Q* against the damped pseudoinverses", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    png(fig_closed_form)
+    show(fig_closed_form)
     return (fig_closed_form,)
 
 
@@ -218,7 +202,7 @@ def plot_training(Q_learned, Q_star, config, fb_log, fit_learned):
     ax_ang.set_title(f"angle with damped pinv; best gamma {fit_learned.gamma:.3g}",
                      fontsize=10)
     ax_ang.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    png(fig_training)
+    show(fig_training)
     return (fig_training,)
 
 

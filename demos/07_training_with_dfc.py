@@ -4,29 +4,13 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="DFC 07: training a network with DFC")
 
 with app.setup:
-    import io
-
     import marimo as mo
     import numpy as np
-    from matplotlib import ticker
     from matplotlib.figure import Figure
 
     import dfc_theory as dfc
 
-
-@app.function
-def png(fig, dpi=96):
-    """The figure as a PNG image, rendered once at its own size.  Log axes get plain-text
-    labels at the decades and no minor ticks: mathtext tick labels and minor ticks would
-    double the drawing time, and a slider move has 0.5 s."""
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            if axis.get_scale() == "log":
-                axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-                axis.set_minor_locator(ticker.NullLocator())
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return mo.image(buf.getvalue())
+    from lesson_tools import show
 
 
 @app.cell
@@ -113,7 +97,7 @@ def plot_task(dataset):
         _ax.set_ylabel("an untrained student")
     fig_task.suptitle("the task: 5 teacher outputs (3 shown) of a 15-dimensional input; "
                       "an untrained student is far off", fontsize=10)
-    png(fig_task)
+    show(fig_task)
     return (fig_task,)
 
 
@@ -163,7 +147,7 @@ def plot_first_update(feedback_kind, first_angles, lam):
     _ax.set_title(f"the first update on one batch (lambda = {lam.value:g}, "
                   f"{feedback_kind.value} feedback)", fontsize=10)
     _ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    png(fig_first)
+    show(fig_first)
     return (fig_first,)
 
 
@@ -206,7 +190,7 @@ def plot_training(logs):
     ax_c2.set_xlabel("epoch")
     ax_c2.set_title("Condition-2 ratio of the feedback", fontsize=10)
     ax_c2.legend(fontsize=8)
-    png(fig_training)
+    show(fig_training)
     return (fig_training,)
 
 

@@ -18,6 +18,7 @@ import builtins
 import importlib.util
 import re
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,8 @@ def load(path) -> Demo:
     import marimo as mo
 
     path = Path(path)
+    if str(path.parent) not in sys.path:  # the lessons import lesson_tools from their folder
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location(f"demo_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -16,8 +16,10 @@ Per demo:
   and judged by the median of three runs; the wall-clock time is recorded beside it);
 * work behind a run button costs at most ``RUN_BUTTON_BUDGET_S`` = 10 s (default
   controls; at every control extreme in the ``slow`` test);
-* ``python demos/NN_name.py`` exits 0 within 30 s in a fresh process;
-* ``marimo export html`` succeeds without error output (``slow``).
+* ``python demos/NN_name.py`` exits 0 within 30 s in a fresh process (``slow``: seven fresh
+  interpreters cost about 20 s of CPU);
+* ``marimo export html`` succeeds without error output, and ``marimo export ipynb`` keeps
+  the outputs for the static fallback (``slow``).
 
 Set ``DFC_DEMO_TIMINGS=path.jsonl`` to append the measured times (one JSON object per line).
 """
@@ -37,6 +39,13 @@ import demo_notebooks as dn  # noqa: E402
 
 SCRIPT_BUDGET_S = 30.0
 TITLE_WORDS = ("learning goals", "theory.md")
+
+
+def assert_finite(figures, where):
+    """Every figure of ``figures`` ({name: Figure}) plots finite values only."""
+    for name, fig in figures.items():
+        bad = dn.nonfinite_artists(fig)
+        assert not bad, f"{where}: {name} plots non-finite values: {bad}"
 
 
 def record(**row):
@@ -91,9 +100,8 @@ def test_default_run(path):
     figures = dn.plot_cells(demo)
     assert figures, "a demo shows at least one plot"
     from matplotlib.figure import Figure
-    for name, value in demo.defaults.items():
-        if isinstance(value, Figure):
-            assert not dn.nonfinite_artists(value), (name, dn.nonfinite_artists(value))
+    assert_finite({n: v for n, v in demo.defaults.items() if isinstance(v, Figure)},
+                  "default run")
 
 
 @params
@@ -107,9 +115,7 @@ def test_every_control_at_its_extremes(path):
             result, seconds = dn.timed_rerun(demo, {name: new}, dn.SLIDER_BUDGET_S)
             setting = f"{name}{label}"
             assert result.cells, f"{setting}: no cell depends on this control"
-            for fig_name, fig in result.figures().items():
-                bad = dn.nonfinite_artists(fig)
-                assert not bad, f"{setting}: {fig_name} plots non-finite values: {bad}"
+            assert_finite(result.figures(), setting)
             assert seconds <= dn.SLIDER_BUDGET_S, (
                 f"{setting}: re-run took {seconds:.2f} s CPU (median of "
                 f"{dn.TIMING_REPEATS}; wall {result.wall:.2f} s) > {dn.SLIDER_BUDGET_S} s; "
@@ -120,22 +126,23 @@ def test_every_control_at_its_extremes(path):
            setting=slowest[1], wall_s=slowest[2], load=os.getloadavg()[0])
 
 
-def _buttons(demo):
-    return [n for n, e in dn.controls(demo.defaults).items() if dn.is_run_button(e)]
+def _with_buttons(path):
+    """The demo and its run buttons, pressed ({name: Pressed}); skip when it has none."""
+    demo = loaded(path)
+    pressed = {n: dn.Pressed() for n, e in dn.controls(demo.defaults).items()
+               if dn.is_run_button(e)}
+    if not pressed:
+        pytest.skip("no run button in this demo")
+    return demo, pressed
 
 
 @params
 def test_run_button_work(path):
-    demo = loaded(path)
-    buttons = _buttons(demo)
-    if not buttons:
-        pytest.skip("no run button in this demo")
-    result, seconds = dn.timed_rerun(demo, {b: dn.Pressed() for b in buttons},
-                                     dn.RUN_BUTTON_BUDGET_S)
+    demo, pressed = _with_buttons(path)
+    result, seconds = dn.timed_rerun(demo, pressed, dn.RUN_BUTTON_BUDGET_S)
     assert not result.stopped, f"cells still stopped with the button pressed: {result.stopped}"
     assert result.figures(), "the run button produces a plot"
-    for fig_name, fig in result.figures().items():
-        assert not dn.nonfinite_artists(fig), (fig_name, dn.nonfinite_artists(fig))
+    assert_finite(result.figures(), "run button")
     assert seconds <= dn.RUN_BUTTON_BUDGET_S, (f"run-button work took {seconds:.1f} s CPU "
                                                f"(wall {result.wall:.1f} s)")
     record(demo=demo.name, kind="run_button", cpu_s=seconds, wall_s=result.wall,
@@ -145,22 +152,18 @@ def test_run_button_work(path):
 @pytest.mark.slow
 @params
 def test_run_button_work_at_control_extremes(path):
-    demo = loaded(path)
-    buttons = _buttons(demo)
-    if not buttons:
-        pytest.skip("no run button in this demo")
-    pressed = {b: dn.Pressed() for b in buttons}
+    demo, pressed = _with_buttons(path)
     for name, element in dn.controls(demo.defaults).items():
         if dn.is_run_button(element):
             continue
         for label, new in dn.variants(element):
             result, seconds = dn.timed_rerun(demo, {**pressed, name: new},
                                              dn.RUN_BUTTON_BUDGET_S)
-            for fig_name, fig in result.figures().items():
-                assert not dn.nonfinite_artists(fig), (name + label, fig_name)
+            assert_finite(result.figures(), name + label)
             assert seconds <= dn.RUN_BUTTON_BUDGET_S, f"{name}{label}: {seconds:.1f} s"
 
 
+@pytest.mark.slow
 @params
 def test_runs_as_a_script(path):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -176,13 +179,21 @@ def test_runs_as_a_script(path):
     assert wall <= SCRIPT_BUDGET_S, f"cold run took {wall:.1f} s (cpu {cpu:.1f} s)"
 
 
+def _copy(path, tmp_path):
+    """A copy of the notebook (and of the helper it imports) in a scratch folder: marimo's
+    exports leave a session cache (``__marimo__/``) beside the notebook they run."""
+    import shutil
+    shutil.copy(path.parent / "lesson_tools.py", tmp_path / "lesson_tools.py")
+    return Path(shutil.copy(path, tmp_path / path.name))
+
+
 @pytest.mark.slow
 @params
 def test_export_html(path, tmp_path):
     out = tmp_path / (path.stem + ".html")
-    proc = subprocess.run([sys.executable, "-m", "marimo", "export", "html", str(path),
-                           "-o", str(out)], capture_output=True, text=True, timeout=300,
-                          cwd=dn.ROOT)
+    proc = subprocess.run([sys.executable, "-m", "marimo", "export", "html",
+                           str(_copy(path, tmp_path)), "-o", str(out)], capture_output=True,
+                          text=True, timeout=300, cwd=dn.ROOT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert out.stat().st_size > 10_000
     noise = [line for line in (proc.stdout + proc.stderr).splitlines()
@@ -203,8 +214,7 @@ def test_every_corner_of_the_control_box(path):
         overrides = {n: new for n, (_, new) in zip(names, combo)}
         setting = ", ".join(n + label for n, (label, _) in zip(names, combo))
         result = dn.rerun(demo, overrides)
-        for fig_name, fig in result.figures().items():
-            assert not dn.nonfinite_artists(fig), (setting, fig_name)
+        assert_finite(result.figures(), setting)
 
 
 @pytest.mark.slow
@@ -214,9 +224,9 @@ def test_export_ipynb_fallback(path, tmp_path):
     notebook and keeps every output, with no error output."""
     nbformat = pytest.importorskip("nbformat")
     out = tmp_path / (path.stem + ".ipynb")
-    proc = subprocess.run([sys.executable, "-m", "marimo", "export", "ipynb", str(path),
-                           "--include-outputs", "-f", "-o", str(out)], capture_output=True,
-                          text=True, timeout=300, cwd=dn.ROOT)
+    proc = subprocess.run([sys.executable, "-m", "marimo", "export", "ipynb",
+                           str(_copy(path, tmp_path)), "--include-outputs", "-f", "-o",
+                           str(out)], capture_output=True, text=True, timeout=300, cwd=dn.ROOT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
