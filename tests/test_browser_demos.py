@@ -103,7 +103,8 @@ def _plot_drawn(name):
             f"return !!(i && i.complete && i.naturalWidth > 0); }})()")
 
 
-ERRORS_JS = ("(() => { const bad = Array.from(document.querySelectorAll("
+ERRORS_JS = ("(() => { if (!document.body) return []; "
+             "const bad = Array.from(document.querySelectorAll("
              "'.marimo-cell.has-error')).map(c => c.dataset.cellName); "
              "if (document.body.innerText.includes('An internal error occurred')) "
              "bad.push('internal error'); return bad; })()")
@@ -205,3 +206,40 @@ def test_demo_in_the_browser(path, server, browser, shots):
                browser=browser.version)
     finally:
         page.close()
+
+
+BROKEN = '''import marimo
+
+app = marimo.App(app_title="broken")
+
+with app.setup:
+    import marimo as mo
+
+
+@app.cell
+def controls():
+    x = mo.ui.slider(0, 10, value=1, label="x")
+    x
+    return (x,)
+
+
+@app.cell
+def fails(x):
+    1 / (x.value - 1)
+    return
+'''
+
+
+def test_a_failing_cell_is_seen(browser, tmp_path):
+    """Negative control: the error check of the test above reports a cell that raises."""
+    path = tmp_path / "broken.py"
+    path.write_text(BROKEN)
+    srv = cdp.MarimoServer(path, tmp_path / "server.log")
+    page = browser.new_page()
+    try:
+        page.navigate(srv.url())
+        bad, _ = page.wait_for(ERRORS_JS + ".length && " + ERRORS_JS, PLOT_TIMEOUT_S)
+        assert "fails" in bad
+    finally:
+        page.close()
+        srv.close()

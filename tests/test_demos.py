@@ -83,6 +83,7 @@ def test_structure(path):
         assert word in intro, f"the first cell must state the {word}"
     assert sum(n.startswith("test_") for n in names) >= 2, "at least two test_* cells"
     assert names[-1] == "questions", "the last cell asks questions"
+    assert "look_for" in names, "a cell says what to look for"
     ui = dn.controls(demo.defaults)
     assert ui, "a demo has controls"
     for cell in demo.cells:
@@ -221,7 +222,8 @@ def test_every_corner_of_the_control_box(path):
 @params
 def test_export_ipynb_fallback(path, tmp_path):
     """The static Jupyter copy for Colab users (command in demos/README.md): it runs the
-    notebook and keeps every output, with no error output."""
+    notebook and keeps every output, with no error output (cells behind an unpressed run
+    button are exported as 'ancestor-stopped', which is intended)."""
     nbformat = pytest.importorskip("nbformat")
     out = tmp_path / (path.stem + ".ipynb")
     proc = subprocess.run([sys.executable, "-m", "marimo", "export", "ipynb",
@@ -230,7 +232,8 @@ def test_export_ipynb_fallback(path, tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert not [o for o in outputs if o.get("output_type") == "error"
+                and o.get("ename") != "ancestor-stopped"]
     assert sum("<img" in str(o.get("data", {})) for o in outputs) >= 1, "no figure kept"
 
 
@@ -252,3 +255,50 @@ def test_readme_and_ci_agree():
         shot = f"demos/screenshots/{path.stem}.png"
         assert shot in teaching, shot
         assert (dn.ROOT / shot).exists(), shot
+
+
+TOY = '''import marimo
+
+app = marimo.App()
+
+with app.setup:
+    import marimo as mo
+    import numpy as np
+    from matplotlib.figure import Figure
+
+
+@app.cell
+def controls():
+    x = mo.ui.slider(0.0, 1.0, step=0.5, value=0.5, label="x")
+    x
+    return (x,)
+
+
+@app.cell
+def plot(x):
+    fig = Figure()
+    with np.errstate(divide="ignore"):
+        fig.subplots().plot([0.0, 1.0], [1.0, 1.0 / x.value if x.value else np.inf])
+    fig
+    return (fig,)
+
+
+@app.cell
+def test_small(x):
+    assert x.value < 1.0, "x too large"
+    return
+'''
+
+
+def test_the_checks_can_fail(tmp_path):
+    """Negative controls of the machinery above, on a toy notebook: a control extreme that
+    plots an infinite value is caught, and a test_* cell that fails there raises."""
+    path = tmp_path / "toy.py"
+    path.write_text(TOY)
+    demo = dn.load(path)
+    assert not dn.nonfinite_artists(demo.defaults["fig"])
+    (lo_label, lo), (hi_label, hi) = dn.variants(demo.defaults["x"])
+    assert (lo_label, hi_label) == ("min=0", "max=1")
+    assert dn.nonfinite_artists(dn.rerun(demo, {"x": lo}).figures()["fig"])
+    with pytest.raises(AssertionError, match="x too large"):
+        dn.rerun(demo, {"x": hi})
