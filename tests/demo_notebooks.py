@@ -293,6 +293,18 @@ def nonfinite_artists(fig):
     return bad
 
 
+def slider_with_plot(demo: Demo):
+    """The first slider (in definition order) that drives a plot of the default state:
+    (its name, the element, the names of those plot cells), or (None, None, [])."""
+    shown = plot_cells(demo)
+    for name, element in controls(demo.defaults).items():
+        if is_slider(element):
+            plots = [c.name for c in downstream(demo.cells, {name}) if c.name in shown]
+            if plots:
+                return name, element, plots
+    return None, None, []
+
+
 def plot_cells(demo: Demo):
     """Names of the cells of a demo that define a matplotlib figure in the default run."""
     from matplotlib.figure import Figure

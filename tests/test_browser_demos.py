@@ -115,17 +115,6 @@ def _slider_js(label):
             f"&& s.shadowRoot.textContent.includes({json.dumps(label)}))")
 
 
-def _choose_slider(demo, visible_plots):
-    """The first slider (in cell order) with a visible plot downstream, and those plots."""
-    for name, element in dn.controls(demo.defaults).items():
-        if not dn.is_slider(element):
-            continue
-        plots = [c.name for c in dn.downstream(demo.cells, {name}) if c.name in visible_plots]
-        if plots:
-            return name, element, plots
-    return None, None, []
-
-
 def _screenshot(page, path, first_plot):
     """The controls cell down to the bottom of a plot they drive.  marimo scrolls inside its
     own container, so the viewport is first made as tall as the content (nothing is then
@@ -180,7 +169,7 @@ def test_demo_in_the_browser(path, server, browser, shots):
             assert page.evaluate(f"!!({_slider_js(dn.control_label(element))})"), \
                 dn.control_label(element)
         assert page.evaluate(ERRORS_JS) == [], server.log()[-3000:]
-        name, element, redrawn = _choose_slider(demo, plots)
+        name, element, redrawn = dn.slider_with_plot(demo)
         assert name, "no slider drives a visible plot"
         _screenshot(page, shots / f"{path.stem}.png", redrawn[0])
 

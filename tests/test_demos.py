@@ -14,12 +14,17 @@ Per demo:
   ``SLIDER_BUDGET_S`` = 0.5 s (CPU time on one thread, output rendering included, so that the
   load of a shared machine does not decide the verdict; a setting over budget is re-measured
   and judged by the median of three runs; the wall-clock time is recorded beside it);
+* all combinations of control extremes at once (``slow``);
+* that partial re-run gives the same figures as marimo's full ``app.run(defs=...)``;
 * work behind a run button costs at most ``RUN_BUTTON_BUDGET_S`` = 10 s (default
   controls; at every control extreme in the ``slow`` test);
 * ``python demos/NN_name.py`` exits 0 within 30 s in a fresh process (``slow``: seven fresh
   interpreters cost about 20 s of CPU);
 * ``marimo export html`` succeeds without error output, and ``marimo export ipynb`` keeps
   the outputs for the static fallback (``slow``).
+
+Also: negative controls of this machinery on a toy notebook, and the agreement of the
+README's test command with ``.ci/run``.
 
 Set ``DFC_DEMO_TIMINGS=path.jsonl`` to append the measured times (one JSON object per line).
 """
@@ -31,6 +36,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("marimo", reason="the demos need the 'demos' extra (pip install -e '.[demos]')")
@@ -84,6 +90,7 @@ def test_structure(path):
     assert sum(n.startswith("test_") for n in names) >= 2, "at least two test_* cells"
     assert names[-1] == "questions", "the last cell asks questions"
     assert "look_for" in names, "a cell says what to look for"
+    assert dn.slider_with_plot(demo)[0], "a slider drives a plot of the default state"
     ui = dn.controls(demo.defaults)
     assert ui, "a demo has controls"
     for cell in demo.cells:
@@ -125,6 +132,25 @@ def test_every_control_at_its_extremes(path):
                 slowest = (seconds, setting, result.wall)
     record(demo=demo.name, kind="slowest_control_rerun", cpu_s=slowest[0],
            setting=slowest[1], wall_s=slowest[2], load=os.getloadavg()[0])
+
+
+@params
+def test_rerun_agrees_with_app_run(path):
+    """The re-run of the dependent cells (what the kernel does, and what the tests above
+    time) gives the same figures as marimo's own full run with the control overridden,
+    ``app.run(defs=...)``: the first slider that drives a plot, at its maximum."""
+    demo = loaded(path)
+    name, element, _ = dn.slider_with_plot(demo)
+    new = dn.variants(element)[-1][1]
+    partial = dn.rerun(demo, {name: new})
+    _, full = demo.app.run(defs={**dn.controls(demo.defaults), name: new})
+    figures = partial.figures()
+    assert figures, f"{name} drives no figure"
+    for fig_name, fig in figures.items():
+        other = full[fig_name]
+        for ax, ax2 in zip(fig.axes, other.axes, strict=True):
+            for line, line2 in zip(ax.get_lines(), ax2.get_lines(), strict=True):
+                assert np.array_equal(line.get_xydata(), line2.get_xydata(), equal_nan=True)
 
 
 def _with_buttons(path):
