@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import check_choice
-from .network import Network
+from ._network import Network
 
 __all__ = ["Dataset", "student_teacher", "teacher_network", "mnist_subset", "load_idx",
            "IDX_FILES", "load_dataset"]

@@ -27,9 +27,11 @@ gives dz/dt = A z (+ a constant drive).  With D_i = diag(phi_i'(v_i)) at the res
   ``DFCSystem.rhs_jacobian`` at the rest point).
 
 Stability means every eigenvalue has a negative real part: spectral abscissa
-a(A) = max_i Re lambda_i(A) < 0 (Lyapunov's indirect method).  The module also gives
-Lyapunov certificates, Condition 3, the Condition-2 ratio at the rest point, and the
-stability limits of forward Euler and of the reference code's Euler scheme.
+a(A) = max_i Re lambda_i(A) < 0 (Lyapunov's indirect method; the spectral measures live in
+:mod:`dfc_theory.metrics` and are re-exported here).  The module also gives Lyapunov
+certificates, Condition 3, the Condition-2 ratio at the rest point, and the stability
+limits of forward Euler and of the reference code's Euler scheme.  It uses SciPy and works
+on NumPy systems only (convert a torch system with ``system.to_numpy()``).
 """
 from __future__ import annotations
 
@@ -38,8 +40,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from ._validation import as_batch, as_float_array, check_choice, check_scalar
-from .dynamics import DFCSystem
+from ._dynamics import DFCSystem
+from ._simulate import simulate
+from ._steady_state import steady_state
+from ._validation import as_batch, check_choice, check_scalar
+from .metrics import _square_batch, spectra, spectral_abscissa, spectral_radius
+from .metrics import condition2_ratio as _ratio
 
 __all__ = ["system_matrices", "MATRIX_KEYS", "POINTS", "linearisation_point",
            "spectra", "spectral_abscissa", "spectral_radius", "is_hurwitz",
@@ -55,18 +61,9 @@ POINTS = ("feedforward", "steady_state")
 def _check_system(system):
     if not isinstance(system, DFCSystem):
         raise TypeError(f"system: expected a dfc_theory.DFCSystem, got {type(system).__name__}")
-
-
-def _as_square_batch(A, name="A"):
-    """(M, M) or (B, M, M) -> ((B, M, M), single)."""
-    arr = as_float_array(A, name, ndim=(2, 3))
-    single = arr.ndim == 2
-    if single:
-        arr = arr[None]
-    if arr.shape[-1] != arr.shape[-2] or arr.shape[-1] == 0:
-        raise ValueError(f"{name}: expected square matrices (M, M) or (B, M, M), "
-                         f"got shape {np.shape(A)}")
-    return arr, single
+    if not isinstance(system.Q, np.ndarray):
+        raise TypeError("system: dfc_theory.stability is NumPy-only (SciPy); pass "
+                        "system.to_numpy()")
 
 
 def _out(a, single):
@@ -128,7 +125,6 @@ def _point(system, x, target, at, tol=None) -> _Point:
     if target is None:
         raise ValueError("target: at='steady_state' needs the output target r_L* "
                          "(shape (B, n_L) or (n_L,))")
-    from .steady_state import steady_state
     x2, t, single = system.prepare(x, target)
     ss = steady_state(system, x2, t, method="newton", tol=tol)
     if not np.all(ss.converged):
@@ -268,47 +264,6 @@ def _matrices(system, x2, v, single):
 
 
 # ---------------------------------------------------------------------------- spectra
-def spectra(A):
-    """Eigenvalues of A, sorted by decreasing real part (ties: decreasing imaginary part).
-
-    Parameters
-    ----------
-    A : array (M, M) or (B, M, M)
-
-    Returns
-    -------
-    complex array (M,) or (B, M).
-    """
-    A2, single = _as_square_batch(A)
-    lam = np.linalg.eigvals(A2)
-    order = np.lexsort((-lam.imag, -lam.real), axis=-1)
-    return _out(np.take_along_axis(lam, order, axis=-1), single)
-
-
-def spectral_abscissa(A):
-    """a(A) = max_i Re lambda_i(A); A is Hurwitz (locally asymptotically stable) iff a < 0.
-
-    Parameters
-    ----------
-    A : array (M, M) or (B, M, M)
-
-    Returns
-    -------
-    float or (B,) array.  Every linearised solution obeys ||z(t)|| <= C e^{(a + eps) t}
-    and, generically, ||z(t)|| ~ e^{a t} for large t.
-    """
-    A2, single = _as_square_batch(A)
-    a = np.linalg.eigvals(A2).real.max(axis=-1)
-    return float(a[0]) if single else a
-
-
-def spectral_radius(A):
-    """rho(A) = max_i |lambda_i(A)| (float or (B,))."""
-    A2, single = _as_square_batch(A)
-    r = np.abs(np.linalg.eigvals(A2)).max(axis=-1)
-    return float(r[0]) if single else r
-
-
 def is_hurwitz(A, margin=0.0):
     """Verdict per sample: spectral abscissa < -margin (bool or (B,) bool)."""
     margin = check_scalar(margin, "margin", low=0.0)
@@ -357,7 +312,7 @@ def lyapunov_certificate(A):
     -------
     LyapunovCertificate (batch axis squeezed for a single A).
     """
-    A2, single = _as_square_batch(A)
+    A2, single = _square_batch(A)
     B, M = A2.shape[:2]
     I = np.eye(M)
     Ps = np.full((B, M, M), np.nan)
@@ -440,7 +395,6 @@ def condition2_ratio(system, x, target=None, at="feedforward", tol=None):
     -------
     float or (B,) array.
     """
-    from .metrics import condition2_ratio as _ratio
     p = _point(system, x, target, at, tol)
     J = system.network.jacobian(p.x2, p.v)
     r = _ratio(J, np.broadcast_to(system.Q, (J.shape[0],) + system.Q.shape))
@@ -486,7 +440,7 @@ def euler_stability(A, dt):
     -------
     EulerStability (batch axis squeezed for a single A).
     """
-    A2, single = _as_square_batch(A)
+    A2, single = _square_batch(A)
     dt = check_scalar(dt, "dt", low=0.0, low_inclusive=False)
     lam = np.linalg.eigvals(A2)
     amp = np.abs(1.0 + dt * lam).max(axis=-1)
@@ -623,7 +577,6 @@ def simulated_verdict(system, x, target, t_end, method="ivp", dt=None,
     -------
     SimulatedVerdict
     """
-    from .simulate import simulate
     _check_system(system)
     t_end = check_scalar(t_end, "t_end", low=0.0, low_inclusive=False)
     c = system.controller

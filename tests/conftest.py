@@ -7,7 +7,14 @@ Hypothesis profiles (select with the environment variable HYPOTHESIS_PROFILE):
   whole suite stays within a few minutes on 2 cores.
 * ``dev``: random examples, more of them; use it locally to hunt for counterexamples,
   e.g. ``HYPOTHESIS_PROFILE=dev python -m pytest tests``.
+
+Backends: the ``backend`` fixture runs a test once per array backend of the core -- NumPy
+(float64, the exact reference) and, when torch is installed, torch on the CPU in float64
+(marked ``torch``).  Tests build their cases with NumPy (the oracles stay NumPy), move them
+to the backend with ``backend.net`` / ``backend.system`` / ``backend.arr``, and bring results
+back with ``backend.np`` before asserting; torch float64 must then meet the NumPy tolerances.
 """
+import importlib.util
 import os
 import sys
 
@@ -20,11 +27,69 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, max_examples=15, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                           HealthCheck.function_scoped_fixture])
 settings.register_profile(
     "dev", derandomize=False, deadline=None, max_examples=100, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow])
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+
+class Backend:
+    """Conversions between the NumPy test cases and one backend (see module docstring)."""
+
+    def __init__(self, name):
+        self.name = name
+        self.torch = name == "torch"
+
+    def __repr__(self):
+        return f"Backend({self.name!r})"
+
+    def arr(self, a):
+        """A NumPy array (or a tuple of them) as this backend's float64 array."""
+        if isinstance(a, (tuple, list)):
+            return type(a)(self.arr(b) for b in a)
+        if not self.torch or a is None:
+            return a
+        import torch
+        return torch.as_tensor(np.asarray(a, dtype=np.float64))
+
+    def net(self, network):
+        """The network on this backend (torch: float64 on the CPU)."""
+        if not self.torch:
+            return network
+        import dfc_theory.torch as dtt
+        return dtt.Network.from_numpy(network)
+
+    def system(self, system):
+        """The DFC system on this backend."""
+        if not self.torch:
+            return system
+        import dfc_theory.torch as dtt
+        return dtt.DFCSystem.from_numpy(system)
+
+    def np(self, a):
+        """Results back in NumPy: arrays, tuples, Updates, steady states and floats."""
+        from dfc_theory._backend import to_numpy
+        if hasattr(a, "to_numpy") and not hasattr(a, "weights"):
+            return a.to_numpy()
+        if isinstance(a, (float, int, bool, np.number)):
+            return a
+        return to_numpy(a)
+
+
+BACKENDS = [pytest.param("numpy", id="numpy"),
+            pytest.param("torch", id="torch", marks=[
+                pytest.mark.torch,
+                pytest.mark.skipif(not HAVE_TORCH, reason="needs the torch extra")])]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """Each array backend of the core (module docstring)."""
+    return Backend(request.param)
 
 
 @pytest.fixture

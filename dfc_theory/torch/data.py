@@ -21,8 +21,7 @@ import numpy as np
 import torch
 
 from .. import datasets as _np_datasets
-from .._validation import check_choice
-from ._common import resolve_device, resolve_dtype
+from .._validation import check_choice, resolve_device, resolve_dtype
 
 __all__ = ["DATASETS", "TensorData", "load_data", "expected_files", "mnist_subset"]
 
