@@ -131,7 +131,7 @@ def to_numpy(a):
         return type(a)(to_numpy(b) for b in a)
     if isinstance(a, np.ndarray):
         return a.astype(np.float64) if a.dtype.kind == "f" else a.copy()
-    if hasattr(a, "detach"):
+    if type(a).__module__.startswith("torch"):
         a = a.detach().cpu()
         if a.is_floating_point():
             a = a.double()

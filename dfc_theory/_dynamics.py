@@ -132,7 +132,9 @@ class DFCSystem:
         s = u - k_p e for ``leak="integral"`` and s = u for ``"total"``; s alone for the
         instantaneous system."""
         c = self.controller
-        u, rL, v = (a if a.ndim == 2 else a[None] for a in (ss.u, ss.r_L, ss.v))
+        u, rL, v = (self.network.convert(a, name, ndim=(1, 2), allow_nonfinite=True)
+                    for a, name in ((ss.u, "ss.u"), (ss.r_L, "ss.r_L"), (ss.v, "ss.v")))
+        u, rL, v = (a if a.ndim == 2 else a[None] for a in (u, rL, v))
         t = self.network.convert(target, "target", ndim=(1, 2))
         s = u - c.k_p * (t - rL) if (c.leak == "integral" and c.k_p) else u
         return s if c.instantaneous else self.xp.concat([v, s], axis=1)

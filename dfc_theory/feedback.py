@@ -10,7 +10,7 @@ import numpy as np
 
 from ._backend import eigvals, eye, namespace
 from ._network import Network
-from ._validation import as_array, check_scalar
+from ._validation import as_array, check_scalar, is_tensor
 
 __all__ = ["weight_product", "jacobian_transpose", "pseudoinverse", "damped_pseudoinverse",
            "damped_pinv_family", "random_condition2", "random_gaussian", "xavier_normal",
@@ -76,7 +76,7 @@ def damped_pinv_family(J, gammas):
     >>> bool(np.allclose(fam[0], np.linalg.pinv(J))), bool(np.allclose(fam[1], J.T))
     (True, True)
     """
-    J = J if hasattr(J, "detach") else as_array(J, "J", ndim=(2, 3))
+    J = J if is_tensor(J) else as_array(J, "J", ndim=(2, 3))
     xp = namespace(J)
     g, U = xp.linalg.eigh(J @ J.mT)
     JtU = J.mT @ U

@@ -12,8 +12,10 @@ Backends: the ``backend`` fixture runs a test once per array backend of the core
 (float64, the exact reference) and, when torch is installed, torch on the CPU in float64
 (marked ``torch``).  Tests build their cases with NumPy (the oracles stay NumPy), move them
 to the backend with ``backend.net`` / ``backend.system`` / ``backend.arr``, and bring results
-back with ``backend.np`` before asserting; torch float64 must then meet the NumPy tolerances.
+back with ``backend.np`` before asserting (``backend.call(f, *args)`` does both around one
+call); torch float64 must then meet the NumPy tolerances.
 """
+import dataclasses
 import importlib.util
 import os
 import sys
@@ -71,13 +73,37 @@ class Backend:
         return dtt.DFCSystem.from_numpy(system)
 
     def np(self, a):
-        """Results back in NumPy: arrays, tuples, Updates, steady states and floats."""
+        """Results back in NumPy: arrays, tuples, dicts and result dataclasses (steady states,
+        simulations, updates); floats and other values unchanged."""
         from dfc_theory._backend import to_numpy
-        if hasattr(a, "to_numpy") and not hasattr(a, "weights"):
-            return a.to_numpy()
-        if isinstance(a, (float, int, bool, np.number)):
-            return a
-        return to_numpy(a)
+        from dfc_theory._validation import is_tensor
+        if dataclasses.is_dataclass(a) and not isinstance(a, type):
+            return dataclasses.replace(a, **{  # a namespace field is resolved again
+                f.name: None if f.name == "xp" else self.np(getattr(a, f.name))
+                for f in dataclasses.fields(a) if f.init})
+        if isinstance(a, dict):
+            return {k: self.np(v) for k, v in a.items()}
+        if isinstance(a, (tuple, list)):
+            return type(a)(self.np(b) for b in a)
+        if is_tensor(a) or isinstance(a, np.ndarray):
+            return to_numpy(a)
+        return a
+
+    def to(self, a):
+        """An argument on this backend: arrays, networks, systems, and tuples of them."""
+        import dfc_theory as dfc
+        if isinstance(a, dfc.DFCSystem):
+            return self.system(a)
+        if isinstance(a, dfc.Network):
+            return self.net(a)
+        if isinstance(a, (tuple, list)):
+            return type(a)(self.to(b) for b in a)
+        return self.arr(a) if isinstance(a, np.ndarray) else a
+
+    def call(self, fn, *args, **kwargs):
+        """``fn`` on this backend: arguments moved to it, the result brought back to NumPy."""
+        return self.np(fn(*(self.to(a) for a in args),
+                          **{k: self.to(v) for k, v in kwargs.items()}))
 
 
 BACKENDS = [pytest.param("numpy", id="numpy"),
