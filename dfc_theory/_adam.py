@@ -1,11 +1,9 @@
-"""Adam, the one implementation used by the feedback learning (Q, NumPy or torch) and the
-full-scale torch trainer (the network's parameters).
+"""Adam, the one implementation used by feedback learning (Q) and the torch trainer.
 
 The update of ``torch.optim.Adam`` (no weight decay, no amsgrad), in place:
 m <- b1 m + (1 - b1) g, v <- b2 v + (1 - b2) g^2,
-p <- p - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps).
-Our own few lines because importing ``torch.optim`` pulls in ``torch._dynamo`` (seconds of
-start-up); ``tests/test_torch_train.py`` checks it against ``torch.optim.Adam``.
+p <- p - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps); our own lines because
+importing ``torch.optim`` costs seconds (``torch._dynamo``).
 """
 from __future__ import annotations
 
@@ -17,15 +15,8 @@ __all__ = ["Adam"]
 
 
 class Adam:
-    """Adam on a list of arrays or tensors, updated in place by :meth:`step`.
-
-    Parameters
-    ----------
-    params : list of arrays
-        Writable arrays (NumPy) or tensors; their namespace is resolved once here.
-    lr : float
-    betas : (float, float)
-    eps : float
+    """Adam on a list of writable arrays or tensors ``params``, updated in place by
+    :meth:`step`, with learning rate ``lr``, ``betas`` and ``eps``.
 
     Examples
     --------

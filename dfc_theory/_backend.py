@@ -3,18 +3,13 @@ standard (through ``array-api-compat``) and run on NumPy arrays (float64, the ex
 reference) or PyTorch tensors (any dtype and device).
 
 A public function resolves its namespace ``xp`` once, from the arrays it owns (a network's
-weights) or is given; loops never resolve it again.  The few operations that the standard
-lacks or that need a backend-specific route live here:
-
-* :func:`solve`: batched linear solves with a least-squares fallback for singular
-  matrices, and the workaround of the open upstream bug pytorch#142815;
-* :func:`affine`: r W^T + b (one fused ``addmm`` on torch);
-* :func:`eigvals` (general eigenvalues are outside the standard), :func:`no_grad`,
-  :func:`errstate` (NumPy's floating-point warnings), :func:`to_numpy`.
-
-Random numbers always come from NumPy generators (the standard has none), except that the
-Euler scheme on torch may draw its noise with a ``torch.Generator`` on the device
-(:func:`dfc_theory.simulate`).  Importing this module never imports torch.
+weights) or is given; loops never resolve it again.  Here live the operations the standard
+lacks or that need a backend-specific route: :func:`solve` (least squares for singular
+matrices; the pytorch#142815 workaround), :func:`affine` (one ``addmm`` on torch),
+:func:`eigvals`, :func:`norm`, :func:`no_grad`, :func:`errstate`, :func:`to_numpy`.
+Random numbers come from NumPy generators (the standard has none; the Euler scheme on torch
+may use a ``torch.Generator``).  torch is imported only inside the functions that tensors
+reach, so importing this module never imports torch.
 """
 from __future__ import annotations
 

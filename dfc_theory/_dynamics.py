@@ -19,12 +19,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ._backend import device, eye, solve, to_numpy
 from ._controller import Controller
 from ._network import Network
 from ._validation import as_batch
 
 __all__ = ["DFCSystem", "Linearisation"]
+
+
+def batch_inputs(network, x, target):
+    """(x2 (B, n_0), r_L* (B, n_L), single) in the network's namespace from inputs of shape
+    (B, n_0) or (n_0,) and targets of shape (B, n_L), (1, n_L) or (n_L,)."""
+    x2, single = as_batch(x, "x", network.n_in, like=network.weights[0])
+    t = network.convert(target, "target", ndim=(1, 2))
+    t = t[None, :] if t.ndim == 1 else t
+    if t.shape[1] != network.n_out or t.shape[0] not in (1, x2.shape[0]):
+        raise ValueError(f"target: expected shape ({x2.shape[0]}, {network.n_out}) or "
+                         f"({network.n_out},), got {tuple(t.shape)}")
+    return x2, network.xp.broadcast_to(t, (x2.shape[0], network.n_out)), single
 
 
 @dataclass(frozen=True)
@@ -98,15 +112,7 @@ class DFCSystem:
     def prepare(self, x, target):
         """Validate and batch ``x`` (B, n_0) and ``target`` = r_L* (B, n_L) or (n_L,);
         returns (x2, target2, single)."""
-        net = self.network
-        x2, single = as_batch(x, "x", net.n_in, like=net.weights[0])
-        t = net.convert(target, "target", ndim=(1, 2))
-        if t.ndim == 1:
-            t = t[None, :]
-        if t.shape[1] != net.n_out or t.shape[0] not in (1, x2.shape[0]):
-            raise ValueError(f"target: expected shape ({x2.shape[0]}, {net.n_out}) or "
-                             f"({net.n_out},), got {tuple(t.shape)}")
-        return x2, self.xp.broadcast_to(t, (x2.shape[0], net.n_out)), single
+        return batch_inputs(self.network, x, target)
 
     def initial_state(self, x, target=None):
         """z(0) = [v^-; s0]: the feedforward pass and a controller with no integrated error.
@@ -160,7 +166,31 @@ class DFCSystem:
 
     # ------------------------------------------------------------------ right-hand side
     def rhs(self, x, target, z):
-        """dz/dt for a batch of states z (B, M) (see module docstring)."""
+        """dz/dt for a batch of states z (B, M) (module docstring).
+
+        Parameters
+        ----------
+        x : array (B, n_0) or (n_0,)
+        target : array (B, n_L) or (n_L,)
+            r_L*.
+        z : array (B, M)
+            States [v; s] (s alone for tau_v = 0).
+
+        Returns
+        -------
+        array (B, M)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dfc_theory as dfc
+        >>> net = dfc.Network.random([3, 4, 2], seed=0)
+        >>> x, target = np.ones(3), net.forward(np.ones(3)).output + 0.01
+        >>> system = dfc.DFCSystem(net, dfc.feedback.weight_product(net), dfc.Controller(alpha=0.1))
+        >>> ss = dfc.steady_state(system, x, target)
+        >>> bool(np.abs(system.rhs(x, target, system.rest_state(ss, target))).max() < 1e-12)
+        True
+        """
         x2, t, _ = self.prepare(x, target)
         return self._rhs(x2, t, self.network.convert(z, "z", ndim=2, allow_nonfinite=True))
 
@@ -194,6 +224,7 @@ class DFCSystem:
           k_p = 0; for k_p > 0 the term from the u-dependence of J is dropped, exact at rest).
 
         At a steady state its spectral abscissa decides local stability (THEORY.md section 5).
+        Parameters and shapes as :meth:`rhs`; returns (B, M, M).
         """
         x2, t, _ = self.prepare(x, target)
         return self._rhs_jacobian(x2, t, self.network.convert(z, "z", ndim=2,
@@ -210,17 +241,10 @@ class DFCSystem:
             if c.k_p:
                 G = solve(I_L + c.k_p * JQ, G)
             return -G / c.tau_u
-        D = [net.phi(i).df(vi) for i, vi in enumerate(net.split(v), start=1)]
-        offs = [0]
-        for n in net.sizes[1:]:
-            offs.append(offs[-1] + n)
-        # -I with its signed zeros (-0.0): LAPACK's eigenvalues depend on them in the last bit
-        Mv = xp.ones((B, 1, 1), dtype=z.dtype, device=device(z)) * -eye(xp, N, z)
-        for i in range(2, net.depth + 1):  # block (i, i-1) = W_i D_{i-1}
-            Mv[:, offs[i - 1]:offs[i], offs[i - 2]:offs[i - 1]] = \
-                net.weights[i - 1][None] * D[i - 2][:, None, :]
-        JLo = xp.zeros((B, nL, N), dtype=z.dtype, device=device(z))
-        JLo[:, :, offs[-2]:] = I_L[None] * D[-1][:, None, :]
+        Jhat, JLo, D = self.blocks(v)
+        # -(I - J_hat), whose zeros are -0.0 (LAPACK's eigenvalues depend on zero signs)
+        Mv = -(eye(xp, N, z) - Jhat)
+        offs = N - nL
         A = xp.zeros((B, N + nL, N + nL), dtype=z.dtype, device=device(z))
         if c.leak == "integral":
             A[:, :N, :N] = (Mv - c.k_p * self.Q[None] @ JLo) / c.tau_v
@@ -234,12 +258,27 @@ class DFCSystem:
             d2 = net.phi(net.depth).d2f(vL) * dvL
             A[:, :N, :N] = Mv / c.tau_v
             A[:, :N, N:] = self.Q / c.tau_v
-            rowsL = Mv[:, offs[-2]:, :] / c.tau_v  # d(dv_L/dt)/dv
+            rowsL = Mv[:, offs:, :] / c.tau_v  # d(dv_L/dt)/dv
             A[:, N:, :N] = -JLo / c.tau_u - c.k_p * DL[:, :, None] * rowsL
-            A[:, N:, offs[-2]:N] -= c.k_p * (I_L[None] * d2[:, None, :])
+            A[:, N:, offs:N] -= c.k_p * (I_L[None] * d2[:, None, :])
             A[:, N:, N:] = -c.alpha * I_L / c.tau_u \
                 - c.k_p * DL[:, :, None] * self.Q_blocks[-1][None] / c.tau_v
         return A
+
+    def blocks(self, v):
+        """THEORY.md section 5's J_hat (B, N, N) (block (i, i-1) = W_i D_{i-1}), J_L^o
+        (B, n_L, N) (zero but its last block D_L) and the D_i (B, n_i), at stacked v (B, N)."""
+        net, xp = self.network, self.xp
+        B, N, nL = v.shape[0], net.n_total, net.n_out
+        D = [phi.df(vi) for phi, vi in zip(net._phi, net.split(v))]
+        offs = np.cumsum([0] + net.sizes[1:]).tolist()
+        Jhat = xp.zeros((B, N, N), dtype=v.dtype, device=device(v))
+        for i in range(2, net.depth + 1):
+            Jhat[:, offs[i - 1]:offs[i], offs[i - 2]:offs[i - 1]] = \
+                net.weights[i - 1][None] * D[i - 2][:, None, :]
+        JLo = xp.zeros((B, nL, N), dtype=v.dtype, device=device(v))
+        JLo[:, :, offs[-2]:] = eye(xp, nL, v)[None] * D[-1][:, None, :]
+        return Jhat, JLo, D
 
     def linearise(self, x, target, z0=None):
         """Linearisation around z0 (default: the initial state, :meth:`initial_state` with the
@@ -248,7 +287,7 @@ class DFCSystem:
         Returns a :class:`Linearisation` with A = d(dz/dt)/dz at z0 and c = dz/dt at z0, so
         that the linearised dynamics are dz/dt = c + A (z - z0).  Around the initial state
         with k_p = 0 this is THEORY.md section 5's A_tilde_I (integral leak) driven by
-        delta_L / tau_u.
+        delta_L / tau_u.  ``x``, ``target`` as :meth:`rhs`; ``z0`` (B, M).
         """
         x2, t, _ = self.prepare(x, target)
         z0 = self.initial_state(x2, t) if z0 is None else self.network.convert(z0, "z0", ndim=2)

@@ -7,11 +7,12 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from ._controller import LEAKS, Controller
-from ._validation import check_choice, check_scalar
+from ._validation import check_choice, check_int, check_scalar
 
 __all__ = ["FeedbackConfig", "DECAYS"]
 
 DECAYS = ("weight", "homeostatic")
+_AT_LEAST_ZERO = ("alpha_fb", "k_p_fb", "tau_v_fb", "sigma_out", "beta")
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,9 @@ class FeedbackConfig:
     ----------
     alpha_fb, k_p_fb : float >= 0
         Leak and proportional gain of the sleep-phase controller.
-    tau_v_fb : float >= 0
-        Somatic time constant (the reference code's ``ratio_fb`` since tau_u = 1);
-        0 is the instantaneous system.
-    tau_u_fb : float > 0
-        Controller time constant (1: the reference time unit).
+    tau_v_fb, tau_u_fb : float >= 0, float > 0
+        Somatic (0: the instantaneous system) and controller time constants; the reference
+        code's ``ratio_fb`` is tau_v_fb with tau_u_fb = 1.
     dt_fb : float > 0
         Euler step; needs dt_fb < tau_v_fb unless tau_v_fb = 0, and dt_fb <= tau_A_fb.
     n_steps_fb : int >= 2
@@ -43,12 +42,8 @@ class FeedbackConfig:
         Apical time constant; None = instantaneous apical compartment (tau_A = dt).
     lr_fb : float > 0
         Learning rate of :func:`train_feedback`.
-    beta : float >= 0
-        Weight decay (``decay="weight"``) or the homeostatic rate b (``"homeostatic"``).
-    decay : {"weight", "homeostatic"}
-        decay(Q) = beta Q, or beta (||Q||_F^2 - C) Q with C = ``homeostatic_C``.
-    homeostatic_C : float > 0 or None
-        Target squared Frobenius norm C of the homeostatic variant.
+    beta, decay, homeostatic_C : float >= 0, {"weight", "homeostatic"}, float > 0 or None
+        decay(Q) = beta Q (weight decay), or beta (||Q||_F^2 - C) Q with C = homeostatic_C.
     leak : {"integral", "total"}
         PI convention (THEORY.md section 2); "total" is the reference code's.
     proactive, instantaneous_transmission : bool
@@ -74,32 +69,20 @@ class FeedbackConfig:
 
     def __post_init__(self):
         s = object.__setattr__
-        s(self, "alpha_fb", check_scalar(self.alpha_fb, "alpha_fb", low=0.0))
-        s(self, "k_p_fb", check_scalar(self.k_p_fb, "k_p_fb", low=0.0))
-        s(self, "tau_v_fb", check_scalar(self.tau_v_fb, "tau_v_fb", low=0.0))
-        s(self, "tau_u_fb", check_scalar(self.tau_u_fb, "tau_u_fb", low=0.0,
-                                         low_inclusive=False))
-        s(self, "dt_fb", check_scalar(self.dt_fb, "dt_fb", low=0.0, low_inclusive=False))
-        n = self.n_steps_fb
-        if isinstance(n, bool) or int(n) != n or n < 2:
-            raise ValueError(f"n_steps_fb: expected an integer >= 2 (the rule needs one lagged "
-                             f"pair), got {n!r}")
-        s(self, "n_steps_fb", int(n))
-        s(self, "sigma_fb", check_scalar(self.sigma_fb, "sigma_fb", low=0.0,
-                                         low_inclusive=False))
-        if self.sigma_out is not None:
-            s(self, "sigma_out", check_scalar(self.sigma_out, "sigma_out", low=0.0))
+        for name in ("alpha_fb", "k_p_fb", "tau_v_fb", "sigma_out", "beta",  # >= 0
+                     "tau_u_fb", "dt_fb", "sigma_fb", "lr_fb", "tau_A_fb"):  # > 0
+            if getattr(self, name) is not None or name not in ("sigma_out", "tau_A_fb"):
+                s(self, name, check_scalar(getattr(self, name), name, low=0.0,
+                                           low_inclusive=name in _AT_LEAST_ZERO))
+        # the rule averages K - 1 lagged pairs: it needs K >= 2
+        s(self, "n_steps_fb", check_int(self.n_steps_fb, "n_steps_fb", low=2))
         if self.tau_A_fb is not None:
-            s(self, "tau_A_fb", check_scalar(self.tau_A_fb, "tau_A_fb", low=0.0,
-                                             low_inclusive=False))
             if self.dt_fb > self.tau_A_fb:
                 raise ValueError(f"dt_fb: must be <= tau_A_fb = {self.tau_A_fb}, "
                                  f"got {self.dt_fb}")
         if self.tau_v_fb > 0 and self.dt_fb >= self.tau_v_fb:
             raise ValueError(f"dt_fb: forward Euler needs dt_fb < tau_v_fb = {self.tau_v_fb} "
                              f"(or tau_v_fb = 0, the instantaneous system), got {self.dt_fb}")
-        s(self, "lr_fb", check_scalar(self.lr_fb, "lr_fb", low=0.0, low_inclusive=False))
-        s(self, "beta", check_scalar(self.beta, "beta", low=0.0))
         check_choice(self.decay, "decay", DECAYS)
         if self.decay == "homeostatic":
             if self.homeostatic_C is None:
@@ -116,7 +99,8 @@ class FeedbackConfig:
 
     @classmethod
     def ideal(cls, alpha_fb, beta, dt_fb=0.01, n_steps_fb=2000, sigma_fb=0.01, lr_fb=0.1):
-        """The setting of our closed form: instantaneous network (tau_v = 0), k_p = 0,
+        """The setting of our closed form (e.g. ``FeedbackConfig.ideal(1.0, 0.1).horizon``
+        is 20.0): instantaneous network (tau_v = 0), k_p = 0,
         tau_u = 1, instantaneous apical compartment, uniform white noise, weight decay."""
         return cls(alpha_fb=alpha_fb, k_p_fb=0.0, tau_v_fb=0.0, tau_u_fb=1.0, dt_fb=dt_fb,
                    n_steps_fb=n_steps_fb, sigma_fb=sigma_fb, sigma_out=None, tau_A_fb=None,

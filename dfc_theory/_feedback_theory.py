@@ -53,6 +53,7 @@ import scipy.optimize
 
 from ._feedback_config import FeedbackConfig
 from ._network import Network
+from ._simulate import noise_std
 from ._validation import as_array, check_choice, check_scalar
 from .feedback import damped_pinv_family
 from .metrics import angle
@@ -108,14 +109,6 @@ def _linear_step(network, Q, D, config, z, xi):
     return np.concatenate([u_int_new, u_new, vfb_new] + v_new, axis=-1)
 
 
-def _noise_std(network, config):
-    tau_A = config.dt_fb if config.tau_A_fb is None else config.tau_A_fb
-    std = np.full(network.n_total, config.sigma_fb * np.sqrt(config.dt_fb) / tau_A)
-    if config.sigma_out is not None:
-        std[network.n_total - network.n_out:] = config.sigma_out * np.sqrt(config.dt_fb) / tau_A
-    return std
-
-
 def expected_feedback_update(network, Q, x, config=None, return_info=False):
     """Exact expectation of :func:`feedback_update` for the linearised sleep dynamics.
 
@@ -146,8 +139,10 @@ def expected_feedback_update(network, Q, x, config=None, return_info=False):
     eye = np.broadcast_to(np.eye(d), (B, d, d))
     Mt = _linear_step(net, Q, D, config, eye, np.zeros((B, d, N)))  # rows: M e_j
     M = np.swapaxes(Mt, 1, 2)
+    std = noise_std(N, nL, config.sigma_fb, config.sigma_out, config.dt_fb,
+                    config.dt_fb if config.tau_A_fb is None else config.tau_A_fb)
     Nt = _linear_step(net, Q, D, config, np.zeros((B, N, d)),
-                      np.broadcast_to(np.diag(_noise_std(net, config)), (B, N, N)))
+                      np.broadcast_to(np.diag(std), (B, N, N)))
     Nz = np.swapaxes(Nt, 1, 2)  # (B, d, N)
     W = Nz @ np.swapaxes(Nz, 1, 2)
     fb = slice(2 * nL, 2 * nL + N)
@@ -219,6 +214,16 @@ def fit_damped_gamma(Q, J, average="angle", log10_range=(-8.0, 8.0)):
     Returns
     -------
     DampedFit
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import fit_damped_gamma
+    >>> from dfc_theory.feedback import damped_pinv_family
+    >>> J = np.random.default_rng(0).standard_normal((3, 6))
+    >>> fit = fit_damped_gamma(4.0 * damped_pinv_family(J, [2.5])[0], J)
+    >>> round(fit.gamma, 4), round(fit.scale, 4), bool(fit.angle < 1e-4)  # to the search's xatol
+    (2.5, 4.0, True)
     """
     Q = as_array(Q, "Q", ndim=2)
     J = as_array(J, "J", ndim=(2, 3))
@@ -336,6 +341,15 @@ def closed_form_feedback(J, alpha, beta, horizon=np.inf):
     Condition 3 even for alpha = 0.  For T = inf and large alpha beta relative to g,
     Q* ~ 2 alpha J^T (J J^T + 2 alpha beta I)^{-1}; for (alpha + g h) T << 1,
     Q* ~ (2 / T) J^T (J J^T + (2 beta / T) I)^{-1}.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import closed_form_feedback, condition2_ratio
+    >>> J = np.random.default_rng(0).standard_normal((2, 5))
+    >>> Q = closed_form_feedback(J, alpha=0.0, beta=0.5)     # alpha = 0: h = 1 / (2 beta)
+    >>> bool(np.allclose(Q, J.T)), float(np.round(condition2_ratio(J, Q), 12))
+    (True, 1.0)
     """
     J = as_array(J, "J", ndim=(2, 3))
     alpha = check_scalar(alpha, "alpha", low=0.0)

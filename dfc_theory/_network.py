@@ -102,17 +102,6 @@ class Network:
         phi for the hidden layers 1..L-1 (one of :data:`dfc_theory.ACTIVATIONS`).
     output_activation : str or Activation
         phi_L (linear in every experiment of the paper).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import dfc_theory as dfc
-    >>> net = dfc.Network.random([3, 4, 2], seed=0)
-    >>> net.sizes, net.n_total
-    ([3, 4, 2], 6)
-    >>> fp = net.forward(np.ones(3))
-    >>> bool(np.allclose(fp.output, net.weights[1] @ np.tanh(net.weights[0] @ np.ones(3))))
-    True
     """
 
     def __init__(self, weights: Sequence, biases=None, activation="tanh",
@@ -162,12 +151,6 @@ class Network:
 
         ``init="xavier_normal"``: W_i ~ N(0, gain^2 * 2 / (n_i + n_{i-1})) (the paper's
         students); ``"normal"``: W_i ~ N(0, gain^2 / n_{i-1}).  Biases ~ N(0, bias_scale^2).
-
-        Examples
-        --------
-        >>> import dfc_theory as dfc
-        >>> dfc.Network.random([5, 8, 3], activation="relu", seed=1)
-        Network(sizes=[5, 8, 3], activation='relu', output_activation='linear')
         """
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:

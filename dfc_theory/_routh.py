@@ -115,6 +115,16 @@ def routh_table(p, simplify=True):
     Returns
     -------
     list of rows (lists of SymPy expressions), n + 1 rows for degree n.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> from dfc_theory.symbolic import routh_first_column, is_hurwitz_polynomial
+    >>> a = sp.Symbol("a")
+    >>> routh_first_column([1, 3, a])       # s^2 + 3 s + a: Hurwitz iff a > 0
+    [1, 3, a]
+    >>> is_hurwitz_polynomial([1, 3, 2]), is_hurwitz_polynomial([1, -1, 2])
+    (True, False)
     """
     b = _coeffs(p)
     n = len(b) - 1

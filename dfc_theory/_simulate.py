@@ -217,6 +217,15 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
     return res
 
 
+def noise_std(N, n_out, sigma, sigma_out, dt, tau_A):
+    """Per-unit std of the apical noise per Euler step, sigma sqrt(dt) / tau_A (sigma_out
+    in the output layer when given), shape (N,)."""
+    std = np.full(N, sigma * math.sqrt(dt) / tau_A)
+    if sigma_out is not None:
+        std[N - n_out:] = check_scalar(sigma_out, "sigma_out", low=0.0) * math.sqrt(dt) / tau_A
+    return std
+
+
 def _check_euler_dt(system, dt, instantaneous_transmission):
     c = system.controller
     if not c.instantaneous and dt >= c.tau_v:
@@ -282,12 +291,10 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
     h_v = 1.0 if c.instantaneous else dt / c.tau_v
     tau_A = dt if c.tau_A is None else c.tau_A
     h_A = dt / tau_A
-    std = np.full(N, c.sigma * math.sqrt(dt) / tau_A)
-    if sigma_out is not None:
-        std[sl[-1]] = check_scalar(sigma_out, "sigma_out", low=0.0) * math.sqrt(dt) / tau_A
+    std = noise_std(N, net.n_out, c.sigma, sigma_out, dt, tau_A)
     noisy = bool(np.any(std > 0))
     if noisy:
-        noise_std = std if numpy else xp.asarray(std, dtype=x2.dtype, device=device(x2))
+        std = std if numpy else xp.asarray(std, dtype=x2.dtype, device=device(x2))
         source = _Noise(xp, seed, noise, n_steps, (B, N), x2)
     elif noise is not None:
         raise ValueError("noise: given, but the controller has sigma = 0 and sigma_out is "
@@ -328,7 +335,7 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
         else:
             v_fb = v_fb + h_A * (drive - v_fb)
         if noisy:
-            v_fb = v_fb + noise_std * source.draw(k)
+            v_fb = v_fb + std * source.draw(k)
         src = r if inst_tx else list(r)  # r[t+1] as it is updated, or a snapshot of r[t]
         for i in range(L):
             ff = vff1 if i == 0 else affine(src[i], WT[i], bs[i])

@@ -21,30 +21,15 @@ FIXED_MODES = ("initial", "recompute")
 class TrainingConfig:
     """All settings of one training run (defaults: the paper's Fig 3, THEORY.md section 8).
 
-    Network and data
-        sizes, activation, output_activation, n_train, n_val, n_test, data_seed.
-    Optimisation
-        epochs, batch_size, lr, normalize_lr (lr / lambda), rule_scale, clip (gradient-norm
-        clipping, None for none), clip_mode ("per_tensor" or "global"), lam (target
-        stepsize lambda), loss, reduction (module docstring).
-    Method
-        method in ``FORWARD_METHODS``; feedback in {"trained", "fixed"} (ignored by DFA/BP);
-        fixed_mode in {"initial", "recompute"}; rule in {"voltage", "nonlinear"};
-        dfa_scale (std multiplier of the DFA matrices).
-    Controller (forward phase)
-        alpha, k_p, tau_v (= ratio with tau_u = 1), tau_u, leak, dt, n_steps,
-        n_steps_ssa (diagnostic simulation logged for DFC-SSA).
-    Feedback learning (sleep phase; THEORY.md sections 6 and 8)
-        fb_pretrain_epochs, fb_epochs_per_epoch, fb_extra_epochs, fb_batch_size, q_init_scale
-        (multiplier of the Xavier-normal initial Q), alpha_fb, k_p_fb, tau_v_fb (ratio_fb),
-        dt_fb, n_steps_fb, tau_A_fb, sigma_fb, sigma_out_fb (None: = sigma_fb), lr_fb_init
-        (pre-training rate), lr_fb (rate during training), decay_fb (weight decay beta).
-    Logging
-        gn_damping (gamma of the GN and min-norm references), mn_rule (signal of the
-        min-norm reference: "voltage" a = J^T (J J^T + gamma I)^{-1} delta_L, "nonlinear"
-        phi(v^- + a) - phi(v^-), None = the same as ``rule``), log_batches ("first", "all" or
-        an int k: every k-th batch), log_eig_samples (spectral abscissae on the first that
-        many samples of a logged batch only; None = all, as the reference code).
+    The fields are grouped as below; the :mod:`dfc_theory.training` docstring explains
+    the step (``lr``, ``normalize_lr``, ``rule_scale``, ``clip``, ``clip_mode``, ``lam``,
+    ``loss``, ``reduction``), the schedule (``fb_*``) and the logs.  Less obvious ones:
+    ``dfa_scale`` (std multiplier of the DFA matrices), ``n_steps_ssa`` (the diagnostic
+    simulation logged for DFC-SSA), ``q_init_scale`` (of the Xavier-normal initial Q),
+    ``sigma_out_fb`` (None: sigma_fb), ``lr_fb_init`` (pre-training rate), ``decay_fb``
+    (weight decay beta), ``gn_damping`` (gamma of the GN and min-norm references),
+    ``mn_rule`` (signal of the min-norm reference, None: ``rule``), ``log_eig_samples``
+    (abscissae on the first that many samples; None: all, as the reference code).
     """
 
     # network and data

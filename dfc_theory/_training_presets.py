@@ -19,6 +19,13 @@ def fig3_config(method="dfc", feedback="trained", **overrides) -> TrainingConfig
     epoch at lr 0.002; GN damping 0.1 (0 for DFA, as in the reference configuration); the
     min-norm reference with the voltage signal a = J^T (J J^T + gamma I)^{-1} delta_L (the
     reference code's ``use_nonlinear_gnt=False``) although the rule is the nonlinear one.
+
+    Examples
+    --------
+    >>> from dfc_theory import fig3_config
+    >>> c = fig3_config("dfc-ssa", "fixed", epochs=3)
+    >>> c.sizes, c.lr / c.lam, c.controller().alpha_eff, c.epochs
+    ((15, 10, 10, 5), 1.0, 0.0015, 3)
     """
     base = TrainingConfig(method=method, feedback=feedback, mn_rule="voltage")
     if method == "dfa":

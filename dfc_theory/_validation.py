@@ -32,18 +32,15 @@ def resolve_dtype(dtype):
     if dtype is None:
         return None
     import torch
-    if isinstance(dtype, torch.dtype):
-        out = dtype
-    else:
-        key = dtype if isinstance(dtype, str) else np.dtype(dtype).name
-        key = {"float": "float32", "double": "float64"}.get(key, key)
-        if key not in _DTYPES:
-            raise ValueError(f"dtype: expected a floating dtype such as 'float32' or "
-                             f"'float64', got {dtype!r}")
-        out = getattr(torch, key)
-    if not out.is_floating_point:
-        raise ValueError(f"dtype: expected a floating dtype, got {out}")
-    return out
+    if isinstance(dtype, torch.dtype) and dtype.is_floating_point:
+        return dtype
+    key = dtype if isinstance(dtype, str) else str(dtype)[6:] if isinstance(
+        dtype, torch.dtype) else np.dtype(dtype).name
+    key = {"float": "float32", "double": "float64"}.get(key, key)
+    if key not in _DTYPES:
+        raise ValueError(f"dtype: expected a floating dtype such as 'float32' or "
+                         f"'float64', got {dtype!r}")
+    return getattr(torch, key)
 
 
 def resolve_device(dev):
@@ -165,8 +162,8 @@ def check_int(value, name, low=1):
     """Check an integer >= ``low`` (bools rejected) and return it as int."""
     ok = not isinstance(value, bool) and isinstance(value, (numbers.Real, np.integer))
     if not ok or int(value) != value or value < low:
-        what = "a positive integer" if low == 1 else (
-            "a non-negative integer" if low == 0 else f"an integer >= {low}")
+        what = {1: "a positive integer", 0: "a non-negative integer"}.get(
+            low, f"an integer >= {low}")
         raise ValueError(f"{name}: expected {what}, got {value!r}")
     return int(value)
 

@@ -63,20 +63,9 @@ class Activation:
             self._cache[xp] = Bound(self.name, *self.make(xp))
         return self._cache[xp]
 
-    @property
-    def f(self):
-        """phi for NumPy arrays."""
-        return self.on(NUMPY).f
-
-    @property
-    def df(self):
-        """phi' for NumPy arrays."""
-        return self.on(NUMPY).df
-
-    @property
-    def d2f(self):
-        """phi'' for NumPy arrays."""
-        return self.on(NUMPY).d2f
+    f = property(lambda self: self.on(NUMPY).f, doc="phi for NumPy arrays")
+    df = property(lambda self: self.on(NUMPY).df, doc="phi' for NumPy arrays")
+    d2f = property(lambda self: self.on(NUMPY).d2f, doc="phi'' for NumPy arrays")
 
     def __call__(self, v):
         return self.f(v)

@@ -1,8 +1,19 @@
 """Every construction of the feedback weights Q = [Q_1; ...; Q_L] (N x n_L), THEORY.md
 sections 4 and 6, for NumPy and torch networks (random draws always come from NumPy).
 
-Functions that depend on J take one input ``x`` of shape (n_0,) and return Q of shape
-(N, n_L); given a batch (B, n_0) they return one Q per sample, (B, N, n_L).
+Every function takes the ``network`` (a :class:`dfc_theory.Network`) and returns Q in its
+namespace, dtype and device.  Those that depend on J take one input ``x`` of shape (n_0,)
+and return Q of shape (N, n_L); given a batch (B, n_0) they return one Q per sample,
+(B, N, n_L).
+
+Examples
+--------
+>>> import numpy as np
+>>> import dfc_theory as dfc
+>>> net, x = dfc.Network.random([3, 5, 2], seed=0), np.ones(3)
+>>> Q = dfc.feedback.random_condition2(net, x, seed=1)                    # J^T M
+>>> float(np.round(dfc.condition2_ratio(net.jacobian(x), Q), 12))
+1.0
 """
 from __future__ import annotations
 
@@ -131,7 +142,8 @@ def random_condition2(network, x, seed=None, require_stable=True, max_tries=1000
 
 
 def random_gaussian(network, seed=None, scale=1.0):
-    """Q with i.i.d. N(0, scale^2 / n_L) entries (generally violates Condition 2)."""
+    """Q with i.i.d. N(0, scale^2 / n_L) entries (generally violates Condition 2);
+    ``seed`` an int or NumPy Generator."""
     _check_net(network)
     scale = check_scalar(scale, "scale", low=0.0)
     rng = np.random.default_rng(seed)

@@ -1,18 +1,10 @@
 """Learning the feedback weights Q in a noisy "sleep" phase (THEORY.md sections 4, Theorem 6,
 and 6): the Monte Carlo rule and feedback training, for NumPy and torch networks.
 
-The sleep phase
----------------
-The network runs its controller with the feedforward output as target, r_L* = r_L^- (no
-teaching signal), while white noise is injected into the apical compartment of every layer.
-The reference Euler scheme (:func:`dfc_theory.simulate`, THEORY.md section 2) then reads, per
-step k (noise std sigma sqrt(dt) / tau_A per step, tau_A = dt for an instantaneous apical
-compartment):
-
-    e[k]       = r_L^- - r_L[k]
-    u[k+1]     = PI controller update from e[k] and u[k]
-    v_fb[k+1]  = v_fb[k] + (dt / tau_A)(-v_fb[k] + Q u[k]) + sigma sqrt(dt) / tau_A xi[k+1]
-    v[k+1]     = v[k] + (dt / tau_v)(-v[k] + v_ff[k+1] + v_fb[k+1])
+In the sleep phase the network runs its controller with the feedforward output as target,
+r_L* = r_L^- (no teaching signal), while white noise enters the apical compartment of every
+layer: the reference Euler scheme of :func:`dfc_theory.simulate` with noise std
+sigma sqrt(dt) / tau_A per step added to v_fb[k+1].
 
 Learning rule (reference code; THEORY.md section 6), applied once per simulated batch:
 
@@ -183,23 +175,22 @@ class FeedbackLog:
     q_norm: list = field(default_factory=list)
     optimizer: object = None
 
+    _KEYS = ("updates", "epochs", "condition2", "angle_transpose", "angle_damped",
+             "min_real_eig", "q_norm")
+
     def _add(self, n_up, epoch, m):
-        self.updates.append(n_up)
-        self.epochs.append(epoch)
-        for key in ("condition2", "angle_transpose", "angle_damped", "min_real_eig", "q_norm"):
-            getattr(self, key).append(m[key])
+        for key, value in zip(self._KEYS, (n_up, epoch) + tuple(m[k] for k in self._KEYS[2:])):
+            getattr(self, key).append(value)
 
     def finish(self):
         """Convert the lists to arrays (done by :func:`train_feedback`)."""
-        for key in ("updates", "epochs", "condition2", "angle_transpose", "angle_damped",
-                    "min_real_eig", "q_norm"):
+        for key in self._KEYS:
             setattr(self, key, np.asarray(getattr(self, key), dtype=np.float64))
         return self
 
     def as_dict(self):
-        return {k: np.asarray(getattr(self, k)) for k in
-                ("gammas", "updates", "epochs", "condition2", "angle_transpose",
-                 "angle_damped", "min_real_eig", "q_norm")}
+        """The log as a dict of arrays (``gammas`` and every logged quantity)."""
+        return {k: np.asarray(getattr(self, k)) for k in ("gammas",) + self._KEYS}
 
 
 def train_feedback(network, Q, xs, config=None, epochs=1, batch_size=None, seed=None,

@@ -105,6 +105,17 @@ def min_norm_update(network, x, delta_L, gamma=0.0, rule="voltage", include_bias
 
     ``rule="nonlinear"`` uses a_i <- phi(v_i^- + a_i) - phi(v_i^-) (THEORY.md section 7).
     Parameters and returns as :func:`gn_update`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> from dfc_theory.gauss_newton import min_norm_update
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> x, d = np.ones((1, 3)), np.array([[0.1, -0.2]])
+    >>> a = net.split(np.linalg.pinv(net.jacobian(x)[0]) @ d[0])          # J^+ delta_L
+    >>> bool(np.allclose(min_norm_update(net, x, d).dW[0], np.outer(a[0], x[0])))
+    True
     """
     gamma = check_scalar(gamma, "gamma", low=0.0)
     check_choice(rule, "rule", ("voltage", "nonlinear"))
@@ -127,7 +138,7 @@ def _min_norm(network, fp, J, d, gamma=0.0, rule="voltage", include_bias=True):
 def weighted_min_norm_update(network, x, delta_L):
     """Theorem 3's solution: min sum_i ||r_{i-1}||^2 ||Delta W_i||_F^2 subject to
     sum_i J_i Delta W_i r_{i-1} = delta_L, i.e. Delta W_i = (J^+ delta_L)_i r_{i-1}^T / ||r_{i-1}||^2
-    (weights only; batch-averaged)."""
+    (weights only; batch-averaged).  Parameters and returns as :func:`gn_update`."""
     fp, d = _prep(network, x, delta_L)
     xp = network.xp
     a = xp.einsum("bij,bj->bi", xp.linalg.pinv(network.jacobian(fp.r[0])), d)
@@ -141,6 +152,17 @@ def bp_update(network, x, delta_L, include_bias=True):
 
     With delta_L = -lambda dLoss/dr_L this is -lambda grad_theta Loss (a descent direction).
     Computed by the backward recursion e_L = D_L delta_L, e_i = D_i W_{i+1}^T e_{i+1}.
+    Parameters and returns as :func:`gn_update`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> from dfc_theory.gauss_newton import bp_update
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> x, d = np.ones((1, 3)), np.array([[0.1, -0.2]])
+    >>> bool(np.allclose(bp_update(net, x, d).vector(), net.weight_jacobian(x)[0].T @ d[0]))
+    True
     """
     fp, d = _prep(network, x, delta_L)
     return _bp(network, fp, d, include_bias)

@@ -45,14 +45,13 @@ import numpy as np
 
 from ._controller import Controller
 from ._methods import DFC_METHODS, FORWARD_METHODS, RULES
-from ._dynamics import DFCSystem
+from ._dynamics import DFCSystem, batch_inputs
 from ._backend import no_grad
-from ._network import Network
 from ._simulate import StepState, simulate
 from ._steady_state import steady_state
 from ._updates import Update
 from ._validation import check_choice, check_scalar
-from .feedback import dfa_as_feedback, weight_product
+from .feedback import _check_net, dfa_as_feedback, weight_product
 from .gauss_newton import _bp, per_layer_from_signal
 
 __all__ = ["FORWARD_METHODS", "DFC_METHODS", "RULES", "ForwardResult", "TimeAveragedRule",
@@ -61,11 +60,6 @@ __all__ = ["FORWARD_METHODS", "DFC_METHODS", "RULES", "ForwardResult", "TimeAver
 
 #: The "(fixed)" feedback of the paper (:func:`dfc_theory.feedback.weight_product`).
 fixed_feedback = weight_product
-
-
-def _check_net(network):
-    if not isinstance(network, Network):
-        raise TypeError(f"network: expected a dfc_theory.Network, got {type(network).__name__}")
 
 
 def _batch(network, a, name, B=None):
@@ -127,20 +121,10 @@ class TimeAveragedRule:
 
     over the Euler steps t = 1..T (t = 0 is the feedforward state, where a_i = 0).
 
-    Implementation (per step, nothing that is constant within the simulation): a_i is
-    v_i - v_i^ff, or r_i - phi_i(v_i^ff) for the nonlinear rule (r_i = phi_i(v_i) is already
-    computed by the simulation; for a linear layer both rules coincide and phi is skipped);
-    the running sums are sum_t a_i[t] (B, n_i) for every layer and sum_t a_i[t]^T r_{i-1}[t]
-    (one small matrix product) for i >= 2.  The input layer's presynaptic rate r_0 = x is
-    constant, so its weight update is formed once at the end from sum_t a_1[t].
-
-    Parameters
-    ----------
-    network : Network
-        The network being simulated (its activations define phi).
-    batch_size : int
-    rule : {"voltage", "nonlinear"}
-    include_bias : bool
+    Per step it adds a_i (r_i - phi_i(v_i^ff) for the nonlinear rule, r_i being computed
+    already) and, for i >= 2, a_i^T r_{i-1}; the input layer's r_0 = x is constant, so its
+    update is formed once at the end.  Arguments: the simulated ``network``, ``batch_size``,
+    ``rule`` ({"voltage", "nonlinear"}) and ``include_bias``.
     """
 
     def __init__(self, network, batch_size, rule="nonlinear", include_bias=True):
@@ -236,7 +220,18 @@ def dfa_update(network, x, delta_L, B_fb, include_bias=True):
         Delta W_i = (1/B) sum_b e_i r_{i-1}^T,   Delta b_i = (1/B) sum_b e_i.
 
     With B_i = W_{i+1}^T ... W_L^T (weight product) and a linear network this equals
-    backpropagation exactly.
+    backpropagation exactly.  ``B_fb``: the matrices of :func:`dfa_feedback`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 4, 2], activation="linear", seed=0)
+    >>> B_fb = dfc.feedback.weight_product(net)[:8].reshape(2, 4, 2)    # [B_1; B_2]
+    >>> x, d = np.ones((2, 3)), np.full((2, 2), 0.1)
+    >>> bool(np.allclose(dfc.dfa_update(net, x, d, B_fb).vector(),
+    ...                  dfc.gauss_newton.bp_update(net, x, d).vector()))
+    True
     """
     _check_net(network)
     x2 = _batch(network, x, "x")
@@ -307,14 +302,7 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
     check_choice(method, "method", FORWARD_METHODS)
     check_choice(rule, "rule", RULES)
     simulate_kwargs.pop("chunk", None)
-    x2 = _batch(network, x, "x")
-    if x2.shape[1] != network.n_in:
-        raise ValueError(f"x: expected shape (B, {network.n_in}), got {tuple(x2.shape)}")
-    t = _batch(network, target, "target")
-    if t.shape[1] != network.n_out or t.shape[0] not in (1, x2.shape[0]):
-        raise ValueError(f"target: expected shape ({x2.shape[0]}, {network.n_out}), "
-                         f"got {tuple(t.shape)}")
-    t = network.xp.broadcast_to(t, (x2.shape[0], network.n_out))
+    x2, t, _ = batch_inputs(network, x, target)
     with no_grad(network.xp):
         return _forward_update(network, x2, t, method, Q, controller, rule, dt, n_steps,
                                dfa_feedback, include_bias, J, delta_L, forward,

@@ -38,12 +38,9 @@ def angle(a, b, with_bias=True, matrices=False):
     Parameters
     ----------
     a, b : arrays or :class:`Update`
-        Updates are concatenated over layers ([vec(W_1), b_1, ...]; biases if
-        ``with_bias``); arrays are flattened.  Computed in float64.
-    with_bias : bool
-    matrices : bool
-        Angle between the matrices in the last two axes, per leading index (broadcast):
-        returns an array of degrees instead of a float.
+        Updates are concatenated over layers (with their biases if ``with_bias``); arrays
+        are flattened, or with ``matrices`` compared per matrix in the last two axes
+        (broadcast over the leading ones).  Computed in float64.
 
     Returns
     -------
@@ -97,15 +94,8 @@ def condition1_deviation(network: Network, x, metric="std"):
 
     ``metric="std"``: std_i(||r_i||) / mean_i(||r_i||) (THEORY.md's definition, population std);
     ``metric="reference"``: the reference code's sqrt(mean_i((||r_i|| - m)^2) / m) with m the
-    mean norm -- not scale-free, kept to reproduce the paper's Fig 3C.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import dfc_theory as dfc
-    >>> net = dfc.rescale_to_condition1(dfc.Network.random([4, 6, 6, 2], seed=0), np.ones(4))
-    >>> bool(dfc.condition1_deviation(net, np.ones(4))[0] < 1e-12)
-    True
+    mean norm -- not scale-free, kept to reproduce the paper's Fig 3C.  Example: see
+    :func:`dfc_theory.rescale_to_condition1`.
     """
     check_choice(metric, "metric", ("std", "reference"))
     n, xp = layer_norms(network, x), network.xp

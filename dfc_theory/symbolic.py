@@ -10,10 +10,8 @@ What is derived here (each is cross-checked numerically in ``tests/test_symbolic
 * the linearised system matrices of THEORY.md section 5 for small networks with symbolic
   or numeric weights and symbolic alpha, k_p, tau_v, tau_u -- :func:`symbolic_system`,
   :func:`symbolic_from_system`, :meth:`SymbolicSystem.matrices`;
-* characteristic polynomials, our own Routh table and Hurwitz minors (SymPy 1.14 has no
-  Routh-Hurwitz helper) and the Lienard-Chipart form of the criterion --
-  :func:`characteristic_polynomial`, :func:`routh_table`, :func:`hurwitz_minors`,
-  :func:`hurwitz_conditions`;
+* characteristic polynomials and the Routh-Hurwitz / Lienard-Chipart criteria
+  (:mod:`dfc_theory._routh`, re-exported here);
 * closed-form stability regions in (alpha, k_p, rho = tau_v / tau_u) for scalar chains
   (1-1 and 1-1-1 networks), with the answer to "can Condition 3 hold while the finite-tau_v
   PI system is unstable?" -- :func:`scalar_chain_region`, :func:`condition3_gap`.
@@ -80,7 +78,14 @@ def controller_rest(leak):
 
 def alpha_effective(leak):
     """alpha_eff with e_ss = alpha_eff u_ss: alpha / (1 + alpha k_p) ("integral") or alpha
-    ("total"), as derived by :func:`controller_rest`."""
+    ("total"), as derived by :func:`controller_rest`.
+
+    Examples
+    --------
+    >>> from dfc_theory import symbolic
+    >>> symbolic.alpha_effective("integral"), symbolic.alpha_effective("total")
+    (alpha/(alpha*k_p + 1), alpha)
+    """
     return controller_rest(leak)["alpha_eff"]
 
 

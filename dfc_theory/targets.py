@@ -85,7 +85,14 @@ def loss_gradient(r_L, y, loss="mse", reduction="sum"):
 
     MSE: d||y - r||^2/dr = -2 (y - r); cross-entropy on logits r: softmax(r) - onehot(y)
     (``y`` may be integer labels of shape (B,) or one-hot/probabilities of shape (B, n_L)).
-    Times 1, 1/B or 1/(B n_L) according to ``reduction``.
+    Times 1, 1/B or 1/(B n_L) according to ``reduction``.  Arguments as :func:`output_target`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import loss_gradient
+    >>> loss_gradient(np.zeros((1, 3)), np.array([2]), "cross_entropy")   # softmax - onehot
+    array([[ 0.33333333,  0.33333333, -0.66666667]])
     """
     xp, r, y2, single = _prepare(r_L, y, loss)
     if loss == "mse":

@@ -31,30 +31,18 @@ theta <- theta - lr_eff G with lr_eff = lr / lambda (``normalize_lr``, the paper
 -(2 lr / B) grad_theta of the mean loss: an effective rate of 2 * 0.05 / 128 ~ 7.8e-4.
 
 Logging (``log_batches``: ``"first"`` batch of every epoch like the reference code,
-``"all"``, or an integer k = every k-th batch), on the batch *before* its update:
-
-* ``loss``: batch loss; per epoch the full train / validation / test losses;
-* angles of the method's update with BP (``bp``), the damped Gauss-Newton update
-  (``gn``, gamma = ``gn_damping``), the damped minimum-norm update (``mn``, same gamma,
-  signal ``mn_rule``) and the DFC-SSA update with the same Q (``ssa``), whole network
-  and per layer (``angle_<ref>_l<i>``);
-* ``cond1_std`` / ``cond1_ref``: Condition-1 deviation (THEORY.md's std/mean and the
-  reference code's variant), batch mean; ``norm_r<i>``: mean ||r_i||;
-* ``cond2``: Condition-2 ratio ||P_J Q||_F / ||Q||_F, J at the feedforward state, batch mean;
-* ``abscissa``: spectral abscissa of the full system (its own leak convention; ``A_PI`` for
-  ``leak="total"``) at the exact steady state, mean over the batch (the reference code's
-  Fig 3E), ``abscissa_max`` the max; ``abs_<matrix>`` (mean) and ``abs_<matrix>_max`` for
-  the four matrices of THEORY.md section 5 (:mod:`dfc_theory.stability`), ``abs_<matrix>_std``
-  the spread over the batch;
-* ``normdev_r<i>``: (||r_i|| - mean_j ||r_j||) / mean_j ||r_j|| (j = 0..L-1), batch mean and
-  ``_std`` (Fig S1's layer-norm deviations);
-* ``converged`` / ``diverged``: counts of the reference convergence test of the
-  simulation (DFC-SSA: of a diagnostic ``n_steps_ssa``-step simulation).
-
-Metrics that do not apply are NaN (DFA/BP have no controller: no abscissa, no SSA angle;
-DFA's ``cond2`` is that of its stacked feedback [B_1; ...; B_{L-1}; I]).
-Logs are saved as CSV and NPZ (:meth:`TrainingLog.save`) and reloaded with
-:meth:`TrainingLog.load`, so figures can be redrawn without retraining.
+``"all"``, or every k-th batch), on the batch *before* its update: ``loss``; the angles of
+the update with BP (``angle_bp``), the damped Gauss-Newton (``gn``, gamma = ``gn_damping``)
+and minimum-norm (``mn``, signal ``mn_rule``) updates and DFC-SSA with the same Q (``ssa``),
+whole and per layer (``angle_<ref>_l<i>``); ``cond1_std`` / ``cond1_ref`` (Condition 1,
+THEORY.md's and the reference code's), ``norm_r<i>`` and ``normdev_r<i>`` (Fig S1's
+relative layer-norm deviations); ``cond2`` (at the feedforward J); ``abscissa``
+(``_max``): the spectral abscissa of the system's own matrix at the exact steady state
+(Fig 3E), and ``abs_<matrix>`` (``_max``, ``_std``) for the four matrices of THEORY.md
+section 5; ``converged`` / ``diverged`` counts (DFC-SSA: of an ``n_steps_ssa`` simulation).
+Batch means throughout; metrics that do not apply are NaN (no controller for DFA/BP; DFA's
+``cond2`` is that of [B_1; ...; B_{L-1}; I]).  Logs are saved as CSV and NPZ
+(:meth:`TrainingLog.save`, :meth:`TrainingLog.load`): figures redraw without retraining.
 """
 from __future__ import annotations
 

@@ -34,7 +34,8 @@ def _slope(xs, ys):
 @pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("output_activation", ["linear", "sigmoid"])
 def test_time_averaged_rule_equals_brute_force_over_recorded_trajectory(rule,
-                                                                        output_activation, backend):
+                                                                        output_activation,
+                                                                        backend):
     net, x, y = _case(output_activation=output_activation)
     c = Controller(alpha=0.01, k_p=1.5, tau_v=0.2, leak="total")
     Q = feedback.weight_product(net)
@@ -80,9 +81,11 @@ def test_dfc_ss_is_the_exact_steady_state_and_dfc_ssa_matches_it_to_second_order
     diffs, sim_errs = [], []
     for lam in lams:
         tgt = output_target(net.forward(x).r[-1], y, lam)
-        ss_sim = backend.call(forward_update, net, x, tgt, "dfc-ss", Q=Q, controller=c, rule="voltage",
+        ss_sim = backend.call(forward_update, net, x, tgt, "dfc-ss", Q=Q, controller=c,
+                              rule="voltage",
                                 dt=0.01, n_steps=4000)
-        ssa = backend.call(forward_update, net, x, tgt, "dfc-ssa", Q=Q, controller=c, rule="voltage")
+        ssa = backend.call(forward_update, net, x, tgt, "dfc-ssa", Q=Q, controller=c,
+                           rule="voltage")
         exact = steady_state(DFCSystem(net, Q, c), x, tgt, method="newton")
         ref = rule_at_state(net, x, exact.v, exact.v_ff, "voltage").vector()
         assert np.all(ss_sim.converged)
@@ -108,7 +111,8 @@ def test_dfc_ssa_with_jacobian_transpose_gives_the_damped_min_norm_signal(leak, 
     for lam in lams:
         tgt = output_target(net.forward(x).r[-1], y, lam)
         delta = tgt - net.forward(x).r[-1]
-        got = backend.call(forward_update, net, x, tgt, "dfc-ssa", Q=Q, controller=c, rule="voltage").update
+        got = backend.call(forward_update, net, x, tgt, "dfc-ssa", Q=Q, controller=c,
+                           rule="voltage").update
         mn = backend.call(min_norm_update, net, x, delta, gamma=c.alpha_eff)
         for gb, mb in zip(got.db, mn.db):
             np.testing.assert_allclose(gb, mb, rtol=1e-10, atol=EXACT * np.abs(mb).max())
@@ -125,7 +129,8 @@ def test_ssa_state_has_voltage_difference_Qu_exactly(backend):
     fr = backend.call(forward_update, net, x, tgt, "dfc-ssa", Q=Q, controller=c, rule="voltage")
     np.testing.assert_allclose(fr.v - fr.v_ff, fr.u @ Q.T, atol=EXACT)
     # nonlinear rule: phi(v) - phi(v_ff) at the same state
-    nl = backend.call(forward_update, net, x, tgt, "dfc-ssa", Q=Q, controller=c, rule="nonlinear").update
+    nl = backend.call(forward_update, net, x, tgt, "dfc-ssa", Q=Q, controller=c,
+                      rule="nonlinear").update
     fp = net.forward(x, delta=fr.u @ Q.T)
     a1 = np.tanh(fp.v[0]) - np.tanh(fp.v[0] - (fr.u @ Q.T)[:, :5])
     np.testing.assert_allclose(nl.dW[0], a1.T @ x / x.shape[0], atol=EXACT)

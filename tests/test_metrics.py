@@ -92,7 +92,8 @@ def test_spectra_abscissa_radius(backend):
 
 
 def test_descent_inner_products(backend, rng):
-    J, dv, d = rng.standard_normal((3, 2, 5)), rng.standard_normal((3, 5)), rng.standard_normal((3, 2))
+    J, dv = rng.standard_normal((3, 2, 5)), rng.standard_normal((3, 5))
+    d = rng.standard_normal((3, 2))
     want = np.array([d[b] @ J[b] @ dv[b] for b in range(3)])
     np.testing.assert_allclose(backend.call(metrics.descent_inner_products, J, dv, d), want,
                                atol=EXACT)

@@ -111,7 +111,8 @@ def test_newton_converges_quadratically(backend):
     sysm, x, t = case.system, case.x, case.target
     res = [np.linalg.norm(_residual(sysm, x, t, np.zeros_like(t)), axis=1)]
     for k in range(1, 9):
-        res.append(backend.call(steady_state, sysm, x, t, max_iter=k, reuse_jacobian=False).residual)
+        res.append(backend.call(steady_state, sysm, x, t, max_iter=k,
+                                reuse_jacobian=False).residual)
     res = np.array(res).T  # (B, iterations + 1)
     assert np.all(res[:, -1] <= 1e-12)
     for seq in res:
@@ -211,7 +212,8 @@ def test_q_alpha_scaling_invariance(leak, k_p, scale_k_p, method, backend):
     for c in (0.1, 3.0, 17.0):
         ctrl = sysm.controller.replace(alpha=c * sysm.controller.alpha,
                                        k_p=k_p / c if scale_k_p else k_p)
-        ss = backend.call(steady_state, DFCSystem(sysm.network, c * sysm.Q, ctrl), x, t, method=method)
+        ss = backend.call(steady_state, DFCSystem(sysm.network, c * sysm.Q, ctrl), x, t,
+                          method=method)
         np.testing.assert_allclose(ss.v, ref.v, rtol=0, atol=1e-10 * np.abs(ref.v).max())
         np.testing.assert_allclose(c * ss.u, ref.u, rtol=0, atol=1e-10 * np.abs(ref.u).max())
 

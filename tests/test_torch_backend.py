@@ -153,3 +153,13 @@ def test_singular_solves_fall_back_to_least_squares_on_both_backends():
     want = np.stack([np.array([[1.0], [2.0]]), np.linalg.pinv(A[1]) @ b[1]])
     assert_close(solve(A, b), want)
     assert_close(solve(torch.as_tensor(A), torch.as_tensor(b)), want)
+
+
+@pytest.mark.parametrize("module", ["dfc_theory.torch", "dfc_theory.torch.train"])
+def test_command_line_runs_under_both_names(module):
+    import subprocess
+    import sys
+    res = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", module, "--help"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "--method" in res.stdout and "python -m dfc_theory.torch" in res.stdout

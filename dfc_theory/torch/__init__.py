@@ -4,24 +4,14 @@ dtype.
 Optional: ``pip install 'dfc-theory[torch]'``.  ``import dfc_theory`` never imports torch;
 ``import dfc_theory.torch`` does (and fails with a clear message when it is missing).
 
-There is one implementation: every function of the core (:func:`dfc_theory.simulate`'s
-Euler scheme, :func:`dfc_theory.steady_state`, the learning rules, feedback learning,
-reference updates, metrics) runs on tensors, and the names here are entry points to it:
-:class:`Network` and :class:`DFCSystem` hold tensors (``dtype`` and ``device`` follow the
-input unless given: float64 NumPy weights give float64 tensors), the functions are the
-core's own.  Only autograd, data (:mod:`dfc_theory.torch.data`), run records
-(:mod:`dfc_theory.torch.records`) and the trainer are torch-only; SciPy parts (stability,
-``simulate(method="ivp" | "linear")``, the feedback theory) stay NumPy-only.
-
-Training and records: ``python -m dfc_theory.torch --help`` (``python -m
-dfc_theory.torch.train`` is the same command).  Keyword options that save work a training
-step already did: ``steady_state(..., J=, delta_L=, forward=, atol=)``,
-``forward_update(..., J=, delta_L=, forward=)``, ``simulate(..., noise=)``.
-
-Known upstream issue: batched LU solves on the CPU with more than one thread fail for
-matrices larger than ~150 (pytorch/pytorch#142815); :func:`dfc_theory._backend.solve`
-solves those matrix by matrix (only the 784-output autoencoder's n_L x n_L systems are
-that large).
+There is one implementation: the core's functions run on tensors and the names here are
+entry points to them.  :class:`Network` and :class:`DFCSystem` hold tensors (``dtype`` and
+``device`` follow the input unless given: float64 NumPy weights give float64 tensors).
+Torch-only: autograd, data (:mod:`~dfc_theory.torch.data`), run records
+(:mod:`~dfc_theory.torch.records`) and the trainer (``python -m dfc_theory.torch --help``,
+alias ``python -m dfc_theory.torch.train``); SciPy parts (stability, ``simulate(method=
+"ivp" | "linear")``, the feedback theory) stay NumPy-only.  Batched CPU LU solves work
+around pytorch#142815 (:func:`dfc_theory._backend.solve`).
 
 Example
 -------

@@ -5,18 +5,17 @@ from __future__ import annotations
 import torch
 
 from .._methods import DFC_METHODS
-from .._steady_state import SteadyState, steady_state
-from ._tensors import DFCSystem
+from .._steady_state import steady_state
+from .._training_log import ANGLE_REFS
 from ..feedback import dfa_as_feedback
 from ..gauss_newton import _bp, _gn, _min_norm
 from ..learning import forward_update, rule_at_state
 from ..metrics import (angle, condition1_deviation, condition2_ratio, descent_inner_products,
                        layer_angles, spectral_abscissa)
 from ..targets import loss_gradient, loss_value
+from ._tensors import DFCSystem
 
 __all__ = []
-
-ANGLE_REFS = ("bp", "gn", "mn", "ssa")
 
 
 def _evaluate(network, x, y, cfg, chunk=2000):
@@ -132,14 +131,7 @@ def _exact_metrics(cfg, network, Q, controller, x, y):
         -(J_ss @ Q64 + controller.alpha_eff * eye) / controller.tau_u).max())
     k = min(cfg.abscissa_samples, x.shape[0])
     if k:
-        z = sys64.rest_state(_slice_ss(ss, k, f64), target[:k])
+        z = sys64.rest_state(ss, target)[:k]
         A = sys64.rhs_jacobian(x64[:k], target[:k], z)
         out["abscissa"] = float(spectral_abscissa(A).max())
     return out
-
-
-def _slice_ss(ss, k, dtype):
-    return SteadyState(ss.u[:k].to(dtype), ss.v[:k].to(dtype),
-                       tuple(a[:k].to(dtype) for a in ss.r), ss.v_ff[:k].to(dtype),
-                       ss.delta_v[:k].to(dtype), ss.converged[:k], ss.residual[:k],
-                       ss.iterations, ss.method)
