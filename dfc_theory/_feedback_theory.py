@@ -77,7 +77,7 @@ def _linear_step(network, Q, D, config, z, xi):
     """One Euler step of the sleep dynamics linearised at the feedforward state.
 
     z : (B, K, d) deviations [u_int, u, v_fb, v] (row vectors), xi : (B, K, N) apical noise
-    (already scaled).  Mirrors dfc_theory.simulate._euler line by line.
+    (already scaled).  Mirrors dfc_theory._simulate._euler line by line.
     """
     c, net = config, network
     nL, N, L = net.n_out, net.n_total, net.depth

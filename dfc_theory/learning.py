@@ -2,7 +2,7 @@
 
 Every rule takes the current network, a batch of inputs x (B, n_0) and output targets
 r_L* (B, n_L) (delta_L = r_L* - r_L^-), and returns the batch average of the per-sample
-update as an :class:`~dfc_theory.updates.Update` whose sign is *the change to apply*
+update as an :class:`~dfc_theory.Update` whose sign is *the change to apply*
 (multiply by a learning rate eta).  With delta_L = -lambda dLoss/dr_L every rule points
 (approximately) downhill.
 
