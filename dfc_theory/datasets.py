@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import check_choice
-from .network import Network
+from ._network import Network
 
 __all__ = ["Dataset", "student_teacher", "teacher_network", "mnist_subset", "load_idx",
            "IDX_FILES", "load_dataset"]
@@ -56,7 +56,21 @@ def teacher_network(n_in=15, n_out=5, hidden=(1000, 1000, 1000, 1000), gain=3.0,
 
 def student_teacher(n_in=15, n_out=5, n_train=5000, n_val=1000, n_test=1000,
                     hidden=(1000, 1000, 1000, 1000), gain=3.0, seed=42):
-    """Student-teacher regression data: inputs uniform on (-1, 1)^n_in, targets = teacher(x)."""
+    """Student-teacher regression data: inputs uniform on (-1, 1)^n_in, targets = teacher(x)
+    (THEORY.md section 8; the teacher is :func:`teacher_network` with ``hidden`` and
+    ``gain``, drawn from ``seed``).
+
+    Returns
+    -------
+    Dataset
+
+    Examples
+    --------
+    >>> from dfc_theory.datasets import student_teacher
+    >>> d = student_teacher(n_train=10, n_val=2, n_test=2, hidden=(20,))
+    >>> d.x_train.shape, d.y_train.shape, bool(abs(d.x_train).max() < 1)
+    ((10, 15), (10, 5), True)
+    """
     rng = np.random.default_rng(seed)
     teacher = teacher_network(n_in, n_out, hidden, gain, seed=rng.integers(2**31))
     n = n_train + n_val + n_test

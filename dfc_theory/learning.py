@@ -2,7 +2,7 @@
 
 Every rule takes the current network, a batch of inputs x (B, n_0) and output targets
 r_L* (B, n_L) (delta_L = r_L* - r_L^-), and returns the batch average of the per-sample
-update as an :class:`~dfc_theory.updates.Update` whose sign is *the change to apply*
+update as an :class:`~dfc_theory.Update` whose sign is *the change to apply*
 (multiply by a learning rate eta).  With delta_L = -lambda dLoss/dr_L every rule points
 (approximately) downhill.
 
@@ -32,6 +32,9 @@ of the *same* state.  The methods differ in the state(s) the rule is applied at:
 
 The "(fixed)" variants of the paper use Q = weight product Q_i = W_{i+1}^T ... W_L^T
 (Q_L = I); pass ``Q="fixed"`` to build it from the current network (:func:`fixed_feedback`).
+
+Every rule works on NumPy and torch networks alike; a torch caller that already has the
+feedforward pass, J or an exact delta_L passes them (``forward``, ``J``, ``delta_L``).
 """
 from __future__ import annotations
 
@@ -40,53 +43,36 @@ from typing import Optional
 
 import numpy as np
 
-from ._validation import as_float_array, check_choice, check_scalar
-from .controller import Controller
-from .dynamics import DFCSystem
-from .feedback import weight_product
-from .gauss_newton import bp_update, per_layer_from_signal
-from .network import Network
-from .simulate import StepState, simulate
-from .steady_state import steady_state
-from .updates import Update
+from ._controller import Controller
+from ._methods import DFC_METHODS, FORWARD_METHODS, RULES
+from ._dynamics import DFCSystem, batch_inputs
+from ._backend import no_grad
+from ._simulate import StepState, simulate
+from ._steady_state import steady_state
+from ._updates import Update
+from ._validation import check_choice, check_scalar
+from .feedback import _check_net, dfa_as_feedback, weight_product
+from .gauss_newton import _bp, per_layer_from_signal
 
 __all__ = ["FORWARD_METHODS", "DFC_METHODS", "RULES", "ForwardResult", "TimeAveragedRule",
            "rule_at_state", "forward_update", "dfa_update", "dfa_feedback", "dfa_as_feedback",
            "fixed_feedback"]
 
-#: methods of :func:`forward_update`
-FORWARD_METHODS = ("dfc", "dfc-ss", "dfc-ssa", "bp", "dfa")
-#: the methods that use a controller and feedback weights Q
-DFC_METHODS = ("dfc", "dfc-ss", "dfc-ssa")
-#: postsynaptic signals of the DFC plasticity rule
-RULES = ("voltage", "nonlinear")
+#: The "(fixed)" feedback of the paper (:func:`dfc_theory.feedback.weight_product`).
+fixed_feedback = weight_product
 
 
-def _check_net(network):
-    if not isinstance(network, Network):
-        raise TypeError(f"network: expected a dfc_theory.Network, got {type(network).__name__}")
+def _batch(network, a, name, B=None):
+    """A (B, n) array of the network's namespace from (B, n) or (n,)."""
+    a = network.convert(a, name, ndim=(1, 2), allow_nonfinite=name in ("v", "v_ff"))
+    a = a[None] if a.ndim == 1 else a
+    if B is not None and tuple(a.shape) != (B, network.n_total):
+        raise ValueError(f"{name}: expected shape ({B}, {network.n_total}), "
+                         f"got {tuple(a.shape)}")
+    return a
 
 
-def fixed_feedback(network):
-    """The "(fixed)" feedback of the paper: Q_i = W_{i+1}^T ... W_L^T, Q_L = I (N x n_L).
-
-    Equals J^T for a linear network; for tanh networks it lacks the D_i factors of J^T.
-    It depends on W, so a training loop that wants it to track the weights must rebuild it
-    after every weight update (see :class:`dfc_theory.training.TrainingConfig`).
-    """
-    _check_net(network)
-    return weight_product(network)
-
-
-def _signal(network, i, v_i, v_ff_i, rule):
-    """a_i for layer i (1-based) from somatic and basal voltages."""
-    if rule == "voltage":
-        return v_i - v_ff_i
-    phi = network.phi(i).f
-    return phi(v_i) - phi(v_ff_i)
-
-
-def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True):
+def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True, r=None):
     """The DFC plasticity rule applied once at a network state (the "steady-state" rule).
 
         Delta W_i = (1/B) sum_b a_i r_{i-1}^T,   Delta b_i = (1/B) sum_b a_i,
@@ -103,6 +89,8 @@ def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True):
         ``v_ff``, or a simulation's ``v_final`` and ``v_ff_final``).
     rule : {"voltage", "nonlinear"}
     include_bias : bool
+    r : tuple of arrays, optional
+        The rates r_0..r_L of this state when the caller has them (a steady state's ``r``).
 
     Returns
     -------
@@ -110,17 +98,19 @@ def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True):
     """
     _check_net(network)
     check_choice(rule, "rule", RULES)
-    x2 = np.atleast_2d(as_float_array(x, "x", ndim=(1, 2)))
-    B, N = x2.shape[0], network.n_total
-    v = np.atleast_2d(as_float_array(v, "v", ndim=(1, 2), allow_nonfinite=True))
-    v_ff = np.atleast_2d(as_float_array(v_ff, "v_ff", ndim=(1, 2), allow_nonfinite=True))
-    for name, a in (("v", v), ("v_ff", v_ff)):
-        if a.shape != (B, N):
-            raise ValueError(f"{name}: expected shape ({B}, {N}), got {a.shape}")
-    vb, fb = network.split(v), network.split(v_ff)
-    a = [_signal(network, i, vb[i - 1], fb[i - 1], rule) for i in range(1, network.depth + 1)]
-    r = [x2] + [network.phi(i).f(vb[i - 1]) for i in range(1, network.depth)]
-    return per_layer_from_signal(a, r, include_bias)
+    x2 = _batch(network, x, "x")
+    B, L = x2.shape[0], network.depth
+    vb = network.split(_batch(network, v, "v", B))
+    fb = network.split(_batch(network, v_ff, "v_ff", B))
+    if r is None:
+        r = [x2] + [network.phi(i).f(vb[i - 1]) for i in range(1, L + 1)]
+    elif len(r) != L + 1:
+        raise ValueError(f"r: expected the {L + 1} rates r_0..r_L, got {len(r)}")
+    if rule == "voltage":
+        a = [vb[i] - fb[i] for i in range(L)]
+    else:  # phi_i(v_i) is r_i
+        a = [r[i] - network.phi(i).f(fb[i - 1]) for i in range(1, L + 1)]
+    return per_layer_from_signal(a, [x2] + list(r[1:L]), include_bias)
 
 
 class TimeAveragedRule:
@@ -131,20 +121,10 @@ class TimeAveragedRule:
 
     over the Euler steps t = 1..T (t = 0 is the feedforward state, where a_i = 0).
 
-    Implementation (per step, nothing that is constant within the simulation): a_i is
-    v_i - v_i^ff, or r_i - phi_i(v_i^ff) for the nonlinear rule (r_i = phi_i(v_i) is already
-    computed by the simulation; for a linear layer both rules coincide and phi is skipped);
-    the running sums are sum_t a_i[t] (B, n_i) for every layer and sum_t a_i[t]^T r_{i-1}[t]
-    (one small matrix product) for i >= 2.  The input layer's presynaptic rate r_0 = x is
-    constant, so its weight update is formed once at the end from sum_t a_1[t].
-
-    Parameters
-    ----------
-    network : Network
-        The network being simulated (its activations define phi).
-    batch_size : int
-    rule : {"voltage", "nonlinear"}
-    include_bias : bool
+    Per step it adds a_i (r_i - phi_i(v_i^ff) for the nonlinear rule, r_i being computed
+    already) and, for i >= 2, a_i^T r_{i-1}; the input layer's r_0 = x is constant, so its
+    update is formed once at the end.  Arguments: the simulated ``network``, ``batch_size``,
+    ``rule`` ({"voltage", "nonlinear"}) and ``include_bias``.
     """
 
     def __init__(self, network, batch_size, rule="nonlinear", include_bias=True):
@@ -154,11 +134,11 @@ class TimeAveragedRule:
         self.rule = rule
         self.include_bias = include_bias
         self.B = int(batch_size)
-        sizes = network.sizes[1:]
-        L = network.depth
+        sizes, L, xp = network.sizes[1:], network.depth, network.xp
+        kw = {"dtype": network.dtype, "device": network.device}
         self._L = L
-        self._sum_a = [np.zeros((self.B, n)) for n in sizes]
-        self._sum_ar = [np.zeros((sizes[i], sizes[i - 1])) for i in range(1, L)]
+        self._sum_a = [xp.zeros((self.B, n), **kw) for n in sizes]
+        self._sum_ar = [xp.zeros((sizes[i], sizes[i - 1]), **kw) for i in range(1, L)]
         self._phi = [None if (rule == "voltage" or network.phi(i).name == "linear")
                      else network.phi(i).f for i in range(1, L + 1)]
         self.n_steps = 0
@@ -177,12 +157,14 @@ class TimeAveragedRule:
         """The accumulated, time- and batch-averaged update; ``x`` (B, n_0) is r_0."""
         if self.n_steps == 0:
             raise RuntimeError("TimeAveragedRule: no simulation step was observed")
-        x2 = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        x2 = _batch(self.network, x, "x")
         if x2.shape[0] != self.B:
             raise ValueError(f"x: expected {self.B} samples, got {x2.shape[0]}")
         norm = 1.0 / (self.n_steps * self.B)
+        xp = self.network.xp
         dW = [self._sum_a[0].T @ x2 * norm] + [w * norm for w in self._sum_ar]
-        db = tuple(a.sum(axis=0) * norm for a in self._sum_a) if self.include_bias else None
+        db = tuple(xp.sum(a, axis=0) * norm for a in self._sum_a) if self.include_bias \
+            else None
         return Update(tuple(dW), db)
 
 
@@ -209,46 +191,27 @@ class ForwardResult:
 
     update: Update
     method: str
-    converged: Optional[np.ndarray] = None
-    diverged: Optional[np.ndarray] = None
-    v: Optional[np.ndarray] = None
-    v_ff: Optional[np.ndarray] = None
-    u: Optional[np.ndarray] = None
+    converged: Optional[object] = None
+    diverged: Optional[object] = None
+    v: Optional[object] = None
+    v_ff: Optional[object] = None
+    u: Optional[object] = None
     info: dict = field(default_factory=dict)
 
 
 def dfa_feedback(network, seed=None, scale=1.0):
     """Fixed random DFA feedback matrices B_1..B_{L-1}, B_i of shape (n_i, n_L).
 
-    Entries i.i.d. N(0, scale^2 * 2 / (n_i + n_L)) (Xavier-normal for an n_L -> n_i map).
-    The output layer receives the error directly (B_L = I, not stored).
+    Entries i.i.d. N(0, scale^2 * 2 / (n_i + n_L)) (Xavier-normal for an n_L -> n_i map),
+    drawn with NumPy (the same numbers on every backend).  The output layer receives the
+    error directly (B_L = I, not stored).
     """
     _check_net(network)
     scale = check_scalar(scale, "scale", low=0.0, low_inclusive=False)
     rng = np.random.default_rng(seed)
     nL = network.n_out
-    return tuple(rng.normal(0.0, scale * np.sqrt(2.0 / (n + nL)), size=(n, nL))
-                 for n in network.sizes[1:-1])
-
-
-def dfa_as_feedback(network, B_fb):
-    """Stack DFA matrices as a DFC feedback matrix Q = [B_1; ...; B_{L-1}; I] (N x n_L), so
-    that Q-based metrics (Condition-2 ratio) can describe DFA's feedback pathway."""
-    _check_net(network)
-    B_fb = _check_dfa(network, B_fb)
-    return np.concatenate(list(B_fb) + [np.eye(network.n_out)], axis=0)
-
-
-def _check_dfa(network, B_fb):
-    if B_fb is None:
-        raise ValueError("dfa_feedback: method 'dfa' needs the fixed random matrices B_i "
-                         "(see dfc_theory.learning.dfa_feedback)")
-    B_fb = tuple(B_fb)
-    sizes = network.sizes[1:-1]
-    if len(B_fb) != len(sizes):
-        raise ValueError(f"dfa_feedback: expected {len(sizes)} matrices, got {len(B_fb)}")
-    return tuple(as_float_array(b, f"dfa_feedback[{i}] (B_{i + 1})", shape=(n, network.n_out))
-                 for i, (b, n) in enumerate(zip(B_fb, sizes)))
+    return tuple(network.convert(rng.normal(0.0, scale * np.sqrt(2.0 / (n + nL)), size=(n, nL)),
+                                 f"B_{i + 1}") for i, n in enumerate(network.sizes[1:-1]))
 
 
 def dfa_update(network, x, delta_L, B_fb, include_bias=True):
@@ -257,24 +220,42 @@ def dfa_update(network, x, delta_L, B_fb, include_bias=True):
         Delta W_i = (1/B) sum_b e_i r_{i-1}^T,   Delta b_i = (1/B) sum_b e_i.
 
     With B_i = W_{i+1}^T ... W_L^T (weight product) and a linear network this equals
-    backpropagation exactly.
+    backpropagation exactly.  ``B_fb``: the matrices of :func:`dfa_feedback`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 4, 2], activation="linear", seed=0)
+    >>> B_fb = dfc.feedback.weight_product(net)[:8].reshape(2, 4, 2)    # [B_1; B_2]
+    >>> x, d = np.ones((2, 3)), np.full((2, 2), 0.1)
+    >>> bool(np.allclose(dfc.dfa_update(net, x, d, B_fb).vector(),
+    ...                  dfc.gauss_newton.bp_update(net, x, d).vector()))
+    True
     """
     _check_net(network)
-    B_fb = _check_dfa(network, B_fb)
-    x2 = np.atleast_2d(as_float_array(x, "x", ndim=(1, 2)))
+    x2 = _batch(network, x, "x")
     fp = network.forward(x2)
-    d = np.atleast_2d(as_float_array(delta_L, "delta_L", ndim=(1, 2)))
+    d = _batch(network, delta_L, "delta_L")
     if d.shape != fp.r[-1].shape:
-        raise ValueError(f"delta_L: expected shape {fp.r[-1].shape}, got {np.shape(delta_L)}")
+        raise ValueError(f"delta_L: expected shape {tuple(fp.r[-1].shape)}, "
+                         f"got {tuple(d.shape)}")
+    return _dfa(network, fp, d, B_fb, include_bias)
+
+
+def _dfa(network, fp, d, B_fb, include_bias=True):
+    """:func:`dfa_update` from a forward pass and delta_L."""
+    Bs = network.split(dfa_as_feedback(network, B_fb).T)  # B_i^T, (n_L, n_i)
     L = network.depth
     eL = network.phi(L).df(fp.v[-1]) * d
-    e = [network.phi(i).df(fp.v[i - 1]) * (eL @ B_fb[i - 1].T) for i in range(1, L)] + [eL]
+    e = [network.phi(i).df(fp.v[i - 1]) * (eL @ Bs[i - 1]) for i in range(1, L)] + [eL]
     return per_layer_from_signal(e, fp.r[:-1], include_bias)
 
 
 def forward_update(network, x, target, method="dfc", Q=None, controller=None,
                    rule="nonlinear", dt=0.005, n_steps=1000, dfa_feedback=None,
-                   include_bias=True, **simulate_kwargs) -> ForwardResult:
+                   include_bias=True, J=None, delta_L=None, forward=None,
+                   **simulate_kwargs) -> ForwardResult:
     """One forward-weight update of a DFC method or a baseline (module docstring).
 
     Parameters
@@ -294,30 +275,49 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
     dt, n_steps : Euler settings for ``"dfc"`` / ``"dfc-ss"`` (dt < tau_v is required).
     dfa_feedback : tuple of arrays B_i (n_i, n_L), i = 1..L-1, for ``"dfa"``.
     include_bias : bool
+    J, delta_L, forward : optional
+        What the caller already computed: the feedforward J (``"dfc-ssa"``), delta_L without
+        cancellation and the feedforward pass (``"bp"``, ``"dfa"``, ``"dfc-ssa"``).
     **simulate_kwargs
         Passed to :func:`dfc_theory.simulate` (``instantaneous_transmission``, ``proactive``...).
 
     Returns
     -------
     ForwardResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 5, 2], seed=0)
+    >>> x = np.random.default_rng(1).standard_normal((4, 3))
+    >>> target = dfc.output_target(net.forward(x).output, np.zeros((4, 2)), lam=0.01)
+    >>> ssa = dfc.forward_update(net, x, target, "dfc-ssa", Q="fixed",
+    ...                          controller=dfc.Controller(alpha=1e-4, leak="total"))
+    >>> bp = dfc.forward_update(net, x, target, "bp")
+    >>> bool(dfc.angle(ssa.update, bp.update) < 90)     # a descent direction
+    True
     """
     _check_net(network)
     check_choice(method, "method", FORWARD_METHODS)
     check_choice(rule, "rule", RULES)
-    x2 = np.atleast_2d(as_float_array(x, "x", ndim=(1, 2)))
-    if x2.shape[1] != network.n_in:
-        raise ValueError(f"x: expected shape (B, {network.n_in}), got {np.shape(x)}")
-    t = np.atleast_2d(as_float_array(target, "target", ndim=(1, 2)))
-    if t.shape[1] != network.n_out or t.shape[0] not in (1, x2.shape[0]):
-        raise ValueError(f"target: expected shape ({x2.shape[0]}, {network.n_out}), "
-                         f"got {np.shape(target)}")
-    t = np.broadcast_to(t, (x2.shape[0], network.n_out))
+    simulate_kwargs.pop("chunk", None)
+    x2, t, _ = batch_inputs(network, x, target)
+    with no_grad(network.xp):
+        return _forward_update(network, x2, t, method, Q, controller, rule, dt, n_steps,
+                               dfa_feedback, include_bias, J, delta_L, forward,
+                               simulate_kwargs)
+
+
+def _forward_update(network, x2, t, method, Q, controller, rule, dt, n_steps, B_fb,
+                    include_bias, J, delta_L, fp, simulate_kwargs):
+    xp = network.xp
     if method in ("bp", "dfa"):
-        delta = t - network.forward(x2).r[-1]
-        if method == "bp":
-            upd = bp_update(network, x2, delta, include_bias)
-        else:
-            upd = dfa_update(network, x2, delta, dfa_feedback, include_bias)
+        fp = network.forward(x2) if fp is None else fp
+        delta = t - fp.r[-1] if delta_L is None else \
+            network.convert(delta_L, "delta_L", shape=tuple(t.shape))
+        upd = _bp(network, fp, delta, include_bias) if method == "bp" else \
+            _dfa(network, fp, delta, B_fb, include_bias)
         return ForwardResult(upd, method)
     if not isinstance(controller, Controller):
         raise TypeError(f"controller: method {method!r} needs a dfc_theory.Controller, "
@@ -330,26 +330,23 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
         Q = fixed_feedback(network)
     system = DFCSystem(network, Q, controller)
     if method == "dfc-ssa":
-        ss = steady_state(system, x2, t, method="ssa")
-        upd = rule_at_state(network, x2, ss.v, ss.v_ff, rule, include_bias)
-        ok = np.all(np.isfinite(ss.v), axis=1)
+        ss = steady_state(system, x2, t, method="ssa", J=J, delta_L=delta_L, forward=fp)
+        upd = rule_at_state(network, x2, ss.v, ss.v_ff, rule, include_bias, r=ss.r)
+        ok = xp.all(xp.isfinite(ss.v), axis=1)
         return ForwardResult(upd, method, ok, ~ok, ss.v, ss.v_ff, ss.u, {"n_steps": 0})
-    observer = None
-    if method == "dfc":
-        observer = TimeAveragedRule(network, x2.shape[0], rule, include_bias)
+    observer = TimeAveragedRule(network, x2.shape[0], rule, include_bias) \
+        if method == "dfc" else None
     res = simulate(system, x2, t, method="euler", dt=dt, n_steps=n_steps, record="final",
                    observer=observer, **simulate_kwargs)
     if method == "dfc":
         upd = observer.update(x2)
+    elif bool(xp.all(xp.isfinite(res.v_final))):
+        upd = rule_at_state(network, x2, res.v_final, res.v_ff_final, rule, include_bias)
     else:
-        upd = rule_at_state(network, x2, res.v_final, res.v_ff_final, rule, include_bias) \
-            if np.all(np.isfinite(res.v_final)) else _nan_update(network, include_bias)
+        nan = float("nan")
+        upd = Update(tuple(xp.full_like(w, nan) for w in network.weights),
+                     tuple(xp.full_like(b, nan) for b in network.biases)
+                     if include_bias else None)
     return ForwardResult(upd, method, res.converged, res.diverged, res.v_final,
                          res.v_ff_final, res.u_final,
                          {"n_steps": res.n_steps, "blew_up": res.info.get("blew_up", False)})
-
-
-def _nan_update(network, include_bias):
-    dW = tuple(np.full(w.shape, np.nan) for w in network.weights)
-    db = tuple(np.full(b.shape, np.nan) for b in network.biases) if include_bias else None
-    return Update(dW, db)

@@ -7,29 +7,18 @@ gives dz/dt = A z (+ a constant drive).  With D_i = diag(phi_i'(v_i)) at the res
 * J_L^o (n_L x N): zero except its last block D_L;
 * J = J_L^o (I - J_hat)^{-1} = d r_L / d v;  a11 = (I - J_hat) / tau_v,
 
-:func:`system_matrices` returns (batched, each (B, M, M)):
-
-* ``A_tilde_I`` = [[-a11, Q / tau_v], [-J_L^o / tau_u, -alpha I / tau_u]]
-  integral control (k_p = 0), state [Delta v; u];
-* ``A_I`` = [[-a11, a11 Q], [-J / tau_u, -alpha I / tau_u]]
-  the same system in the coordinates w = (I - J_hat) Delta v (same spectrum);
-* ``A_inst`` = -(J Q + alpha I) / tau_u
-  the instantaneous system tau_v -> 0 with k_p = 0 (Proposition 5);
-* ``A_PI`` = [[-a11, a11 Q], [-(J - (k_p tau_u / tau_v) J_L^o) / tau_u,
-  -(alpha I + (k_p tau_u / tau_v) D_L Q_L) / tau_u]]
-  PI control with the reference code's "total" leak, w coordinates;
-* ``A_PI_integral`` = [[-(I - J_hat + k_p Q J_L^o) / tau_v, Q / tau_v],
-  [-J_L^o / tau_u, -alpha I / tau_u]]
-  PI control with the paper's "integral" leak, state [Delta v; u_int] (derived here, see
-  Notes of :func:`system_matrices`);
-* ``A_system`` the matrix of the system's own controller (its ``leak``, ``k_p``, ``tau_v``)
-  in the state coordinates of :class:`~dfc_theory.DFCSystem` (equal to
-  ``DFCSystem.rhs_jacobian`` at the rest point).
+:func:`system_matrices` returns, batched, ``A_tilde_I`` (integral control, k_p = 0),
+``A_I`` (the same in w = (I - J_hat) Delta v), ``A_inst`` (tau_v -> 0, Proposition 5),
+``A_PI`` ("total"-leak PI), ``A_PI_integral`` ("integral"-leak PI, derived here) and
+``A_system`` (the system's own controller, = ``DFCSystem.rhs_jacobian`` at rest); their
+formulas are in its docstring.
 
 Stability means every eigenvalue has a negative real part: spectral abscissa
-a(A) = max_i Re lambda_i(A) < 0 (Lyapunov's indirect method).  The module also gives
-Lyapunov certificates, Condition 3, the Condition-2 ratio at the rest point, and the
-stability limits of forward Euler and of the reference code's Euler scheme.
+a(A) = max_i Re lambda_i(A) < 0 (Lyapunov's indirect method; the spectral measures live in
+:mod:`dfc_theory.metrics` and are re-exported here).  The module also gives Lyapunov
+certificates, Condition 3, the Condition-2 ratio at the rest point, and the stability
+limits of forward Euler and of the reference code's Euler scheme.  It uses SciPy and works
+on NumPy systems only (convert a torch system with ``system.to_numpy()``).
 """
 from __future__ import annotations
 
@@ -38,8 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from ._validation import as_batch, as_float_array, check_choice, check_scalar
-from .dynamics import DFCSystem
+from ._dynamics import DFCSystem
+from ._simulate import simulate
+from ._steady_state import steady_state
+from ._validation import as_batch, check_choice, check_scalar
+from .metrics import _square_batch, spectra, spectral_abscissa, spectral_radius
+from .metrics import condition2_ratio as _ratio
 
 __all__ = ["system_matrices", "MATRIX_KEYS", "POINTS", "linearisation_point",
            "spectra", "spectral_abscissa", "spectral_radius", "is_hurwitz",
@@ -55,18 +48,9 @@ POINTS = ("feedforward", "steady_state")
 def _check_system(system):
     if not isinstance(system, DFCSystem):
         raise TypeError(f"system: expected a dfc_theory.DFCSystem, got {type(system).__name__}")
-
-
-def _as_square_batch(A, name="A"):
-    """(M, M) or (B, M, M) -> ((B, M, M), single)."""
-    arr = as_float_array(A, name, ndim=(2, 3))
-    single = arr.ndim == 2
-    if single:
-        arr = arr[None]
-    if arr.shape[-1] != arr.shape[-2] or arr.shape[-1] == 0:
-        raise ValueError(f"{name}: expected square matrices (M, M) or (B, M, M), "
-                         f"got shape {np.shape(A)}")
-    return arr, single
+    if not isinstance(system.Q, np.ndarray):
+        raise TypeError("system: dfc_theory.stability is NumPy-only (SciPy); pass "
+                        "system.to_numpy()")
 
 
 def _out(a, single):
@@ -83,32 +67,14 @@ class _Point:
 
 
 def linearisation_point(system, x, target=None, at="feedforward", tol=None):
-    """The rest point the matrices are evaluated at.
+    """The rest point the matrices are evaluated at: ``at="feedforward"``, v = v^- and u = 0
+    (the rest point for lambda -> 0, and where every simulation starts), or
+    ``"steady_state"``, the exact steady state of the system's own controller (Newton in u,
+    :func:`dfc_theory.steady_state`; ``target`` r_L* required, ``tol`` its tolerance).
 
-    Parameters
-    ----------
-    system : DFCSystem
-    x : array (B, n_0) or (n_0,)
-    target : array (B, n_L) or (n_L,), optional
-        r_L*; required for ``at="steady_state"``.
-    at : {"feedforward", "steady_state"}
-        ``"feedforward"``: v = v^- and u = 0 (the rest point for lambda -> 0, and the state
-        every simulation starts from).  ``"steady_state"``: the exact steady state of the
-        system's own controller, v_i = W_i phi(v_{i-1}) + b_i + Q_i u,
-        alpha_eff u = r_L* - r_L(u), solved by Newton in u
-        (:func:`dfc_theory.steady_state`, ``method="newton"``).
-    tol : float, optional
-        Newton tolerance (default that of :func:`dfc_theory.steady_state`).
-
-    Returns
-    -------
-    dict with ``v`` (B, N), ``u`` (B, n_L) (squeezed for a single x) and ``at``.
-
-    Raises
-    ------
-    ValueError
-        Unknown ``at``; ``target`` missing for ``"steady_state"``; Newton did not converge
-        for some sample (there is then no rest point to linearise around).
+    Returns a dict with ``v`` (B, N), ``u`` (B, n_L) (squeezed for a single x) and ``at``.
+    Raises ValueError for an unknown ``at``, a missing target, or a Newton solve that did not
+    converge (there is then no rest point to linearise around).
     """
     p = _point(system, x, target, at, tol)
     return {"v": _out(p.v, p.single), "u": _out(p.u, p.single), "at": p.at}
@@ -128,7 +94,6 @@ def _point(system, x, target, at, tol=None) -> _Point:
     if target is None:
         raise ValueError("target: at='steady_state' needs the output target r_L* "
                          "(shape (B, n_L) or (n_L,))")
-    from .steady_state import steady_state
     x2, t, single = system.prepare(x, target)
     ss = steady_state(system, x2, t, method="newton", tol=tol)
     if not np.all(ss.converged):
@@ -138,21 +103,6 @@ def _point(system, x, target, at, tol=None) -> _Point:
             f"{bad.tolist()} (residual {ss.residual[bad].tolist()}); there is no rest point "
             f"to linearise around -- use at='feedforward' or a smaller delta_L")
     return _Point(x2, ss.v, ss.u, single, at)
-
-
-def _blocks(system, v):
-    """J_hat (B, N, N), J_L^o (B, n_L, N), D_L (B, n_L) at stacked pre-activations v."""
-    net = system.network
-    B, N, nL = v.shape[0], net.n_total, net.n_out
-    D = [net.phi(i).df(vi) for i, vi in enumerate(net.split(v), start=1)]
-    offs = np.concatenate([[0], np.cumsum(net.sizes[1:])])
-    Jhat = np.zeros((B, N, N))
-    for i in range(2, net.depth + 1):
-        Jhat[:, offs[i - 1]:offs[i], offs[i - 2]:offs[i - 1]] = \
-            net.weights[i - 1][None] * D[i - 2][:, None, :]
-    JLo = np.zeros((B, nL, N))
-    JLo[:, :, offs[-2]:] = np.einsum("ij,bj->bij", np.eye(nL), D[-1])
-    return Jhat, JLo, D[-1]
 
 
 # ---------------------------------------------------------------------------- matrices
@@ -235,7 +185,8 @@ def _matrices(system, x2, v, single):
         out.update({k: None for k in ("A_tilde_I", "A_I", "A_PI", "A_PI_integral")})
         out["A_system"] = -G / c.tau_u
         return {k: (None if out[k] is None else _out(out[k], single)) for k in MATRIX_KEYS}
-    Jhat, JLo, DL = _blocks(system, v)
+    Jhat, JLo, D = system.blocks(v)
+    DL = D[-1]
     ImJ = np.eye(N)[None] - Jhat                            # I - J_hat
     a11 = ImJ / c.tau_v
     QL = system.Q_blocks[-1]                                # (n_L, n_L)
@@ -268,47 +219,6 @@ def _matrices(system, x2, v, single):
 
 
 # ---------------------------------------------------------------------------- spectra
-def spectra(A):
-    """Eigenvalues of A, sorted by decreasing real part (ties: decreasing imaginary part).
-
-    Parameters
-    ----------
-    A : array (M, M) or (B, M, M)
-
-    Returns
-    -------
-    complex array (M,) or (B, M).
-    """
-    A2, single = _as_square_batch(A)
-    lam = np.linalg.eigvals(A2)
-    order = np.lexsort((-lam.imag, -lam.real), axis=-1)
-    return _out(np.take_along_axis(lam, order, axis=-1), single)
-
-
-def spectral_abscissa(A):
-    """a(A) = max_i Re lambda_i(A); A is Hurwitz (locally asymptotically stable) iff a < 0.
-
-    Parameters
-    ----------
-    A : array (M, M) or (B, M, M)
-
-    Returns
-    -------
-    float or (B,) array.  Every linearised solution obeys ||z(t)|| <= C e^{(a + eps) t}
-    and, generically, ||z(t)|| ~ e^{a t} for large t.
-    """
-    A2, single = _as_square_batch(A)
-    a = np.linalg.eigvals(A2).real.max(axis=-1)
-    return float(a[0]) if single else a
-
-
-def spectral_radius(A):
-    """rho(A) = max_i |lambda_i(A)| (float or (B,))."""
-    A2, single = _as_square_batch(A)
-    r = np.abs(np.linalg.eigvals(A2)).max(axis=-1)
-    return float(r[0]) if single else r
-
-
 def is_hurwitz(A, margin=0.0):
     """Verdict per sample: spectral abscissa < -margin (bool or (B,) bool)."""
     margin = check_scalar(margin, "margin", low=0.0)
@@ -356,8 +266,16 @@ def lyapunov_certificate(A):
     Returns
     -------
     LyapunovCertificate (batch axis squeezed for a single A).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import lyapunov_certificate
+    >>> cert = lyapunov_certificate(np.array([[-1.0, 10.0], [0.0, -2.0]]))
+    >>> bool(cert.certified), bool(cert.min_eig > 0)
+    (True, True)
     """
-    A2, single = _as_square_batch(A)
+    A2, single = _square_batch(A)
     B, M = A2.shape[:2]
     I = np.eye(M)
     Ps = np.full((B, M, M), np.nan)
@@ -420,6 +338,18 @@ def condition3(system, x, target=None, at="feedforward", alpha=None, tol=None):
     Returns
     -------
     Condition3 (batch axis squeezed for a single x).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> x = np.ones(3)
+    >>> system = dfc.DFCSystem(net, -dfc.feedback.jacobian_transpose(net, x),  # Q = -J^T
+    ...                        dfc.Controller(alpha=0.01, tau_v=0.0))
+    >>> c3 = dfc.condition3(system, x)
+    >>> bool(c3.holds), bool(dfc.spectral_abscissa(dfc.system_matrices(system, x)["A_inst"]) > 0)
+    (False, True)
     """
     p = _point(system, x, target, at, tol)
     alpha = system.controller.alpha if alpha is None else check_scalar(alpha, "alpha", low=0.0)
@@ -440,7 +370,6 @@ def condition2_ratio(system, x, target=None, at="feedforward", tol=None):
     -------
     float or (B,) array.
     """
-    from .metrics import condition2_ratio as _ratio
     p = _point(system, x, target, at, tol)
     J = system.network.jacobian(p.x2, p.v)
     r = _ratio(J, np.broadcast_to(system.Q, (J.shape[0],) + system.Q.shape))
@@ -485,8 +414,16 @@ def euler_stability(A, dt):
     Returns
     -------
     EulerStability (batch axis squeezed for a single A).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import euler_stability
+    >>> es = euler_stability(np.diag([-1.0, -4.0]), dt=0.6)     # dt rho = 2.4 > 2
+    >>> bool(es.stable), float(es.dt_max)
+    (False, 0.5)
     """
-    A2, single = _as_square_batch(A)
+    A2, single = _square_batch(A)
     dt = check_scalar(dt, "dt", low=0.0, low_inclusive=False)
     lam = np.linalg.eigvals(A2)
     amp = np.abs(1.0 + dt * lam).max(axis=-1)
@@ -623,7 +560,6 @@ def simulated_verdict(system, x, target, t_end, method="ivp", dt=None,
     -------
     SimulatedVerdict
     """
-    from .simulate import simulate
     _check_system(system)
     t_end = check_scalar(t_end, "t_end", low=0.0, low_inclusive=False)
     c = system.controller

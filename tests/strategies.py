@@ -174,7 +174,7 @@ def rest_state(system, ss, target):
     """The dynamical state z of a steady state ``ss`` (batched :class:`SteadyState`).
 
     z = [v; s] with s = u_int = u - k_p e for ``leak="integral"`` and s = u for ``"total"``
-    (see :mod:`dfc_theory.dynamics`); z = s alone for the instantaneous system (tau_v = 0).
+    (see :class:`dfc_theory.DFCSystem`); z = s alone for the instantaneous system (tau_v = 0).
     """
     c = system.controller
     u = np.atleast_2d(ss.u)

@@ -35,8 +35,7 @@ import torch
 
 from .. import datasets as _np_datasets
 from .._cli import DataError
-from .._validation import check_choice
-from ._common import resolve_device, resolve_dtype
+from .._validation import check_choice, resolve_device, resolve_dtype
 
 __all__ = ["DATASETS", "TensorData", "load_data", "expected_files", "mnist_subset",
            "read_idx", "load_idx", "IDX_FILES", "STANDARD_SIZES", "N_CLASSES"]

@@ -44,6 +44,13 @@ class Controller:
         compartment (the reference code's tau_A = dt).
     sigma : float >= 0
         Standard deviation of the apical noise (Euler-Maruyama), 0 for none.
+
+    Examples
+    --------
+    >>> from dfc_theory import Controller
+    >>> c = Controller(alpha=0.5, k_p=2.0)         # the paper's "integral" leak
+    >>> c.alpha_eff, c.replace(leak="total").alpha_eff  # alpha / (1 + alpha k_p), alpha
+    (0.25, 0.5)
     """
 
     alpha: float

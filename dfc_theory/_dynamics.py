@@ -21,20 +21,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_batch, as_float_array
-from .controller import Controller
-from .network import Network
+from ._backend import device, eye, solve, to_numpy
+from ._controller import Controller
+from ._network import Network
+from ._validation import as_batch
 
 __all__ = ["DFCSystem", "Linearisation"]
+
+
+def batch_inputs(network, x, target):
+    """(x2 (B, n_0), r_L* (B, n_L), single) in the network's namespace from inputs of shape
+    (B, n_0) or (n_0,) and targets of shape (B, n_L), (1, n_L) or (n_L,)."""
+    x2, single = as_batch(x, "x", network.n_in, like=network.weights[0])
+    t = network.convert(target, "target", ndim=(1, 2))
+    t = t[None, :] if t.ndim == 1 else t
+    if t.shape[1] != network.n_out or t.shape[0] not in (1, x2.shape[0]):
+        raise ValueError(f"target: expected shape ({x2.shape[0]}, {network.n_out}) or "
+                         f"({network.n_out},), got {tuple(t.shape)}")
+    return x2, network.xp.broadcast_to(t, (x2.shape[0], network.n_out)), single
 
 
 @dataclass(frozen=True)
 class Linearisation:
     """dz/dt ~ A (z - z0) + c around z0 (batched): A (B, M, M), c (B, M), z0 (B, M)."""
 
-    A: np.ndarray
-    c: np.ndarray
-    z0: np.ndarray
+    A: object
+    c: object
+    z0: object
 
 
 class DFCSystem:
@@ -44,7 +57,17 @@ class DFCSystem:
     ----------
     network : Network
     Q : array (N, n_L), or a sequence of blocks Q_i (n_i, n_L)
+        Converted to the network's namespace, dtype and device.
     controller : Controller
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> system = dfc.DFCSystem(net, dfc.feedback.weight_product(net), dfc.Controller(alpha=0.1))
+    >>> system.state_size, system.initial_state(np.ones(3)).shape
+    (8, (1, 8))
     """
 
     def __init__(self, network, Q, controller):
@@ -54,20 +77,30 @@ class DFCSystem:
             raise TypeError(f"controller: expected a dfc_theory.Controller, "
                             f"got {type(controller).__name__}")
         if isinstance(Q, (list, tuple)):
-            Q = np.concatenate([np.asarray(q, dtype=np.float64) for q in Q], axis=0)
-        Q = as_float_array(Q, "Q", shape=(network.n_total, network.n_out))
-        Q.setflags(write=False)
+            Q = network.xp.concat([network.convert(q, f"Q[{i}] (Q_{i + 1})", ndim=2)
+                                   for i, q in enumerate(Q)], axis=0)
+        Q = network.convert(Q, "Q", shape=(network.n_total, network.n_out), strict=True)
+        if hasattr(Q, "setflags") and Q.flags.writeable:  # a read-only copy, same layout
+            Q = Q.copy(order="K")
+            Q.setflags(write=False)
         self.network = network
         self.Q = Q
         self.controller = controller
+        self.xp = network.xp
         self.Q_blocks = tuple(b.T for b in network.split(Q.T))  # Q_i, (n_i, n_L)
 
     def __repr__(self):
-        return f"DFCSystem({self.network!r}, Q{self.Q.shape}, {self.controller!r})"
+        return f"{type(self).__name__}({self.network!r}, Q{tuple(self.Q.shape)}, " \
+            f"{self.controller!r})"
 
     def replace(self, network=None, Q=None, controller=None):
-        return DFCSystem(network or self.network, self.Q if Q is None else Q,
-                         controller or self.controller)
+        """A copy with some parts changed."""
+        return type(self)(network or self.network, self.Q if Q is None else Q,
+                          controller or self.controller)
+
+    def to_numpy(self):
+        """The float64 NumPy :class:`DFCSystem` with the same network, Q and controller."""
+        return DFCSystem(self.network.to_numpy(), to_numpy(self.Q), self.controller)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -77,17 +110,9 @@ class DFCSystem:
         return n.n_out if self.controller.instantaneous else n.n_total + n.n_out
 
     def prepare(self, x, target):
-        """Validate and batch ``x`` (B, n_0) and ``target`` = r_L* (B, n_L)."""
-        net = self.network
-        x2, single = as_batch(x, "x", net.n_in)
-        t = as_float_array(target, "target", ndim=(1, 2))
-        if t.ndim == 1:
-            t = t[None, :]
-        if t.shape[1] != net.n_out or t.shape[0] not in (1, x2.shape[0]):
-            raise ValueError(f"target: expected shape ({x2.shape[0]}, {net.n_out}) or "
-                             f"({net.n_out},), got {np.shape(target)}")
-        t = np.broadcast_to(t, (x2.shape[0], net.n_out))
-        return x2, t, single
+        """Validate and batch ``x`` (B, n_0) and ``target`` = r_L* (B, n_L) or (n_L,);
+        returns (x2, target2, single)."""
+        return batch_inputs(self.network, x, target)
 
     def initial_state(self, x, target=None):
         """z(0) = [v^-; s0]: the feedforward pass and a controller with no integrated error.
@@ -97,16 +122,28 @@ class DFCSystem:
         gives u(0+) = k_p delta_L: that is s0 when ``target`` is given (otherwise 0, a
         controller switched on without its proportional part).
         """
-        net = self.network
-        x2, _ = as_batch(x, "x", net.n_in)
-        s0 = np.zeros((x2.shape[0], net.n_out))
+        net, xp = self.network, self.xp
+        x2, _ = as_batch(x, "x", net.n_in, like=net.weights[0])
+        s0 = xp.zeros((x2.shape[0], net.n_out), dtype=x2.dtype, device=device(x2))
         c = self.controller
         if target is not None and c.leak == "total" and c.k_p:
             _, t, _ = self.prepare(x2, target)
             s0 = c.k_p * (t - net.forward(x2).output)
         if self.controller.instantaneous:
             return s0
-        return np.concatenate([net.forward(x2).v_stacked, s0], axis=1)
+        return xp.concat([net.forward(x2).v_stacked, s0], axis=1)
+
+    def rest_state(self, ss, target):
+        """The dynamical state z of a steady state ``ss`` (batched): z = [v; s] with
+        s = u - k_p e for ``leak="integral"`` and s = u for ``"total"``; s alone for the
+        instantaneous system."""
+        c = self.controller
+        u, rL, v = (self.network.convert(a, name, ndim=(1, 2), allow_nonfinite=True)
+                    for a, name in ((ss.u, "ss.u"), (ss.r_L, "ss.r_L"), (ss.v, "ss.v")))
+        u, rL, v = (a if a.ndim == 2 else a[None] for a in (u, rL, v))
+        t = self.network.convert(target, "target", ndim=(1, 2))
+        s = u - c.k_p * (t - rL) if (c.leak == "integral" and c.k_p) else u
+        return s if c.instantaneous else self.xp.concat([v, s], axis=1)
 
     def _parts(self, x2, target, z):
         """Return (v, r tuple r_1..r_L, e, u, s) for a batched state z."""
@@ -129,9 +166,33 @@ class DFCSystem:
 
     # ------------------------------------------------------------------ right-hand side
     def rhs(self, x, target, z):
-        """dz/dt for a batch of states z (B, M) (see module docstring)."""
+        """dz/dt for a batch of states z (B, M) (module docstring).
+
+        Parameters
+        ----------
+        x : array (B, n_0) or (n_0,)
+        target : array (B, n_L) or (n_L,)
+            r_L*.
+        z : array (B, M)
+            States [v; s] (s alone for tau_v = 0).
+
+        Returns
+        -------
+        array (B, M)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dfc_theory as dfc
+        >>> net = dfc.Network.random([3, 4, 2], seed=0)
+        >>> x, target = np.ones(3), net.forward(np.ones(3)).output + 0.01
+        >>> system = dfc.DFCSystem(net, dfc.feedback.weight_product(net), dfc.Controller(alpha=0.1))
+        >>> ss = dfc.steady_state(system, x, target)
+        >>> bool(np.abs(system.rhs(x, target, system.rest_state(ss, target))).max() < 1e-12)
+        True
+        """
         x2, t, _ = self.prepare(x, target)
-        return self._rhs(x2, t, np.asarray(z, dtype=np.float64))
+        return self._rhs(x2, t, self.network.convert(z, "z", ndim=2, allow_nonfinite=True))
 
     def _rhs(self, x2, target, z):
         net, c = self.network, self.controller
@@ -139,8 +200,8 @@ class DFCSystem:
         if c.instantaneous:
             if c.leak == "total" and c.k_p:
                 J = net.jacobian(x2, v)
-                G = np.eye(net.n_out) + c.k_p * (J @ self.Q)
-                return np.linalg.solve(G, ((e - c.alpha * u) / c.tau_u)[..., None])[..., 0]
+                G = eye(self.xp, net.n_out, z) + c.k_p * (J @ self.Q)
+                return solve(G, ((e - c.alpha * u) / c.tau_u)[..., None])[..., 0]
             return (e - c.alpha * u) / c.tau_u
         vff = net.basal(x2, v)
         dv = (-v + vff + u @ self.Q.T) / c.tau_v
@@ -149,7 +210,7 @@ class DFCSystem:
         else:
             DL = net.phi(net.depth).df(v[:, -net.n_out:])
             ds = (e - c.alpha * u) / c.tau_u - c.k_p * DL * dv[:, -net.n_out:]
-        return np.concatenate([dv, ds], axis=1)
+        return self.xp.concat([dv, ds], axis=1)
 
     def rhs_jacobian(self, x, target, z):
         """d(dz/dt)/dz, shape (B, M, M), analytic.
@@ -161,40 +222,35 @@ class DFCSystem:
           -alpha I/tau_u - k_p D_L Q_L/tau_v (including the phi_L'' term away from rest).
         * instantaneous (tau_v = 0): -(I + k_p J Q)^{-1} (J Q + alpha I)/tau_u (exact for
           k_p = 0; for k_p > 0 the term from the u-dependence of J is dropped, exact at rest).
+
+        At a steady state its spectral abscissa decides local stability (THEORY.md section 5).
+        Parameters and shapes as :meth:`rhs`; returns (B, M, M).
         """
         x2, t, _ = self.prepare(x, target)
-        return self._rhs_jacobian(x2, t, np.asarray(z, dtype=np.float64))
-
-    def _derivatives(self, v):
-        """D_i = phi_i'(v_i) per layer, each (B, n_i)."""
-        net = self.network
-        return [net.phi(i).df(vi) for i, vi in enumerate(net.split(v), start=1)]
+        return self._rhs_jacobian(x2, t, self.network.convert(z, "z", ndim=2,
+                                                              allow_nonfinite=True))
 
     def _rhs_jacobian(self, x2, target, z):
-        net, c = self.network, self.controller
+        net, c, xp = self.network, self.controller, self.xp
         B, nL, N = x2.shape[0], net.n_out, net.n_total
         v, r, e, u, s = self._parts(x2, target, z)
+        I_L = eye(xp, nL, z)
         if c.instantaneous:
             JQ = net.jacobian(x2, v) @ self.Q
-            G = JQ + c.alpha * np.eye(nL)
+            G = JQ + c.alpha * I_L
             if c.k_p:
-                G = np.linalg.solve(np.eye(nL) + c.k_p * JQ, G)
+                G = solve(I_L + c.k_p * JQ, G)
             return -G / c.tau_u
-        D = self._derivatives(v)
-        sizes = net.sizes[1:]
-        offs = np.concatenate([[0], np.cumsum(sizes)])
-        Mv = np.broadcast_to(-np.eye(N), (B, N, N)).copy()
-        for i in range(2, net.depth + 1):  # block (i, i-1) = W_i D_{i-1}
-            Mv[:, offs[i - 1]:offs[i], offs[i - 2]:offs[i - 1]] = \
-                net.weights[i - 1][None] * D[i - 2][:, None, :]
-        JLo = np.zeros((B, nL, N))
-        JLo[:, :, offs[-2]:] = np.einsum("ij,bj->bij", np.eye(nL), D[-1])
-        A = np.zeros((B, N + nL, N + nL))
+        Jhat, JLo, D = self.blocks(v)
+        # -(I - J_hat), whose zeros are -0.0 (LAPACK's eigenvalues depend on zero signs)
+        Mv = -(eye(xp, N, z) - Jhat)
+        offs = N - nL
+        A = xp.zeros((B, N + nL, N + nL), dtype=z.dtype, device=device(z))
         if c.leak == "integral":
             A[:, :N, :N] = (Mv - c.k_p * self.Q[None] @ JLo) / c.tau_v
             A[:, :N, N:] = self.Q / c.tau_v
             A[:, N:, :N] = -JLo / c.tau_u
-            A[:, N:, N:] = -c.alpha * np.eye(nL) / c.tau_u
+            A[:, N:, N:] = -c.alpha * I_L / c.tau_u
         else:
             vL = v[:, -nL:]
             DL = D[-1]
@@ -202,12 +258,27 @@ class DFCSystem:
             d2 = net.phi(net.depth).d2f(vL) * dvL
             A[:, :N, :N] = Mv / c.tau_v
             A[:, :N, N:] = self.Q / c.tau_v
-            rowsL = Mv[:, offs[-2]:, :] / c.tau_v  # d(dv_L/dt)/dv
+            rowsL = Mv[:, offs:, :] / c.tau_v  # d(dv_L/dt)/dv
             A[:, N:, :N] = -JLo / c.tau_u - c.k_p * DL[:, :, None] * rowsL
-            A[:, N:, offs[-2]:N] -= c.k_p * np.einsum("ij,bj->bij", np.eye(nL), d2)
-            A[:, N:, N:] = -c.alpha * np.eye(nL) / c.tau_u \
+            A[:, N:, offs:N] -= c.k_p * (I_L[None] * d2[:, None, :])
+            A[:, N:, N:] = -c.alpha * I_L / c.tau_u \
                 - c.k_p * DL[:, :, None] * self.Q_blocks[-1][None] / c.tau_v
         return A
+
+    def blocks(self, v):
+        """THEORY.md section 5's J_hat (B, N, N) (block (i, i-1) = W_i D_{i-1}), J_L^o
+        (B, n_L, N) (zero but its last block D_L) and the D_i (B, n_i), at stacked v (B, N)."""
+        net, xp = self.network, self.xp
+        B, N, nL = v.shape[0], net.n_total, net.n_out
+        D = [phi.df(vi) for phi, vi in zip(net._phi, net.split(v))]
+        offs = np.cumsum([0] + net.sizes[1:]).tolist()
+        Jhat = xp.zeros((B, N, N), dtype=v.dtype, device=device(v))
+        for i in range(2, net.depth + 1):
+            Jhat[:, offs[i - 1]:offs[i], offs[i - 2]:offs[i - 1]] = \
+                net.weights[i - 1][None] * D[i - 2][:, None, :]
+        JLo = xp.zeros((B, nL, N), dtype=v.dtype, device=device(v))
+        JLo[:, :, offs[-2]:] = eye(xp, nL, v)[None] * D[-1][:, None, :]
+        return Jhat, JLo, D
 
     def linearise(self, x, target, z0=None):
         """Linearisation around z0 (default: the initial state, :meth:`initial_state` with the
@@ -216,16 +287,17 @@ class DFCSystem:
         Returns a :class:`Linearisation` with A = d(dz/dt)/dz at z0 and c = dz/dt at z0, so
         that the linearised dynamics are dz/dt = c + A (z - z0).  Around the initial state
         with k_p = 0 this is THEORY.md section 5's A_tilde_I (integral leak) driven by
-        delta_L / tau_u.
+        delta_L / tau_u.  ``x``, ``target`` as :meth:`rhs`; ``z0`` (B, M).
         """
         x2, t, _ = self.prepare(x, target)
-        z0 = self.initial_state(x2, t) if z0 is None else as_float_array(z0, "z0", ndim=2)
-        if z0.shape != (x2.shape[0], self.state_size):
+        z0 = self.initial_state(x2, t) if z0 is None else self.network.convert(z0, "z0", ndim=2)
+        if tuple(z0.shape) != (x2.shape[0], self.state_size):
             raise ValueError(f"z0: expected shape ({x2.shape[0]}, {self.state_size}), "
-                             f"got {z0.shape}")
+                             f"got {tuple(z0.shape)}")
         return Linearisation(self._rhs_jacobian(x2, t, z0), self._rhs(x2, t, z0), z0)
 
     def control(self, x, target, z):
         """The control signal u (B, n_L) for states z (B, M)."""
         x2, t, _ = self.prepare(x, target)
-        return self._parts(x2, t, np.asarray(z, dtype=np.float64))[3]
+        return self._parts(x2, t, self.network.convert(z, "z", ndim=2,
+                                                       allow_nonfinite=True))[3]

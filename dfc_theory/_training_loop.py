@@ -1,0 +1,217 @@
+"""The training loop of student-teacher runs (module docstring of :mod:`dfc_theory.training`):
+feedback pre-training, then per epoch feedback epochs, one forward epoch and extra feedback
+epochs; SGD with gradient-norm clipping; progress lines."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Optional
+
+import numpy as np
+
+from ._methods import DFC_METHODS, label_to_name, run_label
+from ._network import Network
+from ._training_config import TrainingConfig, feedback_config
+from ._progress import fmt_time
+from ._training_log import TrainingLog, _columns, _epoch_losses, _log_row, _should_log
+from ._updates import Update
+from .datasets import Dataset, student_teacher
+from .feedback import weight_product, xavier_normal
+from .feedback_learning import train_feedback
+from .learning import dfa_feedback, forward_update
+from .targets import output_target
+
+__all__ = ["train"]
+
+
+def _descent_step(upd: Update, config: TrainingConfig):
+    """The parameter change lr_eff * (-G_clipped) of one forward update (module docstring).
+
+    G = -rule_scale * Delta theta per tensor; clipped per tensor or globally.  Returns the
+    step as a theta-ordered vector and the unclipped norm of G.
+    """
+    G = Update(tuple(-config.rule_scale * w for w in upd.dW),
+               tuple(-config.rule_scale * b for b in upd.db))
+    tensors = [t for pair in zip(G.dW, G.db) for t in pair]
+    norms = [float(np.linalg.norm(t)) for t in tensors]
+    total = float(np.sqrt(np.sum(np.square(norms))))
+    clip = config.clip
+    if clip is not None:
+        if config.clip_mode == "per_tensor":
+            tensors = [t * (clip / n) if n > clip else t for t, n in zip(tensors, norms)]
+        elif total > clip:
+            tensors = [t * (clip / total) for t in tensors]
+    lr = config.lr / config.lam if config.normalize_lr else config.lr
+    step = np.concatenate([-lr * t.ravel() for t in tensors])
+    return step, total
+
+
+def _apply(network, step_vec):
+    W, b = network.split_params(step_vec)
+    return network.with_params([w + d for w, d in zip(network.weights, W)],
+                               [bb + d for bb, d in zip(network.biases, b)])
+
+
+def _train_feedback(network, Q, xs, config, epochs, seed, lr):
+    if epochs == 0:
+        return Q
+    fb_cfg = feedback_config(config).replace(lr_fb=lr)
+    Q, _ = train_feedback(network, Q, xs, fb_cfg, epochs=epochs,
+                             batch_size=config.fb_batch_size, seed=seed,
+                             log_every=10**9)
+    return np.asarray(Q, dtype=np.float64)
+
+
+def _safe_feedback(network, Q, xs, config, epochs, seed):
+    """Feedback epochs during training; a diverging sleep phase (FloatingPointError from
+    :func:`~dfc_theory.feedback_learning.feedback_update`) keeps the previous Q and is
+    counted (returned as 1) instead of aborting the run."""
+    try:
+        return _train_feedback(network, Q, xs, config, epochs, seed, config.lr_fb), 0
+    except FloatingPointError:
+        return Q, 1
+
+
+def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progress=True,
+          progress_every=10, out=None, name=None, stream=None) -> TrainingLog:
+    """Train a student on teacher data with one method; return (and optionally save) its log.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+    seed : int
+        Student initialisation, Q / DFA initialisation, shuffling and feedback noise.
+    data : Dataset, optional
+        Default: :func:`dfc_theory.datasets.student_teacher` with the config's sizes, sample
+        counts and ``data_seed`` (the paper's teacher).
+    progress : bool
+        Print "label epoch k/E  train ... test ...  s/epoch, time left" lines.
+    progress_every : int
+        Epochs between progress lines (the first and last epochs are always printed).
+    out, name : optional
+        When given, the log is saved with :meth:`TrainingLog.save` (``name`` defaults to
+        the run label in file-name form).
+    stream : file, optional
+        Where progress goes (default sys.stdout).
+
+    Returns
+    -------
+    TrainingLog
+    """
+    if not isinstance(config, TrainingConfig):
+        raise TypeError(f"config: expected a TrainingConfig, got {type(config).__name__}")
+    stream = sys.stdout if stream is None else stream
+    c = config
+    if data is None:
+        data = student_teacher(n_in=c.sizes[0], n_out=c.sizes[-1], n_train=c.n_train,
+                               n_val=c.n_val, n_test=c.n_test, seed=c.data_seed)
+    if data.x_train.shape[1] != c.sizes[0] or np.shape(data.y_train)[1] != c.sizes[-1]:
+        raise ValueError(f"data: expected inputs of width {c.sizes[0]} and targets of width "
+                         f"{c.sizes[-1]}, got {data.x_train.shape[1]} and "
+                         f"{np.shape(data.y_train)[1]}")
+    label = run_label(c.method, c.feedback)
+    ss = np.random.SeedSequence(seed)
+    s_net, s_q, s_fb, s_shuffle = (int(s.generate_state(1)[0]) for s in ss.spawn(4))
+    network = Network.random(c.sizes, activation=c.activation,
+                             output_activation=c.output_activation, seed=s_net)
+    controller = c.controller()
+    Q, B_fb = None, None
+    t_fb_total = 0.0
+    if c.method == "dfa":
+        B_fb = dfa_feedback(network, seed=s_q, scale=c.dfa_scale)
+    elif c.method in DFC_METHODS:
+        if c.feedback == "fixed":
+            Q = weight_product(network)
+        else:
+            Q = xavier_normal(network, seed=s_q, scale=c.q_init_scale)
+            t0 = time.perf_counter()
+            Q = _train_feedback(network, Q, data.x_train, c, c.fb_pretrain_epochs, s_fb,
+                                c.lr_fb_init)
+            t_fb_total += time.perf_counter() - t0
+            if progress:
+                print(f"[{label}] feedback pre-training: {c.fb_pretrain_epochs} epochs in "
+                      f"{time.perf_counter() - t0:.1f} s", file=stream, flush=True)
+    rows, epochs_rows = [], []
+    e0 = {"epoch": 0, **_epoch_losses(network, data, c), "time_forward": 0.0,
+          "time_feedback": t_fb_total, "converged": np.nan, "diverged": np.nan,
+          "samples": 0, "skipped": 0, "fb_failed": 0, "grad_norm": np.nan}
+    epochs_rows.append(e0)
+    abscissa_source = None
+    rng = np.random.default_rng(s_shuffle)
+    fb_seed = np.random.default_rng(s_fb + 1)
+    t_start = time.perf_counter()
+    step = 0
+    n_batches = -(-data.x_train.shape[0] // c.batch_size)
+    fb_failed_total = 0
+    for ep in range(1, c.epochs + 1):
+        t_fb = 0.0
+        fb_failed = 0
+        if c.uses_feedback_learning and c.fb_epochs_per_epoch:
+            t0 = time.perf_counter()
+            Q, failed = _safe_feedback(network, Q, data.x_train, c, c.fb_epochs_per_epoch,
+                                       int(fb_seed.integers(2**31)))
+            fb_failed += failed
+            t_fb += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        conv = div = n_samp = skipped = 0
+        gnorms = []
+        for b, (x, y) in enumerate(data.batches(c.batch_size, seed=int(rng.integers(2**31)))):
+            fp = network.forward(x)
+            target = output_target(fp.r[-1], y, c.lam, c.loss, c.reduction)
+            Qb = weight_product(network) if (Q is not None and c.feedback == "fixed"
+                                              and c.fixed_mode == "recompute") else Q
+            res = forward_update(network, x, target, c.method, Q=Qb, controller=controller,
+                                 rule=c.rule, dt=c.dt, n_steps=c.n_steps, dfa_feedback=B_fb)
+            if res.converged is not None and c.method != "dfc-ssa":
+                conv += int(np.sum(res.converged))
+                div += int(np.sum(res.diverged))
+            n_samp += x.shape[0]
+            if _should_log(c, b):
+                row, src = _log_row(c, network, Qb, controller, x, y, target, res, B_fb)
+                abscissa_source = abscissa_source or src
+                rows.append({"epoch": ep, "batch": b, "step": step,
+                             "epoch_frac": ep - 1 + b / n_batches, **row})
+            upd = res.update
+            if not np.all(np.isfinite(upd.vector())):
+                skipped += 1
+            else:
+                step_vec, gn = _descent_step(upd, c)
+                gnorms.append(gn)
+                network = _apply(network, step_vec)
+                if Q is not None and c.feedback == "fixed" and c.fixed_mode == "recompute":
+                    Q = weight_product(network)
+            step += 1
+        t_fw = time.perf_counter() - t0
+        if c.uses_feedback_learning and c.fb_extra_epochs:
+            t0 = time.perf_counter()
+            Q, failed = _safe_feedback(network, Q, data.x_train, c, c.fb_extra_epochs,
+                                       int(fb_seed.integers(2**31)))
+            fb_failed += failed
+            t_fb += time.perf_counter() - t0
+        fb_failed_total += fb_failed
+        er = {"epoch": ep, **_epoch_losses(network, data, c), "time_forward": t_fw,
+              "time_feedback": t_fb,
+              "converged": conv if c.method in ("dfc", "dfc-ss") else np.nan,
+              "diverged": div if c.method in ("dfc", "dfc-ss") else np.nan,
+              "samples": n_samp, "skipped": skipped, "fb_failed": fb_failed,
+              "grad_norm": float(np.mean(gnorms)) if gnorms else np.nan}
+        epochs_rows.append(er)
+        if progress and (ep == 1 or ep == c.epochs or ep % progress_every == 0):
+            el = time.perf_counter() - t_start
+            left = el / ep * (c.epochs - ep)
+            print(f"[{label}] epoch {ep}/{c.epochs}  train {er['train_loss']:.4g}  "
+                  f"test {er['test_loss']:.4g}  {el / ep:.2f} s/epoch  "
+                  f"~{fmt_time(left)} left", file=stream, flush=True)
+    batch = _columns(rows)
+    epoch = _columns(epochs_rows)
+    meta = {"label": label, "seed": seed, "abscissa_source": abscissa_source,
+            "time_total": time.perf_counter() - t_start,
+            "time_pretrain_feedback": t_fb_total,
+            "feedback_epochs_failed": fb_failed_total,
+            "skipped_updates": int(np.sum(epoch["skipped"])),
+            "fixed_mode": c.fixed_mode if c.feedback == "fixed" else None}
+    log = TrainingLog(c, batch, epoch, meta, network.weights, network.biases,
+                      None if Q is None else np.asarray(Q))
+    if out is not None:
+        log.save(out, name or label_to_name(label))
+    return log
