@@ -3,8 +3,9 @@ traceback; figure outputs are replaced atomically.
 
 * ``dfc_theory._cli``: the exit-status table (2 usage, 1 data, 130 Ctrl-C, bugs keep their
   traceback), ``--debug``, the option types and the ``--out`` check;
-* ``python -m figures``: every bad invocation of ``scripts/probe_cli.py`` (in-process
-  through ``main(argv)``) and every malformed-record case of ``table1``;
+* ``python -m figures`` and ``python -m dfc_theory.torch``: every bad invocation of
+  ``scripts/probe_cli.py`` (in-process through ``main(argv)``) and every malformed-record
+  case of ``table1``;
 * atomic outputs: a figure that fails half-way (or is interrupted) leaves the previous
   files byte-identical;
 * a few true subprocess runs (one line on stderr, Ctrl-C during parallel training).
@@ -172,6 +173,40 @@ def test_figures_messages_name_the_option_and_the_reason(tmp_path, capsys):
         assert text in cap.err, (name, cap.err)
 
 
+# ---------------------------------------------------------------------------- train CLI
+@pytest.mark.torch
+@pytest.mark.parametrize("case", probe.train_cases(), ids=lambda c: c.name)
+def test_train_bad_invocations_give_one_line_and_the_status(case, tmp_path, capsys):
+    pytest.importorskip("torch")
+    from dfc_theory.torch.__main__ import main as train_main
+    if case.setup is not None:
+        case.setup(str(tmp_path))
+    rc = train_main(case.args(str(tmp_path)))
+    err = capsys.readouterr().err
+    assert rc == case.expect, err
+    assert _one_line(err).startswith("python -m dfc_theory.torch: error: ")
+    assert not list(tmp_path.glob("runs/*.json"))                 # nothing was trained
+
+
+@pytest.mark.torch
+def test_train_messages_name_the_option_or_the_file(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from dfc_theory.torch.__main__ import main as train_main
+    cases = {c.name: c for c in probe.train_cases()}
+    expected = {"--seed-start -1": "--seed-start: expected an integer >= 0",
+                "--threads -1": "--threads: expected an integer >= 1, got -1",
+                "--out a file": "--out: ", "--sizes abc": "sizes: expected comma-separated",
+                "fashion_mnist without --data-dir": "--data-dir: fashion_mnist has no offline",
+                "truncated .gz": "train-images-idx3-ubyte.gz: truncated gzip file"}
+    for k, (name, text) in enumerate(expected.items()):
+        tmp = tmp_path / str(k)
+        tmp.mkdir()
+        if cases[name].setup is not None:
+            cases[name].setup(str(tmp))
+        train_main(cases[name].args(str(tmp)))
+        assert text in capsys.readouterr().err, name
+
+
 @pytest.mark.torch
 def test_table1_skips_each_malformed_record_with_one_warning(tmp_path, capsys):
     pytest.importorskip("torch")
@@ -308,7 +343,8 @@ def test_stability_main_uses_the_same_errors(tmp_path, capsys):
 
 def test_ctrl_c_during_parallel_training_is_one_line_and_keeps_the_old_output(tmp_path):
     """SIGINT while fig3 trains in 2 worker processes: exit 130, one line, no worker
-    traceback, no staging folder, the previous files unchanged."""
+    traceback, no staging folder, the previous files unchanged, the training checkpoints
+    kept beside them (tests/test_checkpoint.py resumes them)."""
     (tmp_path / "fig3.png").write_bytes(b"previous")
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg", OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "figures", "fig3", "--jobs", "2",
@@ -325,6 +361,7 @@ def test_ctrl_c_during_parallel_training_is_one_line_and_keeps_the_old_output(tm
     finally:
         proc.kill()
     assert proc.returncode == 130
-    assert _one_line(err) == "python -m figures: interrupted"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig3.png"]
+    assert _one_line(err).startswith("python -m figures: fig3 interrupted: 0 of 7 trainings "
+                                     "complete, the others checkpointed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig3.png", "fig3_runs"]
     assert (tmp_path / "fig3.png").read_bytes() == b"previous"
