@@ -34,7 +34,7 @@ import numpy as np
 from ._cli import DataError, Interrupted
 
 __all__ = ["SCHEMA", "atomic_write", "deferred_signals", "save", "load", "start",
-           "saved_run", "interrupted", "plain", "rng_states", "set_rng_states"]
+           "saved_run", "interrupted", "plain"]
 
 SCHEMA = "dfc-theory/checkpoint/1"
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -162,14 +162,3 @@ def interrupted(exc, what):
     (Ctrl-C, or SIGTERM under :func:`dfc_theory._cli.command`) of a checkpointed run:
     message ``what`` and the signal of ``exc``."""
     return Interrupted(what, getattr(exc, "signum", signal.SIGINT))
-
-
-def rng_states(**generators):
-    """{name: bit-generator state} of NumPy Generators (JSON-serialisable)."""
-    return {k: g.bit_generator.state for k, g in generators.items()}
-
-
-def set_rng_states(states, **generators):
-    """Restore the states saved by :func:`rng_states` into ``generators``."""
-    for k, g in generators.items():
-        g.bit_generator.state = states[k]

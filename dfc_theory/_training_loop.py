@@ -97,16 +97,13 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
     stream : file, optional
         Where progress goes (default sys.stdout).
     checkpoint : path, optional
-        A file (``.npz``, :mod:`dfc_theory._checkpoint`) that keeps the run's state after
-        the feedback pre-training and after every epoch (weights, Q, the shuffling and
-        feedback-noise generators, the logs so far), and the finished log at the end.
-    resume : bool
-        Continue the run saved in ``checkpoint`` (a finished one is returned without
-        training); the result equals an uninterrupted run's bit for bit (timings aside).
-    overwrite : bool
-        Start anew over an existing ``checkpoint``.  With neither flag an existing
-        checkpoint raises ValueError; one of another configuration, seed or data set is
-        never resumed.
+        A file (``.npz``, :mod:`dfc_theory._checkpoint`) keeping the run's state after the
+        feedback pre-training and every epoch (weights, Q, generators, logs so far), and
+        the finished log.
+    resume, overwrite : bool
+        Continue the run in ``checkpoint`` (a finished one is returned as it is; the log
+        equals an uninterrupted run's, timings aside), or start anew over it.  With neither,
+        an existing checkpoint raises ValueError; another run's is never resumed.
 
     Returns
     -------
@@ -115,8 +112,8 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
     Raises
     ------
     dfc_theory._cli.Interrupted
-        (a KeyboardInterrupt) on Ctrl-C or SIGTERM when ``checkpoint`` is given: the
-        current epoch is abandoned and the message says how far the checkpoint goes.
+        (a KeyboardInterrupt) on Ctrl-C or SIGTERM with a ``checkpoint``: the current
+        epoch is abandoned, the message says how far the checkpoint goes.
     """
     if not isinstance(config, TrainingConfig):
         raise TypeError(f"config: expected a TrainingConfig, got {type(config).__name__}")
@@ -176,7 +173,7 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
         if checkpoint is None:
             return
         st.update(epoch=ep, seconds=time.perf_counter() - t_start,
-                  rng=ckpt.rng_states(shuffle=rng, feedback=fb_seed))
+                  rng=[g.bit_generator.state for g in (rng, fb_seed)])
         arrays = {f"{k}{i}": a for i, pair in enumerate(zip(network.weights, network.biases), 1)
                   for k, a in zip("Wb", pair)}
         ckpt.save(checkpoint, status, identity, st, {**arrays, **({} if Q is None else {"Q": Q})})
@@ -203,7 +200,7 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
         network = network.with_params([arrays[f"W{i}"] for i in range(1, L + 1)],
                                       [arrays[f"b{i}"] for i in range(1, L + 1)])
         Q = arrays.get("Q")
-        ckpt.set_rng_states(st["rng"], shuffle=rng, feedback=fb_seed)
+        rng.bit_generator.state, fb_seed.bit_generator.state = st["rng"]
         t_start = time.perf_counter() - st["seconds"]
         if progress:
             print(f"[{label}] " + ("complete in " if meta["status"] == "complete" else

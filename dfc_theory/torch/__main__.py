@@ -27,15 +27,12 @@ metrics of the module docstring of :mod:`dfc_theory.torch.records`, computed on 
 before its update.  Hyper-parameters not given in THEORY.md (learning rates, feedback
 learning schedule) are our choices, stated in every record's config.
 
-Runs are never lost.  The state of a run (parameters, Q, Adam states, every RNG, the record
-so far) is checkpointed atomically after the feedback pre-training and after every epoch
-in ``DIR/checkpoints/``.  Ctrl-C or SIGTERM abandons the current epoch, marks the record
-"interrupted" with the epochs done and exits (status 130 or 143) with one line;
-``--resume`` continues the run from its checkpoint (the record equals an uninterrupted
-run's).  A finished record of the same configuration and seed is never replaced: the
-rerun reports "already complete" (status 0), unless ``--overwrite`` (the old record stays
-until the new run is finished).  Bad usage exits with status 2, bad data with 1, each with
-one line; ``--debug`` shows the traceback instead.
+Runs are never lost: the state is checkpointed atomically after the feedback pre-training
+and every epoch in ``DIR/checkpoints/``; Ctrl-C or SIGTERM marks the record "interrupted"
+(exit status 130 or 143, one line), ``--resume`` continues it to the record of an
+uninterrupted run.  A finished record of the same run is never replaced: the rerun says
+"already complete" (status 0) unless ``--overwrite``.  Bad usage exits with status 2, bad
+data with 1, each with one line (``--debug``: the traceback).
 """
 from __future__ import annotations
 

@@ -38,19 +38,15 @@ def train_run(cfg: FullScaleConfig, seed=0, data=None, progress=True, stream=Non
     (four streams spawned from ``numpy.random.SeedSequence(seed)``).
 
     ``out`` (a folder): the record is written there (:func:`records.record_name`) after
-    every epoch with status "running" and at the end; the run's state (parameters, Q, both
-    Adam states, every RNG, the record so far) is checkpointed after the feedback
-    pre-training and after every epoch in ``<out>/checkpoints/<record name>.npz``
-    (:mod:`dfc_theory._checkpoint`; removed once the run is finished).  A finished record
-    of this configuration and seed already in ``out`` is returned as it is (its ``"_path"``
-    names it) and never replaced, unless ``overwrite``: then the new run replaces it only
-    once finished.  ``resume`` continues the checkpointed run; its record equals an
-    uninterrupted run's (timings and the ``resumed`` provenance list aside).  Without
-    ``resume`` or ``overwrite`` an existing checkpoint raises ValueError.
-
-    Ctrl-C or SIGTERM (under the command line) abandons the current epoch, marks the record
-    "interrupted" with the epochs the checkpoint holds, and raises
-    :class:`dfc_theory._cli.Interrupted` saying so.
+    every epoch (status "running") and at the end; the state (parameters, Q, Adam states,
+    every RNG, the record so far) is checkpointed after the feedback pre-training and every
+    epoch in ``<out>/checkpoints/<record name>.npz`` (:mod:`dfc_theory._checkpoint`),
+    removed once the run is finished.  A finished record of this configuration and seed
+    in ``out`` is returned as it is (``"_path"`` names it), unless ``overwrite``: the new
+    run replaces it once finished.  ``resume`` continues the checkpointed run (the record
+    equals an uninterrupted run's, timings and the ``resumed`` list aside); with neither
+    flag a checkpoint raises ValueError.  Ctrl-C or SIGTERM abandons the current epoch,
+    marks the record "interrupted" and raises :class:`dfc_theory._cli.Interrupted`.
     """
     if not isinstance(cfg, FullScaleConfig):
         raise TypeError(f"cfg: expected a FullScaleConfig, got {type(cfg).__name__}")
@@ -125,21 +121,18 @@ class _Files:
 
 
 def _rng():
-    """torch's global generators (CPU, and CUDA once initialised) by checkpoint name; the
-    trainer draws from NumPy Generators and seeded torch Generators, these are kept so that
-    code drawing from the global ones resumes exactly too."""
-    out = {"torch_rng": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        out.update({f"cuda_rng{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
-    return out
+    """torch's global generators (CPU; CUDA once initialised) by checkpoint name: the trainer
+    draws from NumPy and seeded torch Generators, these are kept for code that does not."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
+    return {f"torch_rng{i}": s for i, s in enumerate([torch.get_rng_state(), *cuda])}
 
 
 def _set_rng(arrays):
-    torch.set_rng_state(torch.from_numpy(arrays["torch_rng"]))
-    cuda = [torch.from_numpy(arrays[f"cuda_rng{i}"]) for i in range(len(arrays))
-            if f"cuda_rng{i}" in arrays]
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda)
+    states = [torch.from_numpy(arrays[f"torch_rng{i}"]) for i in range(len(arrays))
+              if f"torch_rng{i}" in arrays]
+    torch.set_rng_state(states[0])
+    if len(states) > 1:
+        torch.cuda.set_rng_state_all(states[1:])
 
 
 def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
@@ -210,7 +203,7 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
             return
         st = {"epoch": ep, "record": record, "seconds": time.perf_counter() - t_start,
               "adam_t": opt.t, "q_adam_t": q_opt.t if q_opt else None,
-              "rng": ckpt.rng_states(feedback=fb_rng, shuffle=shuffle_rng)}
+              "rng": [g.bit_generator.state for g in (fb_rng, shuffle_rng)]}
         arrays = {k: t.detach().cpu().numpy() for k, t in {**tensors(), **_rng()}.items()}
         ckpt.save(run.checkpoint, "running", identity, st, arrays)
 
@@ -233,7 +226,7 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
         opt.t = st["adam_t"]
         if q_opt is not None:
             q_opt.t = st["q_adam_t"]
-        ckpt.set_rng_states(st["rng"], feedback=fb_rng, shuffle=shuffle_rng)
+        fb_rng.bit_generator.state, shuffle_rng.bit_generator.state = st["rng"]
         record, first = st["record"], st["epoch"] + 1
         fb_log = record["feedback"]
         t_start -= st["seconds"]
