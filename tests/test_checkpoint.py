@@ -70,6 +70,11 @@ def test_atomic_write_keeps_the_old_file_on_failure_and_holds_signals(tmp_path):
         ckpt.atomic_write(path, interrupted)
     assert path.read_bytes() == b"new and complete" and sorted(tmp_path.iterdir()) == [path]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt):   # nested: held until the outer block is done
+        with ckpt.deferred_signals():
+            ckpt.atomic_write(path, interrupted)
+            path.write_bytes(b"after the inner write")
+    assert path.read_bytes() == b"after the inner write"
 
 
 def test_start_decides_resume_overwrite_and_refuses_other_runs(tmp_path):
@@ -248,6 +253,37 @@ def test_torch_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, refer
     assert _numbers(tmp_path / RECORD) == reference
     assert json.loads((tmp_path / RECORD).read_text())["resumed"][0]["after_epoch"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [RECORD]   # checkpoint removed
+
+
+@pytest.mark.torch
+def test_ctrl_c_while_the_final_record_is_written_keeps_it_complete(tmp_path, monkeypatch,
+                                                                   reference, capsys):
+    real = rec.atomic_write
+
+    def write(path, fn):
+        def interrupted(f):
+            signal.raise_signal(signal.SIGINT)
+            fn(f)
+        complete = json.loads(_bytes(fn)).get("summary", {}).get("status") == "complete"
+        return real(path, interrupted if complete else fn)
+    monkeypatch.setattr(rec, "atomic_write", write)
+    assert ttrain.main([*TINY, "--out", str(tmp_path)]) == 130
+    assert _one_line_err(capsys) == "python -m dfc_theory.torch: interrupted"
+    assert _numbers(tmp_path / RECORD) == reference              # complete, not downgraded
+    assert sorted(p.name for p in tmp_path.iterdir()) == [RECORD]   # checkpoint removed
+
+
+def _bytes(fn):
+    import io
+    buf = io.BytesIO()
+    fn(buf)
+    return buf.getvalue()
+
+
+def _one_line_err(capsys):
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(lines) == 1, lines
+    return lines[0]
 
 
 @pytest.mark.torch

@@ -68,11 +68,15 @@ def train_run(cfg: FullScaleConfig, seed=0, data=None, progress=True, stream=Non
         say(f"already complete: {run.path}")
         return run.finished
     try:
-        return _train(cfg, seed, data, device, dtype, identity, run, say, t_start)
+        record = _train(cfg, seed, data, device, dtype, identity, run, say, t_start)
     except KeyboardInterrupt as exc:
         if run is None:
             raise
         raise ckpt.interrupted(exc, run.interrupted(cfg)) from None
+    if run is not None:
+        run.write(record, final=True)
+        say(f"record written: {run.path}")
+    return record
 
 
 class _Files:
@@ -93,13 +97,15 @@ class _Files:
         self.saved = ckpt.start(self.checkpoint, identity, resume, overwrite)
 
     def write(self, record, final=False):
-        """The record as it is now; a finished record is replaced by a finished one only."""
-        if final or self.finished is None:
-            rec.write_record(record, self.out)
-        if final:
-            self.checkpoint.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):  # the folder too, once empty
-                self.checkpoint.parent.rmdir()
+        """The record as it is now; a finished record is replaced by a finished one only,
+        and then the checkpoint is removed (signals held until both are done)."""
+        with ckpt.deferred_signals():
+            if final or self.finished is None:
+                rec.write_record(record, self.out)
+            if final:
+                self.checkpoint.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # the folder too, once empty
+                    self.checkpoint.parent.rmdir()
 
     def interrupted(self, cfg):
         """Mark the record interrupted (as far as the checkpoint goes); the message."""
@@ -108,8 +114,7 @@ class _Files:
         if kept is not None:
             record = kept[0]["state"]["record"]
             record["summary"] = {"status": "interrupted", "epochs_done": done}
-            with ckpt.deferred_signals():
-                self.write(record)
+            self.write(record)
         if done is None:
             return f"{cfg.label} seed {self.identity['seed']} interrupted before its first " \
                    f"checkpoint (during the feedback pre-training): nothing kept"
@@ -305,7 +310,4 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
                                                       for e in record["epochs"][1:]]))
                  if len(record["epochs"]) > 1 else None})
     record["summary"] = summ
-    if run is not None:
-        run.write(record, final=True)
-        say(f"record written: {run.path}")
     return record
