@@ -137,8 +137,9 @@ def _worker(args):
     name, config, seed, data, checkpoint = args
     from threadpoolctl import threadpool_limits
     with threadpool_limits(1):
-        train(config, seed=seed, data=data, progress=True,
-              progress_every=max(1, config.epochs // 10), checkpoint=checkpoint, resume=True)
+        train(config, seed=seed, data=data, progress=True,  # a stale file is retrained
+              progress_every=max(1, config.epochs // 10), checkpoint=checkpoint, resume=True,
+              overwrite=True)
     return name
 
 
@@ -169,15 +170,16 @@ def train_runs(configs, seed, out, jobs=None):
     logdir = out_dir(out) / LOG_DIR
     logdir.mkdir(exist_ok=True)
     (root / RUN_DIR).mkdir(exist_ok=True)
-    first = next(iter(configs.values()))
-    data = student_teacher(n_in=first.sizes[0], n_out=first.sizes[-1], n_train=first.n_train,
-                           n_val=first.n_val, n_test=first.n_test, seed=first.data_seed)
     paths = {name: checkpoint_path(root, name, c, seed) for name, c in configs.items()}
-    found = {name: _status(p) for name, p in paths.items()}
-    tasks = [(name, c, seed, data, paths[name]) for name, c in configs.items()
-             if found[name] != "complete"]
     t0 = time.perf_counter()
     try:
+        first = next(iter(configs.values()))
+        data = student_teacher(n_in=first.sizes[0], n_out=first.sizes[-1],
+                               n_train=first.n_train, n_val=first.n_val, n_test=first.n_test,
+                               seed=first.data_seed)
+        found = {name: _status(p) for name, p in paths.items()}
+        tasks = [(name, c, seed, data, paths[name]) for name, c in configs.items()
+                 if found[name] != "complete"]
         if jobs == 1 or len(tasks) <= 1:
             for t in tasks:
                 _worker(t)
@@ -186,13 +188,13 @@ def train_runs(configs, seed, out, jobs=None):
             with mp.get_context("fork").Pool(jobs, initializer=_worker_signals) as pool:
                 list(pool.imap_unordered(_worker, tasks))
     except KeyboardInterrupt as exc:
-        done = sum(_status(p) == "complete" for p in paths.values())
-        raise ckpt.interrupted(exc, f"fig3 interrupted: {done} of {len(paths)} trainings "
-                                    f"complete, the others checkpointed at their last epoch, "
-                                    f"in {root / RUN_DIR}; the same command resumes them"
-                               ) from None
+        kept = [_status(p) for p in paths.values()]
+        raise ckpt.interrupted(exc, f"fig3 interrupted: {kept.count('complete')} of "
+                                    f"{len(kept)} trainings complete, {kept.count('running')} "
+                                    f"more checkpointed at their last epoch, in "
+                                    f"{root / RUN_DIR}; the same command resumes them") from None
     logs = {name: train(c, seed=seed, data=data, progress=False, checkpoint=paths[name],
-                        resume=True) for name, c in configs.items()}
+                        resume=True, overwrite=True) for name, c in configs.items()}
     for name, lg in logs.items():
         lg.save(logdir, name)
     manifest = {"seed": seed, "runs": list(configs), "wall_time_s": time.perf_counter() - t0,

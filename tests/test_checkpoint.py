@@ -187,8 +187,8 @@ def test_fig3_keeps_its_trainings_and_resumes_them(tmp_path, interrupt_after):
     out = tmp_path / "b"
     names = list(configs)
     interrupt_after(1, when=lambda p: Path(p).name.startswith(names[2] + "-"))
-    with pytest.raises(Interrupted, match="fig3 interrupted: 2 of 7 trainings complete, the "
-                                          "others checkpointed at their last epoch"):
+    with pytest.raises(Interrupted, match="fig3 interrupted: 2 of 7 trainings complete, 1 "
+                                          "more checkpointed at their last epoch"):
         fig3.run(out=out, jobs=1, epochs=2, overrides=TINY_FIG3)
     assert sorted(p.name for p in out.iterdir()) == ["fig3_runs"]    # no figure, no stage
     assert len(list((out / "fig3_runs").glob("*.npz"))) == 3
