@@ -137,14 +137,20 @@ def test_check_output_folder(tmp_path):
 
 
 # ---------------------------------------------------------------------------- figures CLI
-def _run_case(case, tmp_path, capsys):
+def _run_case(case, tmp_path, capsys, main=figures_main):
     if case.setup is not None:
         case.setup(str(tmp_path))
     try:
-        rc = figures_main(case.args(str(tmp_path)))
+        rc = main(case.args(str(tmp_path)))
     finally:
         probe._release(tmp_path)
     return rc, capsys.readouterr()
+
+
+def _train_main():
+    pytest.importorskip("torch")
+    from dfc_theory.torch.__main__ import main
+    return main
 
 
 @pytest.mark.parametrize("case", probe.figure_cases(), ids=lambda c: c.name)
@@ -160,51 +166,37 @@ def test_figures_bad_invocations_give_one_line_and_the_status(case, tmp_path, ca
     assert not (tmp_path / "out" / "fig2.png").exists()   # nothing was drawn
 
 
-def test_figures_messages_name_the_option_and_the_reason(tmp_path, capsys):
-    cases = {c.name: c for c in probe.figure_cases()}
-    expected = {"--seed -1": "--seed: expected an integer >= 0 (NumPy seeds are non-negative)",
-                "--out a file": "--out: ", "fig3 --redraw without a manifest": "manifest.json",
-                "fig2 --samples x": "--samples: expected an integer, got 'x'",
-                "fig3 --redraw, manifest not JSON": "manifest.json (fig3 manifest)"}
-    for k, (name, text) in enumerate(expected.items()):
-        tmp = tmp_path / str(k)
-        tmp.mkdir()
-        _rc, cap = _run_case(cases[name], tmp, capsys)
-        assert text in cap.err, (name, cap.err)
-
-
 # ---------------------------------------------------------------------------- train CLI
 @pytest.mark.torch
 @pytest.mark.parametrize("case", probe.train_cases(), ids=lambda c: c.name)
 def test_train_bad_invocations_give_one_line_and_the_status(case, tmp_path, capsys):
-    pytest.importorskip("torch")
-    from dfc_theory.torch.__main__ import main as train_main
-    if case.setup is not None:
-        case.setup(str(tmp_path))
-    rc = train_main(case.args(str(tmp_path)))
-    err = capsys.readouterr().err
-    assert rc == case.expect, err
-    assert _one_line(err).startswith("python -m dfc_theory.torch: error: ")
+    rc, cap = _run_case(case, tmp_path, capsys, _train_main())
+    assert rc == case.expect, cap.err
+    assert _one_line(cap.err).startswith("python -m dfc_theory.torch: error: ")
     assert not list(tmp_path.glob("runs/*.json"))                 # nothing was trained
 
 
-@pytest.mark.torch
-def test_train_messages_name_the_option_or_the_file(tmp_path, capsys):
-    pytest.importorskip("torch")
-    from dfc_theory.torch.__main__ import main as train_main
-    cases = {c.name: c for c in probe.train_cases()}
-    expected = {"--seed-start -1": "--seed-start: expected an integer >= 0",
-                "--threads -1": "--threads: expected an integer >= 1, got -1",
-                "--out a file": "--out: ", "--sizes abc": "sizes: expected comma-separated",
-                "fashion_mnist without --data-dir": "--data-dir: fashion_mnist has no offline",
-                "truncated .gz": "train-images-idx3-ubyte.gz: truncated gzip file"}
-    for k, (name, text) in enumerate(expected.items()):
+MESSAGES = {
+    "figures": {"--seed -1": "--seed: expected an integer >= 0 (NumPy seeds are non-negative)",
+                "--out a file": "--out: ", "fig3 --redraw without a manifest": "manifest.json",
+                "fig2 --samples x": "--samples: expected an integer, got 'x'",
+                "fig3 --redraw, manifest not JSON": "manifest.json (fig3 manifest)"},
+    "train": {"--seed-start -1": "--seed-start: expected an integer >= 0",
+              "--threads -1": "--threads: expected an integer >= 1, got -1",
+              "--out a file": "--out: ", "--sizes abc": "sizes: expected comma-separated",
+              "fashion_mnist without --data-dir": "--data-dir: fashion_mnist has no offline",
+              "truncated .gz": "train-images-idx3-ubyte.gz: truncated gzip file"}}
+
+
+@pytest.mark.parametrize("cli", ["figures", pytest.param("train", marks=pytest.mark.torch)])
+def test_messages_name_the_option_or_the_file(cli, tmp_path, capsys):
+    main = figures_main if cli == "figures" else _train_main()
+    cases = {c.name: c for c in {"figures": probe.figure_cases, "train": probe.train_cases}[cli]()}
+    for k, (name, text) in enumerate(MESSAGES[cli].items()):
         tmp = tmp_path / str(k)
         tmp.mkdir()
-        if cases[name].setup is not None:
-            cases[name].setup(str(tmp))
-        train_main(cases[name].args(str(tmp)))
-        assert text in capsys.readouterr().err, name
+        _rc, cap = _run_case(cases[name], tmp, capsys, main)
+        assert text in cap.err, (name, cap.err)
 
 
 @pytest.mark.torch
