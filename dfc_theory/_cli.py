@@ -14,8 +14,12 @@ with the argument's name)
 bad data: a malformed file, a missing folder           1       ``PROG: error: FILE: what is wrong``
 (:class:`DataError`, any ``OSError``)
 Ctrl-C (``KeyboardInterrupt``)                         130     ``PROG: interrupted``
+SIGTERM (raised as :class:`Interrupted`)               143     ``PROG: terminated (SIGTERM)``
 anything else (a bug)                                  1       the traceback
 =====================================================  ======  =================================
+
+An :class:`Interrupted` with a message (a trainer's "interrupted after epoch 2 of 5: ...")
+prints ``PROG: <message>`` instead; the status is 128 + its signal number either way.
 
 ``--debug`` anywhere on the command line (before a ``--``) lets every exception through
 with its traceback.  Messages are one line (newlines are folded).
@@ -55,11 +59,13 @@ import contextlib
 import functools
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
-__all__ = ["UsageError", "DataError", "ArgumentParser", "command", "data_errors",
+__all__ = ["UsageError", "DataError", "Interrupted", "ArgumentParser", "command", "data_errors",
            "check_output_folder", "non_negative_int", "positive_int", "int_at_least",
            "EXIT_DATA", "EXIT_USAGE", "EXIT_INTERRUPTED", "DEBUG_FLAG"]
 
@@ -86,6 +92,20 @@ class UsageError(SystemExit):
 class DataError(ValueError):
     """A file or folder whose content is wrong (exit status 1); the message starts with
     the file's path."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM (``signum``), with an optional one-line ``message`` saying what was
+    kept; a ``KeyboardInterrupt``, so code that handles Ctrl-C handles it too.  Exit status
+    128 + ``signum``."""
+
+    def __init__(self, message="", signum=signal.SIGINT):
+        super().__init__(message)
+        self.signum = int(signum)
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum=signum)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -126,7 +146,7 @@ def classify(exc):
     """Exit status of an exception under the table of the module docstring, or None for
     an exception that is a bug (shown with its traceback)."""
     if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED
+        return 128 + getattr(exc, "signum", signal.SIGINT)
     if isinstance(exc, UsageError):
         return EXIT_USAGE
     if isinstance(exc, (DataError, OSError)):
@@ -141,7 +161,8 @@ def command(prog):
     stderr and an exit status (module docstring); the wrapped function returns it.
 
     ``argv=None`` reads ``sys.argv[1:]``; ``--debug`` (before a ``--``) is removed from
-    it and switches the one-line errors off.
+    it and switches the one-line errors off.  SIGTERM raises :class:`Interrupted` while
+    ``main`` runs (main thread only), so it ends like Ctrl-C: cleanly, with one line.
     """
     def wrap(main):
         @functools.wraps(main)
@@ -151,21 +172,37 @@ def command(prog):
             debug = DEBUG_FLAG in argv[:head]
             if debug:
                 argv = [a for a in argv[:head] if a != DEBUG_FLAG] + argv[head:]
-                return main(argv)
             try:
-                return main(argv)
+                with _sigterm_raises():
+                    return main(argv)
             except BaseException as exc:  # noqa: B902 - sorted by classify, bugs re-raised
                 status = classify(exc)
-                if status is None:
+                if status is None or debug:
                     raise
                 _flush()
-                if status == EXIT_INTERRUPTED:
-                    print(f"{prog}: interrupted", file=sys.stderr, flush=True)
+                if isinstance(exc, KeyboardInterrupt):
+                    sigterm = status == 128 + signal.SIGTERM
+                    text = _one_line(exc) or ("terminated (SIGTERM)" if sigterm
+                                              else "interrupted")
+                    print(f"{prog}: {text}", file=sys.stderr, flush=True)
                 else:
                     print(f"{prog}: error: {_message(exc)}", file=sys.stderr, flush=True)
                 return status
         return run
     return wrap
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """SIGTERM raises :class:`Interrupted` inside the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _flush():

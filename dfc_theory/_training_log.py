@@ -214,26 +214,15 @@ def _epoch_losses(network, data, config):
 
 def _should_log(config, b):
     lb = config.log_batches
-    if lb == "first":
-        return b == 0
-    if lb == "all":
-        return True
-    return b % lb == 0
+    return b == 0 if lb == "first" else (lb == "all" or b % lb == 0)
+
+
+#: log columns that hold counts (int64); the others are float64 (NaN: not available)
+INT_COLUMNS = ("epoch", "batch", "step", "samples", "skipped", "fb_failed")
 
 
 def _columns(rows):
-    if not rows:
-        return {}
-    keys = list(rows[0])
-    for r in rows[1:]:
-        for k in r:
-            if k not in keys:
-                keys.append(k)
-    out = {}
-    for k in keys:
-        vals = [r.get(k, np.nan) for r in rows]
-        out[k] = np.array(vals, dtype=np.float64) if k not in ("epoch", "batch", "step",
-                                                               "samples", "skipped",
-                                                               "fb_failed") \
-            else np.array(vals, dtype=np.int64)
-    return out
+    """Rows (dicts) as columns (1-D arrays) over the union of their keys, in order."""
+    keys = dict.fromkeys(k for r in rows for k in r)
+    return {k: np.array([r.get(k, np.nan) for r in rows],
+                        dtype=np.int64 if k in INT_COLUMNS else np.float64) for k in keys}

@@ -3,12 +3,14 @@ feedback pre-training, then per epoch feedback epochs, one forward epoch and ext
 epochs; SGD with gradient-norm clipping; progress lines."""
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from typing import Optional
 
 import numpy as np
 
+from . import _checkpoint as ckpt
 from ._methods import DFC_METHODS, label_to_name, run_label
 from ._network import Network
 from ._training_config import TrainingConfig, feedback_config
@@ -73,7 +75,8 @@ def _safe_feedback(network, Q, xs, config, epochs, seed):
 
 
 def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progress=True,
-          progress_every=10, out=None, name=None, stream=None) -> TrainingLog:
+          progress_every=10, out=None, name=None, stream=None, checkpoint=None, resume=False,
+          overwrite=False) -> TrainingLog:
     """Train a student on teacher data with one method; return (and optionally save) its log.
 
     Parameters
@@ -93,10 +96,24 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
         the run label in file-name form).
     stream : file, optional
         Where progress goes (default sys.stdout).
+    checkpoint : path, optional
+        A file (``.npz``, :mod:`dfc_theory._checkpoint`) keeping the run's state after the
+        feedback pre-training and every epoch (weights, Q, generators, logs so far), and
+        the finished log.
+    resume, overwrite : bool
+        Continue the run in ``checkpoint`` (a finished one is returned as it is; the log
+        equals an uninterrupted run's, timings aside), or start anew over it.  With neither,
+        an existing checkpoint raises ValueError; another run's is never resumed.
 
     Returns
     -------
     TrainingLog
+
+    Raises
+    ------
+    dfc_theory._cli.Interrupted
+        (a KeyboardInterrupt) on Ctrl-C or SIGTERM with a ``checkpoint``: the current
+        epoch is abandoned, the message says how far the checkpoint goes.
     """
     if not isinstance(config, TrainingConfig):
         raise TypeError(f"config: expected a TrainingConfig, got {type(config).__name__}")
@@ -110,20 +127,60 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
                          f"{c.sizes[-1]}, got {data.x_train.shape[1]} and "
                          f"{np.shape(data.y_train)[1]}")
     label = run_label(c.method, c.feedback)
+    identity = {"config": c.to_dict(), "seed": int(seed), "data": _digest(data)}
+    saved = None if checkpoint is None else ckpt.start(checkpoint, identity, resume, overwrite)
+    try:
+        log = _train(c, seed, data, label, saved, checkpoint, identity, progress,
+                     progress_every, stream)
+    except KeyboardInterrupt as exc:
+        if checkpoint is None:
+            raise
+        kept = ckpt.saved_run(checkpoint, identity)
+        where = ("during the feedback pre-training (nothing saved)" if kept is None else
+                 f"after epoch {kept[0]['state']['epoch']} of {c.epochs}: {checkpoint} keeps "
+                 f"it; resume=True continues")
+        raise ckpt.interrupted(exc, f"{label} (seed {seed}) interrupted {where}") from None
+    if out is not None:
+        log.save(out, name or label_to_name(label))
+    return log
+
+
+def _digest(data):
+    """A fingerprint of a Dataset's arrays (part of a checkpoint's identity)."""
+    h = hashlib.sha256()
+    for a in (data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress_every, stream):
     ss = np.random.SeedSequence(seed)
     s_net, s_q, s_fb, s_shuffle = (int(s.generate_state(1)[0]) for s in ss.spawn(4))
     network = Network.random(c.sizes, activation=c.activation,
                              output_activation=c.output_activation, seed=s_net)
     controller = c.controller()
     Q, B_fb = None, None
-    t_fb_total = 0.0
     if c.method == "dfa":
         B_fb = dfa_feedback(network, seed=s_q, scale=c.dfa_scale)
     elif c.method in DFC_METHODS:
-        if c.feedback == "fixed":
-            Q = weight_product(network)
-        else:
-            Q = xavier_normal(network, seed=s_q, scale=c.q_init_scale)
+        Q = (weight_product(network) if c.feedback == "fixed"
+             else xavier_normal(network, seed=s_q, scale=c.q_init_scale))
+    rng = np.random.default_rng(s_shuffle)
+    fb_seed = np.random.default_rng(s_fb + 1)
+    L = len(c.sizes) - 1
+
+    def save(status, ep):
+        if checkpoint is None:
+            return
+        st.update(epoch=ep, seconds=time.perf_counter() - t_start,
+                  rng=[g.bit_generator.state for g in (rng, fb_seed)])
+        arrays = {f"{k}{i}": a for i, pair in enumerate(zip(network.weights, network.biases), 1)
+                  for k, a in zip("Wb", pair)}
+        ckpt.save(checkpoint, status, identity, st, {**arrays, **({} if Q is None else {"Q": Q})})
+
+    if saved is None:
+        t_fb_total = 0.0
+        if c.uses_feedback_learning:
             t0 = time.perf_counter()
             Q = _train_feedback(network, Q, data.x_train, c, c.fb_pretrain_epochs, s_fb,
                                 c.lr_fb_init)
@@ -131,19 +188,27 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
             if progress:
                 print(f"[{label}] feedback pre-training: {c.fb_pretrain_epochs} epochs in "
                       f"{time.perf_counter() - t0:.1f} s", file=stream, flush=True)
-    rows, epochs_rows = [], []
-    e0 = {"epoch": 0, **_epoch_losses(network, data, c), "time_forward": 0.0,
-          "time_feedback": t_fb_total, "converged": np.nan, "diverged": np.nan,
-          "samples": 0, "skipped": 0, "fb_failed": 0, "grad_norm": np.nan}
-    epochs_rows.append(e0)
-    abscissa_source = None
-    rng = np.random.default_rng(s_shuffle)
-    fb_seed = np.random.default_rng(s_fb + 1)
-    t_start = time.perf_counter()
-    step = 0
+        e0 = {"epoch": 0, **_epoch_losses(network, data, c), "time_forward": 0.0,
+              "time_feedback": t_fb_total, "converged": np.nan, "diverged": np.nan,
+              "samples": 0, "skipped": 0, "fb_failed": 0, "grad_norm": np.nan}
+        st = {"rows": [], "epochs": [e0], "abscissa_source": None}
+        t_start = time.perf_counter()
+        save("running", 0)
+    else:
+        meta, arrays = saved
+        st = meta["state"]
+        network = network.with_params([arrays[f"W{i}"] for i in range(1, L + 1)],
+                                      [arrays[f"b{i}"] for i in range(1, L + 1)])
+        Q = arrays.get("Q")
+        rng.bit_generator.state, fb_seed.bit_generator.state = st["rng"]
+        t_start = time.perf_counter() - st["seconds"]
+        if progress:
+            print(f"[{label}] " + ("complete in " if meta["status"] == "complete" else
+                                   f"resuming after epoch {st['epoch']} from ") + str(checkpoint),
+                  file=stream, flush=True)
+    rows, epochs_rows = st["rows"], st["epochs"]
     n_batches = -(-data.x_train.shape[0] // c.batch_size)
-    fb_failed_total = 0
-    for ep in range(1, c.epochs + 1):
+    for ep in range(st["epoch"] + 1 if saved else 1, c.epochs + 1):
         t_fb = 0.0
         fb_failed = 0
         if c.uses_feedback_learning and c.fb_epochs_per_epoch:
@@ -155,6 +220,7 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
         t0 = time.perf_counter()
         conv = div = n_samp = skipped = 0
         gnorms = []
+        step = (ep - 1) * n_batches
         for b, (x, y) in enumerate(data.batches(c.batch_size, seed=int(rng.integers(2**31)))):
             fp = network.forward(x)
             target = output_target(fp.r[-1], y, c.lam, c.loss, c.reduction)
@@ -168,7 +234,7 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
             n_samp += x.shape[0]
             if _should_log(c, b):
                 row, src = _log_row(c, network, Qb, controller, x, y, target, res, B_fb)
-                abscissa_source = abscissa_source or src
+                st["abscissa_source"] = st["abscissa_source"] or src
                 rows.append({"epoch": ep, "batch": b, "step": step,
                              "epoch_frac": ep - 1 + b / n_batches, **row})
             upd = res.update
@@ -188,7 +254,6 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
                                        int(fb_seed.integers(2**31)))
             fb_failed += failed
             t_fb += time.perf_counter() - t0
-        fb_failed_total += fb_failed
         er = {"epoch": ep, **_epoch_losses(network, data, c), "time_forward": t_fw,
               "time_feedback": t_fb,
               "converged": conv if c.method in ("dfc", "dfc-ss") else np.nan,
@@ -196,6 +261,7 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
               "samples": n_samp, "skipped": skipped, "fb_failed": fb_failed,
               "grad_norm": float(np.mean(gnorms)) if gnorms else np.nan}
         epochs_rows.append(er)
+        save("running", ep)
         if progress and (ep == 1 or ep == c.epochs or ep % progress_every == 0):
             el = time.perf_counter() - t_start
             left = el / ep * (c.epochs - ep)
@@ -204,14 +270,14 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
                   f"~{fmt_time(left)} left", file=stream, flush=True)
     batch = _columns(rows)
     epoch = _columns(epochs_rows)
-    meta = {"label": label, "seed": seed, "abscissa_source": abscissa_source,
-            "time_total": time.perf_counter() - t_start,
-            "time_pretrain_feedback": t_fb_total,
-            "feedback_epochs_failed": fb_failed_total,
+    if saved is None or saved[0]["status"] != "complete":
+        st["time_total"] = time.perf_counter() - t_start
+        save("complete", c.epochs)
+    meta = {"label": label, "seed": seed, "abscissa_source": st["abscissa_source"],
+            "time_total": st["time_total"],
+            "time_pretrain_feedback": epochs_rows[0]["time_feedback"],
+            "feedback_epochs_failed": int(np.sum(epoch["fb_failed"])),
             "skipped_updates": int(np.sum(epoch["skipped"])),
             "fixed_mode": c.fixed_mode if c.feedback == "fixed" else None}
-    log = TrainingLog(c, batch, epoch, meta, network.weights, network.biases,
-                      None if Q is None else np.asarray(Q))
-    if out is not None:
-        log.save(out, name or label_to_name(label))
-    return log
+    return TrainingLog(c, batch, epoch, meta, network.weights, network.biases,
+                       None if Q is None else np.asarray(Q))

@@ -43,6 +43,8 @@ section 5; ``converged`` / ``diverged`` counts (DFC-SSA: of an ``n_steps_ssa`` s
 Batch means throughout; metrics that do not apply are NaN (no controller for DFA/BP; DFA's
 ``cond2`` is that of [B_1; ...; B_{L-1}; I]).  Logs are saved as CSV and NPZ
 (:meth:`TrainingLog.save`, :meth:`TrainingLog.load`): figures redraw without retraining.
+``train(..., checkpoint=FILE)`` keeps the state after every epoch; ``resume=True``
+continues an interrupted run to the log of an uninterrupted one (:mod:`dfc_theory._checkpoint`).
 """
 from __future__ import annotations
 

@@ -13,9 +13,11 @@ the final moves are renames) and moved into place only when the figure is comple
     # here every file is in place; on an exception the stage is deleted instead
 
 A failed or interrupted run therefore leaves the previous complete output untouched (no
-seed-1 png beside a seed-0 npz).  The moves themselves run with Ctrl-C deferred, so an
-interrupt cannot split them; only a hard kill (SIGKILL, power loss) in that millisecond
-could, and it leaves the ``.partial`` folder behind.
+seed-1 png beside a seed-0 npz).  The moves themselves run with Ctrl-C and SIGTERM deferred,
+so an interrupt cannot split them; only a hard kill (SIGKILL, power loss) in that
+millisecond could, and it leaves the ``.partial`` folder behind.  What must outlive an
+interrupted figure (fig3's training checkpoints, ``out/fig3_runs``) is written outside the
+staging folder.
 """
 from __future__ import annotations
 
@@ -24,12 +26,12 @@ import json
 import numbers
 import os
 import shutil
-import signal
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
+
+from dfc_theory._checkpoint import deferred_signals as _defer_sigint
 
 from . import PRESETS
 
@@ -89,7 +91,8 @@ class Stage:
     def commit(self):
         """Move every entry of the staging folder into ``out`` (files replace files; a
         folder replaces the folder of the same name), data first and the summary last,
-        with SIGINT deferred until all moves are done; then remove the staging folder."""
+        with SIGINT and SIGTERM deferred until all moves are done; then remove the staging
+        folder."""
         entries = sorted(self.path.iterdir(),
                          key=lambda e: (e.name.endswith("_summary.json"), e.name))
         with _defer_sigint():
@@ -119,23 +122,6 @@ def staged_output(out, name):
         stage.discard()
         raise
     stage.commit()
-
-
-@contextlib.contextmanager
-def _defer_sigint():
-    """Hold a Ctrl-C that arrives inside the block and raise it when the block is done
-    (main thread only; elsewhere the block runs as is)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
 
 
 def _target(out, filename):

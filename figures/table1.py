@@ -342,7 +342,8 @@ def train_missing(runs, preset, methods=None, datasets=None, data_dir=None, epoc
                                  dtype=cfg.dtype)
             for s in todo:
                 t0 = time.perf_counter()
-                r = train.train_run(cfg, seed=s, data=data, progress=True, out=runs)
+                r = train.train_run(cfg, seed=s, data=data, progress=True, out=runs,
+                                    resume=True)  # continue an interrupted one
                 written.append(str(Path(runs) / rec.record_name(cfg.to_dict(), s)))
                 log(f"   {label} {ds} seed {s}: {r['summary']['status']} in "
                     f"{time.perf_counter() - t0:.0f} s")

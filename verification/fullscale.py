@@ -87,7 +87,7 @@ def make_records(out, full=False, seed=0, log=None):
                 data_cache[key] = train.load_data(cfg.dataset, None, seed=cfg.data_seed,
                                                   n_train=cfg.n_train)
             rec = train.train_run(cfg, seed=seed, data=data_cache[key], progress=False,
-                                  out=out)
+                                  out=out, overwrite=True)  # verify this code: never reuse
             rec["_path"] = str(Path(out) / records.record_name(cfg.to_dict(), seed))
             out_recs.append(rec)
             if log:

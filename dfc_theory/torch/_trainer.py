@@ -1,15 +1,18 @@
 """The loop of one full-scale run (:func:`train_run`): feedback pre-training, then per epoch
-a feedback epoch and a forward epoch with Adam, logged batches, per-epoch evaluation and a
-run record kept on disk while the run goes on."""
+a feedback epoch and a forward epoch with Adam, logged batches, per-epoch evaluation, and a
+run record and a checkpoint kept on disk while the run goes on."""
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from .. import _checkpoint as ckpt
 from .._adam import Adam
 from .._methods import DFC_METHODS
 from .._progress import Progress, fmt_time
@@ -27,15 +30,28 @@ from .data import load_data
 __all__ = ["train_run"]
 
 
-def train_run(cfg: FullScaleConfig, seed=0, data=None, progress=True, stream=None, out=None):
-    """Train one configuration with one seed; returns the run record (a dict) and writes it
-    to ``out`` when given.
+def train_run(cfg: FullScaleConfig, seed=0, data=None, progress=True, stream=None, out=None,
+              resume=False, overwrite=False):
+    """Train one configuration with one seed; returns the run record (a dict).
 
     ``seed`` initialises the network, Q / DFA matrices, shuffling and the sleep-phase noise
     (four streams spawned from ``numpy.random.SeedSequence(seed)``).
+
+    ``out`` (a folder): the record is written there (:func:`records.record_name`) after
+    every epoch (status "running") and at the end; the state (parameters, Q, Adam states,
+    every RNG, the record so far) is checkpointed after the feedback pre-training and every
+    epoch in ``<out>/checkpoints/<record name>.npz`` (:mod:`dfc_theory._checkpoint`),
+    removed once the run is finished.  A finished record of this configuration and seed
+    in ``out`` is returned as it is (``"_path"`` names it), unless ``overwrite``: the new
+    run replaces it once finished.  ``resume`` continues the checkpointed run (the record
+    equals an uninterrupted run's, timings and the ``resumed`` list aside); with neither
+    flag a checkpoint raises ValueError.  Ctrl-C or SIGTERM abandons the current epoch,
+    marks the record "interrupted" and raises :class:`dfc_theory._cli.Interrupted`.
     """
     if not isinstance(cfg, FullScaleConfig):
         raise TypeError(f"cfg: expected a FullScaleConfig, got {type(cfg).__name__}")
+    if out is None and (resume or overwrite):
+        raise ValueError("out: resume and overwrite need the folder of the run")
     stream = sys.stdout if stream is None else stream
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype)
@@ -44,6 +60,88 @@ def train_run(cfg: FullScaleConfig, seed=0, data=None, progress=True, stream=Non
     if data is None:
         data = load_data(cfg.dataset, cfg.data_dir, seed=cfg.data_seed, device=device,
                          dtype=dtype, n_train=cfg.n_train)
+    identity = {"config": cfg.to_dict(), "seed": int(seed),
+                "data": {"name": data.name, "source": data.source, "reduced": data.reduced,
+                         **data.sizes(), "standardisation": [data.mean, data.std]}}
+    run = _Files(out, identity, resume, overwrite) if out is not None else None
+    if run is not None and run.finished is not None and not overwrite:
+        say(f"already complete: {run.path}")
+        return run.finished
+    try:
+        record = _train(cfg, seed, data, device, dtype, identity, run, say, t_start)
+    except KeyboardInterrupt as exc:
+        if run is None:
+            raise
+        raise ckpt.interrupted(exc, run.interrupted(cfg)) from None
+    if run is not None:
+        run.write(record, final=True)
+        say(f"record written: {run.path}")
+    return record
+
+
+class _Files:
+    """The record and checkpoint of one run in ``out`` (see :func:`train_run`)."""
+
+    def __init__(self, out, identity, resume, overwrite):
+        self.out, self.identity = Path(out), identity
+        self.path = self.out / rec.record_name(identity["config"], identity["seed"])
+        self.checkpoint = self.out / "checkpoints" / (self.path.stem + ".npz")
+        self.finished = rec.finished_record(self.path)
+        if self.finished is not None:
+            same = (self.finished.get("config") == ckpt.plain(identity["config"])
+                    and self.finished.get("seed") == identity["seed"])
+            if not (same or overwrite):
+                raise ValueError(f"out: {self.path} holds the finished record of another "
+                                 f"configuration; pass overwrite=True (--overwrite) to "
+                                 f"replace it, or another out")
+        self.saved = ckpt.start(self.checkpoint, identity, resume, overwrite)
+
+    def write(self, record, final=False):
+        """The record as it is now; a finished record is replaced by a finished one only,
+        and then the checkpoint is removed (signals held until both are done)."""
+        with ckpt.deferred_signals():
+            if final or self.finished is None:
+                rec.write_record(record, self.out)
+            if final:
+                self.checkpoint.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # the folder too, once empty
+                    self.checkpoint.parent.rmdir()
+
+    def interrupted(self, cfg):
+        """Mark the record interrupted (as far as the checkpoint goes); the message."""
+        kept = ckpt.saved_run(self.checkpoint, self.identity)
+        done = kept[0]["state"]["epoch"] if kept else None
+        if kept is not None:
+            record = kept[0]["state"]["record"]
+            record["summary"] = {"status": "interrupted", "epochs_done": done}
+            self.write(record)
+        if done is None:
+            return f"{cfg.label} seed {self.identity['seed']} interrupted before its first " \
+                   f"checkpoint (during the feedback pre-training): nothing kept"
+        where, how = ((f"{self.path} kept as it was (finished)", "--overwrite --resume")
+                      if self.finished is not None else (f"{self.path} marked interrupted",
+                                                         "--resume"))
+        return (f"{cfg.label} seed {self.identity['seed']} interrupted after epoch {done} of "
+                f"{cfg.epochs}: {where}, state in {self.checkpoint}; {how} continues it")
+
+
+def _rng():
+    """torch's global generators (CPU; CUDA once initialised) by checkpoint name: the trainer
+    draws from NumPy and seeded torch Generators, these are kept for code that does not."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
+    return {f"torch_rng{i}": s for i, s in enumerate([torch.get_rng_state(), *cuda])}
+
+
+def _set_rng(arrays):
+    states = [torch.from_numpy(arrays[f"torch_rng{i}"]) for i in range(len(arrays))
+              if f"torch_rng{i}" in arrays]
+    torch.set_rng_state(states[0])
+    if len(states) > 1:
+        torch.cuda.set_rng_state_all(states[1:])
+
+
+def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
+    saved = run.saved if run is not None else None
     ss_ = np.random.SeedSequence(seed)
     s_net, s_q, s_fb, s_shuffle = (int(s.generate_state(1)[0]) for s in ss_.spawn(4))
     net = Network.random(cfg.sizes, cfg.activation, cfg.output_activation, seed=s_net,
@@ -79,10 +177,11 @@ def train_run(cfg: FullScaleConfig, seed=0, data=None, progress=True, stream=Non
             Q = random_gaussian(net, seed=s_q, scale=cfg.q_init_scale)
             fbcfg = cfg.feedback_config()
             q_opt = Adam([Q], cfg.lr_fb) if cfg.fb_optimizer == "adam" else None
-            fb_log.append({"when": "init", "epochs": 0, "seconds": 0.0,
-                           **feedback_metrics(net, Q, x_eval, gammas=(cfg.gn_damping,),
-                                              alpha=cfg.alpha_fb)})
-            if cfg.fb_pretrain_epochs:
+            if saved is None:
+                fb_log.append({"when": "init", "epochs": 0, "seconds": 0.0,
+                               **feedback_metrics(net, Q, x_eval, gammas=(cfg.gn_damping,),
+                                                  alpha=cfg.alpha_fb)})
+            if cfg.fb_pretrain_epochs and saved is None:
                 m = feedback_epochs(cfg.fb_pretrain_epochs, "pretrain")
                 say(f"feedback pre-training: {cfg.fb_pretrain_epochs} epochs in "
                     f"{m['seconds']:.1f} s, Condition-2 ratio {m['condition2']:.3f}, "
@@ -93,22 +192,59 @@ def train_run(cfg: FullScaleConfig, seed=0, data=None, progress=True, stream=Non
             p.requires_grad_(True)
     opt = Adam(params, lr=cfg.lr)
     scale = float(cfg.batch_size) / cfg.lam  # g = -(B / lambda) Delta theta
-    record = {"schema": rec.SCHEMA, "seed": int(seed), "config": cfg.to_dict(),
-              "environment": rec.environment(device, dtype),
-              "data": {"name": data.name, "source": data.source, "reduced": data.reduced,
-                       **data.sizes(), "standardisation": [data.mean, data.std]},
-              "epochs": [], "alignment": [], "feedback": fb_log,
-              "summary": {"status": "running"}}
-    e0 = _epoch_row(net, data, cfg, 0)
-    e0.update({"seconds": 0.0, "fb_seconds": fb_log[-1]["seconds"] if fb_log else 0.0})
-    record["epochs"].append(e0)
+
+    def tensors():
+        """Every tensor of the run's state, by checkpoint name."""
+        out = {f"param{i}": p for i, p in enumerate(params)}
+        out.update({f"adam_{k}{i}": t for k in "mv" for i, t in enumerate(getattr(opt, k))})
+        if Q is not None:
+            out["Q"] = Q
+        if q_opt is not None:
+            out.update({"q_adam_m": q_opt.m[0], "q_adam_v": q_opt.v[0]})
+        return out
+
+    def save(ep):
+        if run is None:
+            return
+        st = {"epoch": ep, "record": record, "seconds": time.perf_counter() - t_start,
+              "adam_t": opt.t, "q_adam_t": q_opt.t if q_opt else None,
+              "rng": [g.bit_generator.state for g in (fb_rng, shuffle_rng)]}
+        arrays = {k: t.detach().cpu().numpy() for k, t in {**tensors(), **_rng()}.items()}
+        ckpt.save(run.checkpoint, "running", identity, st, arrays)
+
+    if saved is None:
+        record = {"schema": rec.SCHEMA, "seed": int(seed), "config": cfg.to_dict(),
+                  "environment": rec.environment(device, dtype), "data": identity["data"],
+                  "epochs": [], "alignment": [], "feedback": fb_log,
+                  "summary": {"status": "running"}}
+        e0 = _epoch_row(net, data, cfg, 0)
+        e0.update({"seconds": 0.0, "fb_seconds": fb_log[-1]["seconds"] if fb_log else 0.0})
+        record["epochs"].append(e0)
+        save(0)
+        first = 1
+    else:
+        st, arrays = saved[0]["state"], saved[1]
+        with torch.no_grad():
+            for k, t in tensors().items():
+                t.copy_(torch.from_numpy(arrays[k]))
+        _set_rng(arrays)
+        opt.t = st["adam_t"]
+        if q_opt is not None:
+            q_opt.t = st["q_adam_t"]
+        fb_rng.bit_generator.state, shuffle_rng.bit_generator.state = st["rng"]
+        record, first = st["record"], st["epoch"] + 1
+        fb_log = record["feedback"]
+        t_start -= st["seconds"]
+        record.setdefault("resumed", []).append(
+            {"after_epoch": st["epoch"], "environment": rec.environment(device, dtype)})
+        say(f"resuming after epoch {st['epoch']} from {run.checkpoint}")
     n_batches = -(-len(data.x_train) // cfg.batch_size)
-    step, status = 0, "complete"
+    status = "complete"
     say(f"{cfg.epochs} epochs x {n_batches} batches on {data.source} "
         f"({len(data.x_train)} train), {cfg.sizes}, {device}/{cfg.dtype}")
-    t_train = time.perf_counter()
-    for ep in range(1, cfg.epochs + 1):
+    for ep in range(first, cfg.epochs + 1):
         t_ep = time.perf_counter()
+        step = (ep - 1) * n_batches
         fb_sec = 0.0
         if cfg.uses_feedback_learning and cfg.fb_epochs_per_epoch:
             fb_sec = feedback_epochs(cfg.fb_epochs_per_epoch, f"epoch {ep}")["seconds"]
@@ -150,18 +286,20 @@ def train_run(cfg: FullScaleConfig, seed=0, data=None, progress=True, stream=Non
         row.update({"seconds": sec, "fb_seconds": fb_sec, "converged": conv, "diverged": div,
                     "skipped": skipped})
         record["epochs"].append(row)
-        left = (time.perf_counter() - t_train) / ep * (cfg.epochs - ep)
+        finite = math.isfinite(row["train_loss"])
+        if run is not None and finite:  # keep the state and a partial record on disk
+            record["summary"] = {"status": "running", "epochs_done": ep}
+            save(ep)
+            run.write(record)
+        left = np.mean([e["seconds"] for e in record["epochs"][1:]]) * (cfg.epochs - ep)
         metric = (f"test err {row['test_error']:.2f}%" if cfg.task == "classification"
                   else f"test mse {row['test_loss']:.4g}")
         say(f"epoch {ep}/{cfg.epochs}: train loss {row['train_loss']:.4g}, {metric}, "
             f"{sec:.1f} s (feedback {fb_sec:.1f} s), ~{fmt_time(left)} left")
-        if not math.isfinite(row["train_loss"]):
+        if not finite:
             status = "diverged"
             say("training loss is not finite: stopping")
             break
-        if out is not None:  # keep a partial record on disk during long runs
-            record["summary"] = {"status": "running", "epochs_done": ep}
-            rec.write_record(record, out)
     summ = rec.summarize(record["epochs"], cfg.task)
     paper_epochs = rec.PAPER_EPOCHS[cfg.dataset]
     summ.update({"status": status, "epochs_done": len(record["epochs"]) - 1,
@@ -172,7 +310,4 @@ def train_run(cfg: FullScaleConfig, seed=0, data=None, progress=True, stream=Non
                                                       for e in record["epochs"][1:]]))
                  if len(record["epochs"]) > 1 else None})
     record["summary"] = summ
-    if out is not None:
-        path = rec.write_record(record, out)
-        say(f"record written: {path}")
     return record

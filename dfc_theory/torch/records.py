@@ -34,9 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checkpoint import atomic_write
+from .._cli import data_errors
+
 __all__ = ["SCHEMA", "RUNS_ENV", "PAPER_TABLE1", "PAPER_EPOCHS", "TABLE1_ROWS",
            "default_runs_dir", "environment", "record_name", "protocol", "write_record",
-           "load_records",
+           "finished_record", "load_records",
            "summarize", "row_key", "label"]
 
 SCHEMA = "dfc-theory/run-record/1"
@@ -166,16 +169,30 @@ def _clean(o):
 
 
 def write_record(record, out_dir):
-    """Write ``record`` as JSON into ``out_dir`` (created); returns the path.  nan/inf become
-    null ("not available")."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    c = record["config"]
-    path = out / record_name(c, record["seed"])
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_clean(record), indent=1))
-    tmp.replace(path)
-    return path
+    """Write ``record`` as JSON into ``out_dir`` (created) atomically (a complete file or
+    the previous one, :func:`dfc_theory._checkpoint.atomic_write`); returns the path.
+    nan/inf become null ("not available")."""
+    path = Path(out_dir) / record_name(record["config"], record["seed"])
+    text = json.dumps(_clean(record), indent=1).encode()
+    return atomic_write(path, lambda f: f.write(text))
+
+
+#: statuses of a run that has ended (a rerun would give the same)
+FINISHED = ("complete", "diverged")
+
+
+def finished_record(path):
+    """The record in file ``path`` (with ``"_path"``) when its run has ended
+    (:data:`FINISHED`), else None; DataError naming the file when it is not JSON."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    with data_errors(f"{path} (pass --overwrite to replace it)"):
+        r = json.loads(path.read_text())
+    summary = r.get("summary") if isinstance(r, dict) else None
+    if not isinstance(summary, dict) or summary.get("status") not in FINISHED:
+        return None
+    return {**r, "_path": str(path)}
 
 
 def load_records(folder, complete_only=True):
