@@ -21,7 +21,7 @@ import numpy as np
 
 from ._backend import eigvals, eye, namespace
 from ._network import Network
-from ._validation import as_array, check_scalar, is_tensor
+from ._validation import as_array, as_rng, check_int, check_scalar, is_tensor
 
 __all__ = ["weight_product", "jacobian_transpose", "pseudoinverse", "damped_pseudoinverse",
            "damped_pinv_family", "random_condition2", "random_gaussian", "xavier_normal",
@@ -131,7 +131,8 @@ def random_condition2(network, x, seed=None, require_stable=True, max_tries=1000
     if len(getattr(x, "shape", np.shape(x))) != 1:
         raise ValueError(f"x: random_condition2 takes a single input of shape "
                          f"({network.n_in},), got {tuple(np.shape(x))}")
-    rng = np.random.default_rng(seed)
+    max_tries = check_int(max_tries, "max_tries")
+    rng = as_rng(seed)
     J = network.jacobian(x)
     n = network.n_out
     for _ in range(max_tries):
@@ -146,7 +147,7 @@ def random_gaussian(network, seed=None, scale=1.0):
     ``seed`` an int or NumPy Generator."""
     _check_net(network)
     scale = check_scalar(scale, "scale", low=0.0)
-    rng = np.random.default_rng(seed)
+    rng = as_rng(seed)
     return network.convert(rng.normal(0.0, scale / np.sqrt(network.n_out),
                                       size=(network.n_total, network.n_out)), "Q")
 
@@ -155,7 +156,8 @@ def xavier_normal(network, seed=None, scale=1.0):
     """Random Q, Xavier-normal per block: Q_i ~ N(0, scale^2 * 2 / (n_i + n_L)) (the reference
     code's ``initialization_K='xavier_normal'``)."""
     _check_net(network)
-    rng = np.random.default_rng(seed)
+    scale = check_scalar(scale, "scale", low=0.0)
+    rng = as_rng(seed)
     nL = network.n_out
     return network.convert(np.concatenate(
         [rng.normal(0.0, scale * np.sqrt(2.0 / (n + nL)), size=(n, nL))

@@ -29,7 +29,7 @@ import sympy as sp
 from ._routh import (S, _normalise, characteristic_polynomial,  # noqa: F401
                      hurwitz_conditions, hurwitz_matrix, hurwitz_minors, is_hurwitz_polynomial,
                      positive_by_coefficients, routh_first_column, routh_table)
-from ._validation import check_choice
+from ._validation import check_choice, check_sizes
 from .stability import linearisation_point
 
 __all__ = ["ALPHA", "K_P", "TAU_V", "TAU_U", "RHO", "S", "controller_rest", "alpha_effective",
@@ -253,9 +253,9 @@ def symbolic_system(sizes=(1, 1, 1), weights=None, derivatives=None, Q=None, alp
         Symbols ``q_{ab}`` (row a of the stacked Q) when omitted.
     alpha, k_p, tau_v, tau_u : SymPy expressions or numbers (symbols by default).
     """
-    sizes = tuple(int(n) for n in sizes)
-    if len(sizes) < 2 or min(sizes) < 1 or max(sizes) > 4:
-        raise ValueError(f"sizes: expected >= 2 widths in 1..4, got {sizes}")
+    sizes = tuple(check_sizes(sizes))
+    if max(sizes) > 4:
+        raise ValueError(f"sizes: expected widths in 1..4, got {sizes}")
     L = len(sizes) - 1
     syms = {}
     if weights is not None and len(weights) != L:
