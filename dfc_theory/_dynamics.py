@@ -24,7 +24,7 @@ import numpy as np
 from ._backend import device, eye, solve, to_numpy
 from ._controller import Controller
 from ._network import Network
-from ._validation import as_batch
+from ._validation import as_batch, check_type
 
 __all__ = ["DFCSystem", "Linearisation"]
 
@@ -71,11 +71,8 @@ class DFCSystem:
     """
 
     def __init__(self, network, Q, controller):
-        if not isinstance(network, Network):
-            raise TypeError(f"network: expected a dfc_theory.Network, got {type(network).__name__}")
-        if not isinstance(controller, Controller):
-            raise TypeError(f"controller: expected a dfc_theory.Controller, "
-                            f"got {type(controller).__name__}")
+        check_type(network, "network", Network)
+        check_type(controller, "controller", Controller)
         if isinstance(Q, (list, tuple)) and len(Q) and np.ndim(Q[0]) == 2:  # blocks Q_i
             Q = network.xp.concat([network.convert(q, f"Q[{i}] (Q_{i + 1})", ndim=2)
                                    for i, q in enumerate(Q)], axis=0)

@@ -54,7 +54,8 @@ import scipy.optimize
 from ._feedback_config import FeedbackConfig
 from ._network import Network
 from ._simulate import noise_std
-from ._validation import as_array, check_choice, check_int, check_nonempty, check_scalar
+from ._validation import (as_array, check_choice, check_int, check_nonempty, check_scalar,
+                          check_type)
 from .feedback import damped_pinv_family
 from .metrics import angle
 
@@ -63,10 +64,8 @@ __all__ = ["expected_feedback_update", "closed_form_h", "closed_form_feedback",
 
 
 def _check_inputs(network, Q, x, config):
-    if not isinstance(network, Network):
-        raise TypeError(f"network: expected a dfc_theory.Network, got {type(network).__name__}")
-    if not isinstance(config, FeedbackConfig):
-        raise TypeError(f"config: expected a FeedbackConfig, got {type(config).__name__}")
+    check_type(network, "network", Network)
+    check_type(config, "config", FeedbackConfig)
     Q = network.convert(Q, "Q", shape=(network.n_total, network.n_out))
     x2 = check_nonempty(network._input(x)[0], "x", "the batch-averaged feedback update")
     return Q, x2

@@ -117,13 +117,10 @@ class Network:
                             f"{type(weights).__name__}")
         if len(weights) == 0:
             raise ValueError("weights: need at least one layer")
-        first = weights[0]
-        kw = {"dtype": first.dtype if first.is_floating_point() else None,
-              "device": first.device} if is_tensor(first) else {}
-        ws = []
+        ws = []  # W_1 fixes the namespace (a tensor keeps its dtype and device)
         for i, w in enumerate(weights, start=1):
-            w = as_array(w, f"weights[{i - 1}] (W_{i})", ndim=2, strict=True,
-                         **({"like": ws[0]} if ws else kw))
+            w = as_array(w, f"weights[{i - 1}] (W_{i})", like=ws[0] if ws else None, ndim=2,
+                         strict=True)
             if ws and w.shape[1] != ws[-1].shape[0]:
                 raise ValueError(f"weights[{i - 1}] (W_{i}): expected {ws[-1].shape[0]} columns "
                                  f"(width of layer {i - 1}), got shape {tuple(w.shape)}")

@@ -46,7 +46,7 @@ import scipy.sparse
 
 from ._backend import affine, device, errstate, is_torch, no_grad
 from ._dynamics import DFCSystem
-from ._validation import as_array, as_rng, check_choice, check_int, check_scalar
+from ._validation import as_array, as_rng, check_choice, check_int, check_scalar, check_type
 
 __all__ = ["simulate", "SimulationResult", "StepState", "SIMULATION_METHODS"]
 
@@ -182,8 +182,7 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
     >>> bool(sim.converged), bool(np.allclose(sim.u_final, exact.u, atol=1e-9))
     (True, True)
     """
-    if not isinstance(system, DFCSystem):
-        raise TypeError(f"system: expected a DFCSystem, got {type(system).__name__}")
+    check_type(system, "system", DFCSystem)
     check_choice(method, "method", SIMULATION_METHODS)
     check_choice(record, "record", RECORDS)
     xp = system.xp

@@ -22,7 +22,7 @@ from functools import cached_property
 from ._backend import device, eigvals, errstate, eye, no_grad, solve, to_numpy
 from ._dynamics import DFCSystem
 from ._simulate import simulate
-from ._validation import check_choice, check_int, check_scalar
+from ._validation import check_choice, check_int, check_scalar, check_type
 
 __all__ = ["SteadyState", "steady_state", "STEADY_STATE_METHODS", "DEFAULT_TOL"]
 
@@ -216,8 +216,7 @@ def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_it
     >>> bool(np.abs(lin.u - exact.u).max() < 1e-3)
     True
     """
-    if not isinstance(system, DFCSystem):
-        raise TypeError(f"system: expected a DFCSystem, got {type(system).__name__}")
+    check_type(system, "system", DFCSystem)
     check_choice(method, "method", STEADY_STATE_METHODS)
     if simulate_kwargs and method != "simulate":
         raise TypeError(f"steady_state() got an unexpected keyword argument "

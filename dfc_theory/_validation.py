@@ -23,7 +23,8 @@ import numpy as np
 from ._backend import device as _device
 
 __all__ = ["as_array", "as_batch", "check_scalar", "check_choice", "check_int", "check_sizes",
-           "check_nonempty", "as_rng", "resolve_dtype", "resolve_device", "is_tensor"]
+           "check_nonempty", "check_type", "as_rng", "resolve_dtype", "resolve_device",
+           "is_tensor"]
 
 _DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -228,6 +229,14 @@ def as_rng(seed, name="seed"):
     if isinstance(seed, numbers.Integral) and seed < 0:
         raise ValueError(f"{name}: expected a non-negative integer, got {seed}")
     return np.random.default_rng(seed)
+
+
+def check_type(value, name, cls):
+    """Check ``value`` is an instance of ``cls`` (a class of the library) and return it."""
+    if not isinstance(value, cls):
+        raise TypeError(f"{name}: expected a {cls.__module__.split('.')[0]}.{cls.__name__}, "
+                        f"got {type(value).__name__}")
+    return value
 
 
 def check_choice(value, name, choices):

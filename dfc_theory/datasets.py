@@ -146,9 +146,7 @@ def read_idx(path, ndim=None):
     Raises
     ------
     DataError
-        (a ``ValueError``) starting with ``path``: unreadable, truncated or corrupt gzip,
-        bad magic number, an element type other than unsigned bytes, the wrong number of
-        dimensions, a zero dimension, or a payload whose size differs from the header's.
+        (a ``ValueError``) starting with ``path``, for every check of the module docstring.
     """
     data = _raw_bytes(path)
     if len(data) < 4:
@@ -158,9 +156,8 @@ def read_idx(path, ndim=None):
                         f"0000 followed by a type and dimension byte)")
     code, nd = data[2], data[3]
     if code != 0x08:
-        kind = IDX_TYPES.get(code, "unknown")
         raise DataError(f"{path}: expected unsigned-byte data (type 0x08), got type "
-                        f"{code:#04x} ({kind})")
+                        f"{code:#04x} ({IDX_TYPES.get(code, 'unknown')})")
     if ndim is not None and nd != ndim:
         raise DataError(f"{path}: expected {ndim} dimension(s), the header has {nd}")
     head = 4 + 4 * nd

@@ -143,7 +143,7 @@ def feedback_metrics(network, Q, x, gammas=DEFAULT_GAMMAS, alpha=0.0, J=None):
     alpha = check_scalar(alpha, "alpha", low=0.0)
     xp = network.xp
     with no_grad(xp):
-        x2 = check_nonempty(network._input(x)[0], "x", "the batch-mean metrics")
+        x2 = check_nonempty(network._input(x)[0], "x", "the batch mean of the metrics")
         J = network._jacobian(network._forward(x2).v_stacked) if J is None else J
         fam = damped_pinv_family(J, gammas)  # (n_gamma, B, N, nL)
         minre = float(xp.min(xp.real(eigvals(J @ Q))))
@@ -255,7 +255,7 @@ def train_feedback(network, Q, xs, config=None, epochs=1, batch_size=None, seed=
     """
     config = FeedbackConfig() if config is None else config
     xs = check_nonempty(network.convert(xs, "xs", shape=(None, network.n_in)), "xs",
-                        "feedback training")
+                        "training on it")
     Q, _ = _check_inputs(network, Q, xs[:1], config)
     Q = network.xp.asarray(Q, copy=True)
     epochs = check_int(epochs, "epochs")

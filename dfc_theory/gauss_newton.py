@@ -16,15 +16,14 @@ from __future__ import annotations
 from ._backend import eye, namespace, solve
 from ._network import Network
 from ._updates import Update
-from ._validation import check_choice, check_nonempty, check_scalar
+from ._validation import check_choice, check_nonempty, check_scalar, check_type
 
 __all__ = ["gn_update", "min_norm_update", "weighted_min_norm_update", "bp_update",
            "per_layer_from_signal"]
 
 
 def _prep(network, x, delta_L):
-    if not isinstance(network, Network):
-        raise TypeError(f"network: expected a dfc_theory.Network, got {type(network).__name__}")
+    check_type(network, "network", Network)
     x2 = check_nonempty(network._input(x)[0], "x", "the batch-averaged update")
     fp = network._forward(x2)
     d = network.convert(delta_L, "delta_L", ndim=(1, 2))

@@ -50,8 +50,10 @@ from ._backend import no_grad
 from ._simulate import StepState, simulate
 from ._steady_state import steady_state
 from ._updates import Update
-from ._validation import as_rng, check_choice, check_int, check_nonempty, check_scalar
-from .feedback import _check_net, dfa_as_feedback, weight_product
+from ._network import Network
+from ._validation import (as_rng, check_choice, check_int, check_nonempty, check_scalar,
+                          check_type)
+from .feedback import dfa_as_feedback, weight_product
 from .gauss_newton import _bp, _prep, per_layer_from_signal
 
 __all__ = ["FORWARD_METHODS", "DFC_METHODS", "RULES", "ForwardResult", "TimeAveragedRule",
@@ -91,7 +93,7 @@ def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True, r=No
     -------
     Update
     """
-    _check_net(network)
+    check_type(network, "network", Network)
     check_choice(rule, "rule", RULES)
     x2 = _inputs(network, x)
     B, L = x2.shape[0], network.depth
@@ -123,7 +125,7 @@ class TimeAveragedRule:
     """
 
     def __init__(self, network, batch_size, rule="nonlinear", include_bias=True):
-        _check_net(network)
+        check_type(network, "network", Network)
         check_choice(rule, "rule", RULES)
         self.network = network
         self.rule = rule
@@ -203,7 +205,7 @@ def dfa_feedback(network, seed=None, scale=1.0):
     drawn with NumPy (the same numbers on every backend).  The output layer receives the
     error directly (B_L = I, not stored).
     """
-    _check_net(network)
+    check_type(network, "network", Network)
     scale = check_scalar(scale, "scale", low=0.0, low_inclusive=False)
     rng = as_rng(seed)
     nL = network.n_out
@@ -290,7 +292,7 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
     >>> bool(dfc.angle(ssa.update, bp.update) < 90)     # a descent direction
     True
     """
-    _check_net(network)
+    check_type(network, "network", Network)
     check_choice(method, "method", FORWARD_METHODS)
     check_choice(rule, "rule", RULES)
     if simulate_kwargs and method not in ("dfc", "dfc-ss"):
@@ -315,9 +317,7 @@ def _forward_update(network, x2, t, method, Q, controller, rule, dt, n_steps, B_
         upd = _bp(network, fp, delta, include_bias) if method == "bp" else \
             _dfa(network, fp, delta, B_fb, include_bias)
         return ForwardResult(upd, method)
-    if not isinstance(controller, Controller):
-        raise TypeError(f"controller: method {method!r} needs a dfc_theory.Controller, "
-                        f"got {type(controller).__name__}")
+    check_type(controller, "controller", Controller)
     if Q is None:
         raise ValueError(f"Q: method {method!r} needs feedback weights (N x n_L) or 'fixed'")
     if isinstance(Q, str):

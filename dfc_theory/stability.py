@@ -30,7 +30,7 @@ import scipy.linalg
 from ._dynamics import DFCSystem
 from ._simulate import simulate
 from ._steady_state import steady_state
-from ._validation import as_batch, check_choice, check_scalar
+from ._validation import as_batch, check_choice, check_scalar, check_type
 from .metrics import _square_batch, spectra, spectral_abscissa, spectral_radius
 from .metrics import condition2_ratio as _ratio
 
@@ -46,8 +46,7 @@ POINTS = ("feedforward", "steady_state")
 
 # ---------------------------------------------------------------------------- helpers
 def _check_system(system):
-    if not isinstance(system, DFCSystem):
-        raise TypeError(f"system: expected a dfc_theory.DFCSystem, got {type(system).__name__}")
+    check_type(system, "system", DFCSystem)
     if not isinstance(system.Q, np.ndarray):
         raise TypeError("system: dfc_theory.stability is NumPy-only (SciPy); pass "
                         "system.to_numpy()")
@@ -487,19 +486,11 @@ def reference_euler_matrix(system, x, dt, target=None, at="feedforward", proacti
     # d u_int_{k+1} = Ci d u_int_k + Cu d u_k + Ce d e_k ; d u_{k+1} = d u_int_{k+1} + k_p d e_k
     Ci = I if total else (1.0 - h * a) * I
     Cu = -h * a * I if total else Z
-    if proactive:
-        # d e_k = -JQ d u_k ; state [u_int; u]
-        Ce = -h * JQ
-        row_i = np.concatenate([Ci, Cu + Ce], axis=2)
-        row_u = np.concatenate([Ci, Cu + Ce - kp * JQ], axis=2)
-        T = np.concatenate([row_i, row_u], axis=1)
-    else:
-        # d e_k = -JQ d u_{k-1} ; state [u_int; u; u_prev]
-        Ce = -h * JQ
-        row_i = np.concatenate([Ci, Cu, Ce], axis=2)
-        row_u = np.concatenate([Ci, Cu, Ce - kp * JQ], axis=2)
-        row_p = np.concatenate([Z, I, Z], axis=2)
-        T = np.concatenate([row_i, row_u, row_p], axis=1)
+    Ce = -h * JQ
+    if proactive:  # d e_k = -JQ d u_k ; state [u_int; u]
+        T = np.block([[Ci, Cu + Ce], [Ci, Cu + Ce - kp * JQ]])
+    else:  # d e_k = -JQ d u_{k-1} ; state [u_int; u; u_prev]
+        T = np.block([[Ci, Cu, Ce], [Ci, Cu, Ce - kp * JQ], [Z, I, Z]])
     return _out(T, p.single)
 
 

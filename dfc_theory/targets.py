@@ -30,10 +30,7 @@ REDUCTIONS = ("sum", "batch_mean", "mean")
 def _prepare(r_L, y, loss, reduction):
     check_choice(loss, "loss", LOSSES)
     check_choice(reduction, "reduction", REDUCTIONS)
-    r = r_L if is_tensor(r_L) and r_L.is_floating_point() else \
-        as_array(r_L, "r_L", ndim=(1, 2), tensor=is_tensor(r_L))
-    if r.ndim not in (1, 2):
-        raise ValueError(f"r_L: expected shape (B, n_L) or (n_L,), got {tuple(r.shape)}")
+    r = as_array(r_L, "r_L", ndim=(1, 2))  # a float tensor is itself (autograd intact)
     xp, single = namespace(r), r.ndim == 1
     r2 = r[None] if single else r
     if loss == "cross_entropy" and _ndim(y) == r.ndim - 1:  # class labels
@@ -42,7 +39,8 @@ def _prepare(r_L, y, loss, reduction):
         lab = xp.reshape(lab, (-1,))
         if lab.shape[0] != B or bool(xp.any((lab != xp.round(lab)) | (lab < 0) | (lab >= n))):
             raise ValueError(f"y: expected {B} integer class labels in [0, {n}), got "
-                             f"{lab.shape[0]} labels with values {_short(lab)}")
+                             f"{lab.shape[0]} labels: {lab[:6].tolist()}"
+                             f"{' ...' * (lab.shape[0] > 6)}")
         y2 = xp.astype(xp.astype(lab, xp.int64)[:, None] == xp.arange(n, device=device(r)),
                        r.dtype)
     else:
@@ -56,12 +54,6 @@ def _ndim(y):
         return np.ndim(y)
     except ValueError:  # a ragged sequence: as_array reports it
         return None
-
-
-def _short(a):
-    """The first few values of a 1-D array, for messages."""
-    vals = [float(v) for v in a[:6]]
-    return f"{vals}{' ...' if a.shape[0] > 6 else ''}"
 
 
 def _scale(reduction, B, n):

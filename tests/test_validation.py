@@ -109,7 +109,7 @@ CASES = [
     ("instantaneous-integral-PI", lambda: INST_PI.rhs(X, T, np.zeros((2, 2))), ValueError,
      r"controller: the instantaneous system"),
     # ---- simulate
-    ("simulate-system", lambda: simulate(NET, X, T), TypeError, r"system: expected a DFCSystem"),
+    ("simulate-system", lambda: simulate(NET, X, T), TypeError, r"system: expected a dfc_theory.DFCSystem"),
     ("simulate-method", lambda: simulate(SYS, X, T, method="rk4"), ValueError,
      r"method: expected one of \['euler', 'ivp', 'linear'\], got 'rk4'"),
     ("simulate-ivp-method", lambda: simulate(SYS, X, T, method="ivp", ivp_method="Euler"),
@@ -147,7 +147,7 @@ CASES = [
     ("ivp-instantaneous-integral-PI", lambda: simulate(INST_PI, X, T, method="ivp"),
      ValueError, r"controller: the instantaneous system"),
     # ---- steady state
-    ("steady-system", lambda: steady_state(Q, X, T), TypeError, r"system: expected a DFCSystem"),
+    ("steady-system", lambda: steady_state(Q, X, T), TypeError, r"system: expected a dfc_theory.DFCSystem"),
     ("steady-method", lambda: steady_state(SYS, X, T, method="exact"), ValueError,
      r"method: expected one of \['newton', 'simulate', 'ssa'\], got 'exact'"),
     ("steady-tol", lambda: steady_state(SYS, X, T, tol=0.0), ValueError, r"tol: must be > 0"),
