@@ -114,12 +114,6 @@ def _jq(system, v_blocks):
     return system.network._jacobian_product(list(v_blocks), [q.T for q in system.Q_blocks])
 
 
-def _threshold(xp, target, tol, atol):
-    """The accepted residual per sample, max(tol * max(1, ||r_L*||), atol)."""
-    thresh = tol * xp.maximum(xp.linalg.vector_norm(target, axis=1), 1.0)
-    return xp.maximum(thresh, atol) if atol else thresh
-
-
 def _within(xp, norm, thresh):
     """Residuals that are finite and at most ``thresh`` (an overflowed target's thresh is
     inf: an inf residual must still fail)."""
@@ -234,7 +228,8 @@ def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_it
         J = net.convert(J, "J", shape=(x2.shape[0], net.n_out, net.n_total))
     if delta_L is not None:
         delta_L = net.convert(delta_L, "delta_L", shape=tuple(t.shape))
-    thresh = _threshold(xp, t, tol, atol)
+    thresh = tol * xp.maximum(xp.linalg.vector_norm(t, axis=1), 1.0)  # accepted residual
+    thresh = xp.maximum(thresh, atol) if atol else thresh
     with no_grad(xp):
         if method == "simulate":
             res = simulate_until_converged(system, x2, t, thresh, **simulate_kwargs)
