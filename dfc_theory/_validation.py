@@ -220,14 +220,10 @@ def check_sizes(sizes, name="sizes", min_len=2):
 
 
 def as_rng(seed, name="seed"):
-    """``numpy.random.default_rng(seed)`` for None, a non-negative integer or a Generator
-    (returned as is); anything else (bools included) is refused naming ``name``."""
-    if isinstance(seed, (bool, np.bool_)) or not (seed is None or isinstance(
-            seed, (numbers.Integral, np.random.Generator, np.random.SeedSequence))):
-        raise TypeError(f"{name}: expected None, a non-negative integer or a numpy "
-                        f"Generator, got {seed!r}")
-    if isinstance(seed, numbers.Integral) and seed < 0:
-        raise ValueError(f"{name}: expected a non-negative integer, got {seed}")
+    """``numpy.random.default_rng(seed)`` for None, an integer >= 0 (bools refused) or a
+    numpy Generator (returned as is)."""
+    if not (seed is None or isinstance(seed, np.random.Generator)):
+        seed = check_int(seed, name, low=0)
     return np.random.default_rng(seed)
 
 

@@ -64,11 +64,6 @@ __all__ = ["FORWARD_METHODS", "DFC_METHODS", "RULES", "ForwardResult", "TimeAver
 fixed_feedback = weight_product
 
 
-def _inputs(network, x):
-    """x as a validated, non-empty (B, n_0) batch (the rules are batch averages)."""
-    return check_nonempty(network._input(x)[0], "x", "the batch-averaged update")
-
-
 def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True, r=None):
     """The DFC plasticity rule applied once at a network state (the "steady-state" rule).
 
@@ -95,7 +90,7 @@ def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True, r=No
     """
     check_type(network, "network", Network)
     check_choice(rule, "rule", RULES)
-    x2 = _inputs(network, x)
+    x2 = check_nonempty(network._input(x)[0], "x", "the batch-averaged update")
     B, L = x2.shape[0], network.depth
     vb = network.split(network._stacked(v, "v", B, allow_nonfinite=True))
     fb = network.split(network._stacked(v_ff, "v_ff", B, allow_nonfinite=True))

@@ -35,7 +35,9 @@ def _prepare(r_L, y, loss, reduction):
     r2 = r[None] if single else r
     if loss == "cross_entropy" and _ndim(y) == r.ndim - 1:  # class labels
         B, n = r2.shape
-        lab = as_array(y, "y", strict=True, **({"device": r.device} if is_tensor(r) else {}))
+        # nan and inf fail the integer test below: no separate scan of a tensor
+        lab = as_array(y, "y", allow_nonfinite=True, **({"device": r.device}
+                                                        if is_tensor(r) else {}))
         lab = xp.reshape(lab, (-1,))
         if lab.shape[0] != B or bool(xp.any((lab != xp.round(lab)) | (lab < 0) | (lab >= n))):
             raise ValueError(f"y: expected {B} integer class labels in [0, {n}), got "
