@@ -62,16 +62,12 @@ class Controller:
     sigma: float = 0.0
 
     def __post_init__(self):
-        object.__setattr__(self, "alpha", check_scalar(self.alpha, "alpha", low=0.0))
-        object.__setattr__(self, "k_p", check_scalar(self.k_p, "k_p", low=0.0))
-        object.__setattr__(self, "tau_v", check_scalar(self.tau_v, "tau_v", low=0.0))
-        object.__setattr__(self, "tau_u", check_scalar(self.tau_u, "tau_u", low=0.0,
-                                                       low_inclusive=False))
+        for name in ("alpha", "k_p", "tau_v", "sigma", "tau_u", "tau_A"):
+            positive = name in ("tau_u", "tau_A")  # the others may be 0
+            object.__setattr__(self, name, check_scalar(getattr(self, name), name, low=0.0,
+                                                        low_inclusive=not positive,
+                                                        optional=name == "tau_A"))
         check_choice(self.leak, "leak", LEAKS)
-        if self.tau_A is not None:
-            object.__setattr__(self, "tau_A", check_scalar(self.tau_A, "tau_A", low=0.0,
-                                                           low_inclusive=False))
-        object.__setattr__(self, "sigma", check_scalar(self.sigma, "sigma", low=0.0))
 
     @property
     def alpha_eff(self) -> float:

@@ -24,7 +24,7 @@ import numpy as np
 from ._backend import device, eye, solve, to_numpy
 from ._controller import Controller
 from ._network import Network
-from ._validation import as_batch
+from ._validation import as_batch, check_type
 
 __all__ = ["DFCSystem", "Linearisation"]
 
@@ -56,7 +56,7 @@ class DFCSystem:
     Parameters
     ----------
     network : Network
-    Q : array (N, n_L), or a sequence of blocks Q_i (n_i, n_L)
+    Q : array (N, n_L) (a nested list of rows too), or a sequence of blocks Q_i (n_i, n_L)
         Converted to the network's namespace, dtype and device.
     controller : Controller
 
@@ -71,12 +71,9 @@ class DFCSystem:
     """
 
     def __init__(self, network, Q, controller):
-        if not isinstance(network, Network):
-            raise TypeError(f"network: expected a dfc_theory.Network, got {type(network).__name__}")
-        if not isinstance(controller, Controller):
-            raise TypeError(f"controller: expected a dfc_theory.Controller, "
-                            f"got {type(controller).__name__}")
-        if isinstance(Q, (list, tuple)):
+        check_type(network, "network", Network)
+        check_type(controller, "controller", Controller)
+        if isinstance(Q, (list, tuple)) and len(Q) and np.ndim(Q[0]) == 2:  # blocks Q_i
             Q = network.xp.concat([network.convert(q, f"Q[{i}] (Q_{i + 1})", ndim=2)
                                    for i, q in enumerate(Q)], axis=0)
         Q = network.convert(Q, "Q", shape=(network.n_total, network.n_out), strict=True)
@@ -125,23 +122,26 @@ class DFCSystem:
         net, xp = self.network, self.xp
         x2, _ = as_batch(x, "x", net.n_in, like=net.weights[0])
         s0 = xp.zeros((x2.shape[0], net.n_out), dtype=x2.dtype, device=device(x2))
-        c = self.controller
+        c, fp = self.controller, net._forward(x2)
         if target is not None and c.leak == "total" and c.k_p:
             _, t, _ = self.prepare(x2, target)
-            s0 = c.k_p * (t - net.forward(x2).output)
+            s0 = c.k_p * (t - fp.output)
         if self.controller.instantaneous:
             return s0
-        return xp.concat([net.forward(x2).v_stacked, s0], axis=1)
+        return xp.concat([fp.v_stacked, s0], axis=1)
 
     def rest_state(self, ss, target):
         """The dynamical state z of a steady state ``ss`` (batched): z = [v; s] with
         s = u - k_p e for ``leak="integral"`` and s = u for ``"total"``; s alone for the
         instantaneous system."""
-        c = self.controller
         u, rL, v = (self.network.convert(a, name, ndim=(1, 2), allow_nonfinite=True)
                     for a, name in ((ss.u, "ss.u"), (ss.r_L, "ss.r_L"), (ss.v, "ss.v")))
         u, rL, v = (a if a.ndim == 2 else a[None] for a in (u, rL, v))
-        t = self.network.convert(target, "target", ndim=(1, 2))
+        return self._rest_z(u, rL, v, self.network.convert(target, "target", ndim=(1, 2)))
+
+    def _rest_z(self, u, rL, v, t):
+        """:meth:`rest_state` of validated batched arrays."""
+        c = self.controller
         s = u - c.k_p * (t - rL) if (c.leak == "integral" and c.k_p) else u
         return s if c.instantaneous else self.xp.concat([v, s], axis=1)
 
@@ -155,7 +155,7 @@ class DFCSystem:
                 raise ValueError("controller: the instantaneous system (tau_v = 0) with "
                                  "leak='integral' needs k_p = 0 (u = u_int + k_p e(u) is implicit)")
             u = s
-            v = net.forward(x2, delta=u @ self.Q.T).v_stacked
+            v = net._forward(x2, u @ self.Q.T).v_stacked
             r = net.rates(v)
             return v, r, target - r[-1], u, s
         v = z[:, :-nL]
@@ -199,11 +199,10 @@ class DFCSystem:
         v, r, e, u, s = self._parts(x2, target, z)
         if c.instantaneous:
             if c.leak == "total" and c.k_p:
-                J = net.jacobian(x2, v)
-                G = eye(self.xp, net.n_out, z) + c.k_p * (J @ self.Q)
+                G = eye(self.xp, net.n_out, z) + c.k_p * (net._jacobian(v) @ self.Q)
                 return solve(G, ((e - c.alpha * u) / c.tau_u)[..., None])[..., 0]
             return (e - c.alpha * u) / c.tau_u
-        vff = net.basal(x2, v)
+        vff = net._basal(x2, v)
         dv = (-v + vff + u @ self.Q.T) / c.tau_v
         if c.leak == "integral":
             ds = (e - c.alpha * s) / c.tau_u
@@ -234,13 +233,9 @@ class DFCSystem:
         net, c, xp = self.network, self.controller, self.xp
         B, nL, N = x2.shape[0], net.n_out, net.n_total
         v, r, e, u, s = self._parts(x2, target, z)
-        I_L = eye(xp, nL, z)
         if c.instantaneous:
-            JQ = net.jacobian(x2, v) @ self.Q
-            G = JQ + c.alpha * I_L
-            if c.k_p:
-                G = solve(I_L + c.k_p * JQ, G)
-            return -G / c.tau_u
+            return self._instantaneous_jacobian(v)
+        I_L = eye(xp, nL, z)
         Jhat, JLo, D = self.blocks(v)
         # -(I - J_hat), whose zeros are -0.0 (LAPACK's eigenvalues depend on zero signs)
         Mv = -(eye(xp, N, z) - Jhat)
@@ -254,7 +249,7 @@ class DFCSystem:
         else:
             vL = v[:, -nL:]
             DL = D[-1]
-            dvL = (-vL + net.basal(x2, v)[:, -nL:] + u @ self.Q_blocks[-1].T) / c.tau_v
+            dvL = (-vL + net._basal(x2, v)[:, -nL:] + u @ self.Q_blocks[-1].T) / c.tau_v
             d2 = net.phi(net.depth).d2f(vL) * dvL
             A[:, :N, :N] = Mv / c.tau_v
             A[:, :N, N:] = self.Q / c.tau_v
@@ -264,6 +259,19 @@ class DFCSystem:
             A[:, N:, N:] = -c.alpha * I_L / c.tau_u \
                 - c.k_p * DL[:, :, None] * self.Q_blocks[-1][None] / c.tau_v
         return A
+
+    def _instantaneous_jacobian(self, v):
+        """d(ds/dt)/ds of the instantaneous system at the pre-activations v (B, N):
+        -(I + k_p J Q)^{-1} (J Q + alpha I) / tau_u ("total", s = u) or
+        -((I + k_p J Q)^{-1} J Q + alpha I) / tau_u ("integral", s = u_int; exact at rest)."""
+        c, I_L = self.controller, eye(self.xp, self.network.n_out, v)
+        JQ = self.network._jacobian(v) @ self.Q
+        G = JQ + c.alpha * I_L if c.leak == "total" else JQ
+        if c.k_p:
+            G = solve(I_L + c.k_p * JQ, G)
+        if c.leak == "integral":
+            G = G + c.alpha * I_L
+        return -G / c.tau_u
 
     def blocks(self, v):
         """THEORY.md section 5's J_hat (B, N, N) (block (i, i-1) = W_i D_{i-1}), J_L^o

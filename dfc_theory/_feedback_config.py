@@ -71,15 +71,13 @@ class FeedbackConfig:
         s = object.__setattr__
         for name in ("alpha_fb", "k_p_fb", "tau_v_fb", "sigma_out", "beta",  # >= 0
                      "tau_u_fb", "dt_fb", "sigma_fb", "lr_fb", "tau_A_fb"):  # > 0
-            if getattr(self, name) is not None or name not in ("sigma_out", "tau_A_fb"):
-                s(self, name, check_scalar(getattr(self, name), name, low=0.0,
-                                           low_inclusive=name in _AT_LEAST_ZERO))
+            s(self, name, check_scalar(getattr(self, name), name, low=0.0,
+                                       low_inclusive=name in _AT_LEAST_ZERO,
+                                       optional=name in ("sigma_out", "tau_A_fb")))
         # the rule averages K - 1 lagged pairs: it needs K >= 2
         s(self, "n_steps_fb", check_int(self.n_steps_fb, "n_steps_fb", low=2))
-        if self.tau_A_fb is not None:
-            if self.dt_fb > self.tau_A_fb:
-                raise ValueError(f"dt_fb: must be <= tau_A_fb = {self.tau_A_fb}, "
-                                 f"got {self.dt_fb}")
+        if self.tau_A_fb is not None and self.dt_fb > self.tau_A_fb:
+            raise ValueError(f"dt_fb: must be <= tau_A_fb = {self.tau_A_fb}, got {self.dt_fb}")
         if self.tau_v_fb > 0 and self.dt_fb >= self.tau_v_fb:
             raise ValueError(f"dt_fb: forward Euler needs dt_fb < tau_v_fb = {self.tau_v_fb} "
                              f"(or tau_v_fb = 0, the instantaneous system), got {self.dt_fb}")

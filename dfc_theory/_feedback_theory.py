@@ -54,7 +54,8 @@ import scipy.optimize
 from ._feedback_config import FeedbackConfig
 from ._network import Network
 from ._simulate import noise_std
-from ._validation import as_array, check_choice, check_scalar
+from ._validation import (as_array, check_choice, check_int, check_nonempty, check_scalar,
+                          check_type)
 from .feedback import damped_pinv_family
 from .metrics import angle
 
@@ -63,14 +64,11 @@ __all__ = ["expected_feedback_update", "closed_form_h", "closed_form_feedback",
 
 
 def _check_inputs(network, Q, x, config):
-    if not isinstance(network, Network):
-        raise TypeError(f"network: expected a dfc_theory.Network, got {type(network).__name__}")
-    if not isinstance(config, FeedbackConfig):
-        raise TypeError(f"config: expected a FeedbackConfig, got {type(config).__name__}")
+    check_type(network, "network", Network)
+    check_type(config, "config", FeedbackConfig)
     Q = network.convert(Q, "Q", shape=(network.n_total, network.n_out))
-    x2, _ = network._input(x)
+    x2 = check_nonempty(network._input(x)[0], "x", "the batch-averaged feedback update")
     return Q, x2
-
 
 
 def _linear_step(network, Q, D, config, z, xi):
@@ -132,7 +130,7 @@ def expected_feedback_update(network, Q, x, config=None, return_info=False):
     nL, N = net.n_out, net.n_total
     d = 2 * nL + 2 * N
     B = x2.shape[0]
-    fp = net.forward(x2)
+    fp = net._forward(x2)
     D = [net.phi(i).df(fp.v[i - 1]) for i in range(1, net.depth + 1)]
     if all(np.all(Di == Di[:1]) for Di in D):  # e.g. linear networks: one sample suffices
         D, B = [Di[:1] for Di in D], 1
@@ -231,7 +229,9 @@ def fit_damped_gamma(Q, J, average="angle", log10_range=(-8.0, 8.0)):
         raise ValueError(f"J: expected shape ([B,] {Q.shape[1]}, {Q.shape[0]}) to match Q "
                          f"{Q.shape}, got {J.shape}")
     check_choice(average, "average", ("angle", "matrix"))
-    lo, hi = float(log10_range[0]), float(log10_range[1])
+    if np.shape(log10_range) != (2,):
+        raise ValueError(f"log10_range: expected (low, high), got {log10_range!r}")
+    lo, hi = (check_scalar(v, "log10_range") for v in log10_range)
     if not hi > lo:
         raise ValueError(f"log10_range: expected (low, high) with high > low, got {log10_range}")
     if Q.shape[1] == 1:  # n_L = 1: J J^T is a scalar, every member is a multiple of J^T
@@ -282,9 +282,8 @@ def closed_form_h(g, alpha, beta):
     gives h = 1 / (2 beta) for every g).  Setting: linear network, tau_v -> 0, k_p = 0, tau_u = 1, white
     apical noise with the 1 / sigma^2 scaling, stationary (long) sleep simulations.
     """
-    alpha = check_scalar(alpha, "alpha", low=0.0)
-    beta = check_scalar(beta, "beta", low=0.0, low_inclusive=False)
-    g = np.asarray(g, dtype=np.float64)
+    alpha, beta = _alpha_beta(alpha, beta)
+    g = as_array(g, "g")
     if np.any(g < 0):
         raise ValueError("g: eigenvalues of J J^T must be >= 0")
     b = 2 * alpha * beta - g
@@ -296,6 +295,14 @@ def closed_form_h(g, alpha, beta):
     # g = 0: the limit g -> 0+, 1/beta for alpha > 0 and 1/(2 beta) for alpha = 0 (irrelevant
     # for Q* = J^T h(J J^T), whose null directions of J J^T are annihilated by J^T)
     return np.where(g == 0, 1.0 / beta if alpha > 0 else 0.5 / beta, h)
+
+
+def _alpha_beta(alpha, beta):
+    """alpha >= 0 and beta > 0 with a finite 1 / beta."""
+    beta = check_scalar(beta, "beta", low=0.0, low_inclusive=False)
+    if not np.isfinite(4.0 / beta):
+        raise ValueError(f"beta: too small, 1 / beta overflows (got {beta})")
+    return check_scalar(alpha, "alpha", low=0.0), beta
 
 
 def _h_finite(g, alpha, beta, T):
@@ -352,11 +359,9 @@ def closed_form_feedback(J, alpha, beta, horizon=np.inf):
     (True, 1.0)
     """
     J = as_array(J, "J", ndim=(2, 3))
-    alpha = check_scalar(alpha, "alpha", low=0.0)
-    beta = check_scalar(beta, "beta", low=0.0, low_inclusive=False)
-    horizon = float(horizon)
-    if not horizon > 0:
-        raise ValueError(f"horizon: expected T > 0 (or inf), got {horizon}")
+    alpha, beta = _alpha_beta(alpha, beta)
+    if horizon != np.inf:
+        horizon = check_scalar(horizon, "horizon", low=0.0, low_inclusive=False)
     g, U = np.linalg.eigh(J @ np.swapaxes(J, -1, -2))
     g = np.clip(g, 0.0, None)
     if np.isinf(horizon):
@@ -384,13 +389,14 @@ def solve_feedback_fixed_point(network, xs, config=None, Q0=None, tol=1e-12, n_w
     """
     config = FeedbackConfig() if config is None else config
     xs = as_array(xs, "xs", ndim=2)
+    tol = check_scalar(tol, "tol", low=0.0, low_inclusive=False)
     shape = (network.n_total, network.n_out)
     if Q0 is None:
         J = network.jacobian(xs).mean(axis=0)
         beta = config.beta if config.decay == "weight" and config.beta > 0 else 1.0
         Q0 = closed_form_feedback(J, config.alpha_fb, beta, horizon=config.horizon)
     Q0, _ = _check_inputs(network, Q0, xs[:1], config)
-    for _ in range(int(n_warmup)):
+    for _ in range(check_int(n_warmup, "n_warmup", low=0)):
         Q0 = Q0 + config.lr_fb * expected_feedback_update(network, Q0, xs, config)
 
     def fun(q):

@@ -20,7 +20,8 @@ import numpy as np
 from scipy.optimize import brentq
 
 from ._backend import affine, device, is_torch, namespace, to_numpy
-from ._validation import as_array, as_batch, check_choice, is_tensor
+from ._validation import (as_array, as_batch, as_rng, check_choice, check_scalar, check_sizes,
+                          is_tensor)
 from .activations import get_activation
 
 __all__ = ["Network", "ForwardPass", "split_layers", "stack_layers", "rescale_to_condition1"]
@@ -47,6 +48,7 @@ def split_layers(z, sizes):
     >>> [b.tolist() for b in split_layers(np.arange(5.0), [2, 3])]
     [[0.0, 1.0], [2.0, 3.0, 4.0]]
     """
+    z = z if hasattr(z, "shape") else as_array(z, "z")
     if z.shape[-1] != sum(sizes):
         raise ValueError(f"z: last axis must have length {sum(sizes)}, got {z.shape[-1]}")
     offs = np.cumsum([0] + list(sizes)).tolist()
@@ -55,6 +57,8 @@ def split_layers(z, sizes):
 
 def stack_layers(blocks, xp=None):
     """Concatenate per-layer blocks along the last axis (inverse of :func:`split_layers`)."""
+    if len(blocks) == 0:
+        raise ValueError("blocks: need at least one per-layer block")
     xp = namespace(*blocks) if xp is None else xp
     return xp.concat(list(blocks), axis=-1)
 
@@ -108,15 +112,15 @@ class Network:
                  output_activation="linear"):
         if getattr(weights, "ndim", None) == 2:
             weights = [weights]
+        if isinstance(weights, str) or not hasattr(weights, "__len__"):
+            raise TypeError(f"weights: expected a sequence of matrices W_1..W_L, got "
+                            f"{type(weights).__name__}")
         if len(weights) == 0:
             raise ValueError("weights: need at least one layer")
-        first = weights[0]
-        kw = {"dtype": first.dtype if first.is_floating_point() else None,
-              "device": first.device} if is_tensor(first) else {}
-        ws = []
+        ws = []  # W_1 fixes the namespace (a tensor keeps its dtype and device)
         for i, w in enumerate(weights, start=1):
-            w = as_array(w, f"weights[{i - 1}] (W_{i})", ndim=2, strict=True,
-                         **({"like": ws[0]} if ws else kw))
+            w = as_array(w, f"weights[{i - 1}] (W_{i})", like=ws[0] if ws else None, ndim=2,
+                         strict=True)
             if ws and w.shape[1] != ws[-1].shape[0]:
                 raise ValueError(f"weights[{i - 1}] (W_{i}): expected {ws[-1].shape[0]} columns "
                                  f"(width of layer {i - 1}), got shape {tuple(w.shape)}")
@@ -152,11 +156,11 @@ class Network:
         ``init="xavier_normal"``: W_i ~ N(0, gain^2 * 2 / (n_i + n_{i-1})) (the paper's
         students); ``"normal"``: W_i ~ N(0, gain^2 / n_{i-1}).  Biases ~ N(0, bias_scale^2).
         """
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"sizes: need >= 2 positive widths, got {sizes}")
+        sizes = check_sizes(sizes)
         check_choice(init, "init", ("xavier_normal", "normal"))
-        rng = np.random.default_rng(seed)
+        gain = check_scalar(gain, "gain", low=0.0)
+        bias_scale = check_scalar(bias_scale, "bias_scale", low=0.0)
+        rng = as_rng(seed)
         ws, bs = [], []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
             std = gain * (np.sqrt(2.0 / (n_in + n_out)) if init == "xavier_normal"
@@ -269,18 +273,26 @@ class Network:
         ForwardPass
         """
         x2, single = self._input(x)
+        B = x2.shape[0]
         if delta is not None:
-            deltas = self.split(self._stacked(delta, "delta", x2.shape[0]))
+            delta = self._stacked(delta, "delta", B)
+        if input_drive is not None:
+            input_drive = self.convert(input_drive, "input_drive", shape=(B, self.sizes[1]))
+        fp = self._forward(x2, delta, input_drive)
+        if single:
+            return ForwardPass(tuple(a[0] for a in fp.v), tuple(a[0] for a in fp.r), self.xp)
+        return fp
+
+    def _forward(self, x2, delta=None, drive=None):
+        """:meth:`forward` of a validated batch (no checks: the solvers' inner loops)."""
+        deltas = None if delta is None else self.split(delta)
         v, r = [], [x2]
         for i, (w, b) in enumerate(zip(self.weights, self.biases), start=1):
-            vi = input_drive if i == 1 and input_drive is not None else affine(r[-1], w.T, b)
-            if delta is not None:
+            vi = drive if i == 1 and drive is not None else affine(r[-1], w.T, b)
+            if deltas is not None:
                 vi = vi + deltas[i - 1]
             v.append(vi)
             r.append(self._phi[i - 1].f(vi))
-        if single:
-            v = [a[0] for a in v]
-            r = [a[0] for a in r]
         return ForwardPass(tuple(v), tuple(r), self.xp)
 
     def rates(self, v_stacked):
@@ -290,7 +302,11 @@ class Network:
     def basal(self, x, v_stacked):
         """Basal (feedforward) drive v_i^ff = W_i phi(v_{i-1}) + b_i at state v (B, N) -> (B, N)."""
         x2, _ = self._input(x)
-        r = (x2,) + self.rates(self._stacked(v_stacked, "v", x2.shape[0], True))
+        return self._basal(x2, self._stacked(v_stacked, "v", x2.shape[0], True))
+
+    def _basal(self, x2, v):
+        """:meth:`basal` of validated arrays."""
+        r = (x2,) + self.rates(v)
         return self.stack([affine(r[i], w.T, b)
                            for i, (w, b) in enumerate(zip(self.weights, self.biases))])
 
@@ -299,7 +315,7 @@ class Network:
         the given stacked v."""
         x2, single = self._input(x)
         if v is None:
-            fp = self.forward(x2)
+            fp = self._forward(x2)
             return x2, list(fp.v), list(fp.r[:-1]), single
         vb = list(self.split(self._stacked(v, "v", x2.shape[0])))
         return x2, vb, [x2] + [phi.f(a) for phi, a in zip(self._phi[:-1], vb[:-1])], single
@@ -314,7 +330,8 @@ class Network:
         for i in range(L - 1, 0, -1):
             # one (B n_L, n_{i+1}) x (n_{i+1}, n_i) GEMM instead of B small batched ones
             B, nL, n_next = Js[i].shape
-            JW = (Js[i].reshape(B * nL, n_next) @ self.weights[i]).reshape(B, nL, -1)
+            W = self.weights[i]  # explicit sizes: -1 is ambiguous for an empty batch
+            JW = (Js[i].reshape(B * nL, n_next) @ W).reshape(B, nL, W.shape[1])
             Js[i - 1] = JW * D[i - 1][:, None, :]
         return Js
 
@@ -345,6 +362,10 @@ class Network:
         """
         return self.xp.concat(self.layer_jacobians(x, v), axis=-1)
 
+    def _jacobian(self, v):
+        """J (B, n_L, N) at validated stacked pre-activations v (B, N)."""
+        return self.xp.concat(self._jacobian_blocks(list(self.split(v))), axis=-1)
+
     def jacobian_product(self, x, M, v=None):
         """J M = sum_i J_i M_i, shape (B, n_L, k), for M (N, k) (e.g. J Q), without
         forming the stacked J: one (B n_L, n_i) x (n_i, k) product per layer.
@@ -361,7 +382,7 @@ class Network:
     def _jacobian_product(self, vb, MT_blocks):
         """J M from per-layer pre-activations and the blocks M_i^T (k, n_i), batched."""
         B, nL = vb[0].shape[0], self.n_out
-        return sum((Ji.reshape(B * nL, -1) @ Mi.T).reshape(B, nL, -1)
+        return sum((Ji.reshape(B * nL, Ji.shape[2]) @ Mi.T).reshape(B, nL, Mi.shape[0])
                    for Ji, Mi in zip(self._jacobian_blocks(vb), MT_blocks))
 
     def weight_jacobian(self, x, v=None):
@@ -375,7 +396,8 @@ class Network:
         blocks = []
         for Ji, ri in zip(self._jacobian_blocks(vb), rb):
             B, nL, ni = Ji.shape
-            blocks.append((Ji[..., :, None] * ri[:, None, None, :]).reshape(B, nL, -1))
+            outer = Ji[..., :, None] * ri[:, None, None, :]  # (B, n_L, n_i, n_{i-1})
+            blocks.append(outer.reshape(B, nL, ni * ri.shape[1]))
             blocks.append(Ji)
         out = self.xp.concat(blocks, axis=-1)
         return out[0] if single else out
@@ -429,9 +451,11 @@ def rescale_to_condition1(network: Network, x, norm=None, max_scale=1e6):
         raise TypeError("network: rescale_to_condition1 is NumPy-only (SciPy's brentq); "
                         "pass network.to_numpy()")
     x = as_array(x, "x", shape=(network.n_in,))
-    target = float(np.linalg.norm(x)) if norm is None else float(norm)
+    max_scale = check_scalar(max_scale, "max_scale", low=1.0)
+    target = float(np.linalg.norm(x)) if norm is None else \
+        check_scalar(norm, "norm", low=0.0, low_inclusive=False)
     if not target > 0:
-        raise ValueError(f"norm: needs a positive target layer norm, got {target}")
+        raise ValueError(f"x: needs a non-zero input (its norm is the default target), got {x}")
     ws = list(network.weights)
     r = x
     for i in range(1, network.depth):

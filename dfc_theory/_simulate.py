@@ -46,7 +46,7 @@ import scipy.sparse
 
 from ._backend import affine, device, errstate, is_torch, no_grad
 from ._dynamics import DFCSystem
-from ._validation import check_choice, check_int, check_scalar
+from ._validation import as_array, as_rng, check_choice, check_int, check_scalar, check_type
 
 __all__ = ["simulate", "SimulationResult", "StepState", "SIMULATION_METHODS"]
 
@@ -158,8 +158,10 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
         Called after every Euler step (e.g. to accumulate a time-averaged learning rule).
     ivp_method, rtol, atol : solve_ivp settings for ``"ivp"`` (``ivp_method`` one of
         ``IVP_METHODS``; the implicit ones get the analytic Jacobian, block-diagonal over
-        the batch, sparse except for LSODA, which needs it dense: small batches only).
-    conv_tol, eps : the reference convergence test (module docstring).
+        the batch, sparse except for LSODA, which needs it dense: small batches only;
+        rtol, atol > 0).
+    conv_tol, eps : float > 0, float >= 0
+        The reference convergence test (module docstring).
     noise : array (n_steps, B, N), optional
         Pre-drawn standard normals for the Euler noise (instead of ``seed``).
 
@@ -180,8 +182,7 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
     >>> bool(sim.converged), bool(np.allclose(sim.u_final, exact.u, atol=1e-9))
     (True, True)
     """
-    if not isinstance(system, DFCSystem):
-        raise TypeError(f"system: expected a DFCSystem, got {type(system).__name__}")
+    check_type(system, "system", DFCSystem)
     check_choice(method, "method", SIMULATION_METHODS)
     check_choice(record, "record", RECORDS)
     xp = system.xp
@@ -190,8 +191,15 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
                          f"backend implements 'euler' (the reference scheme)")
     if method == "ivp":
         check_choice(ivp_method, "ivp_method", IVP_METHODS)
+        rtol = check_scalar(rtol, "rtol", low=0.0, low_inclusive=False)
+        atol = check_scalar(atol, "atol", low=0.0, low_inclusive=False)
     dt = check_scalar(dt, "dt", low=0.0, low_inclusive=False)
     n_steps = check_int(n_steps, "n_steps")
+    conv_tol = check_scalar(conv_tol, "conv_tol", low=0.0, low_inclusive=False)
+    eps = check_scalar(eps, "eps", low=0.0)
+    sigma_out = check_scalar(sigma_out, "sigma_out", low=0.0, optional=True)
+    if observer is not None and not callable(observer):
+        raise TypeError(f"observer: expected a callable, got {type(observer).__name__}")
     x2, t, single = system.prepare(x, target)
     if method == "euler":
         with no_grad(xp):
@@ -201,7 +209,10 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
         if system.controller.sigma > 0 or (sigma_out or 0) > 0:
             raise ValueError(f"method: {method!r} is deterministic; use method='euler' for "
                              f"noise (controller.sigma={system.controller.sigma})")
-        if method == "ivp":
+        if x2.shape[0] == 0:  # nothing to integrate (SciPy's integrators need a state)
+            res = _unpack_traj(system, x2, t, np.zeros((n_steps + 1, 0, system.state_size)),
+                               dt * np.arange(n_steps + 1), record, method, conv_tol, eps, {})
+        elif method == "ivp":
             res = _ivp(system, x2, t, dt, n_steps, record, ivp_method, rtol, atol,
                        conv_tol, eps)
         else:
@@ -222,7 +233,7 @@ def noise_std(N, n_out, sigma, sigma_out, dt, tau_A):
     in the output layer when given), shape (N,)."""
     std = np.full(N, sigma * math.sqrt(dt) / tau_A)
     if sigma_out is not None:
-        std[N - n_out:] = check_scalar(sigma_out, "sigma_out", low=0.0) * math.sqrt(dt) / tau_A
+        std[N - n_out:] = sigma_out * math.sqrt(dt) / tau_A
     return std
 
 
@@ -246,14 +257,10 @@ class _Noise:
     def __init__(self, xp, seed, noise, n_steps, shape, like):
         self.xp, self.like, self.shape = xp, like, shape
         self.pre = self.rng = self.gen = None
-        if noise is not None:
-            pre = xp.asarray(noise, dtype=like.dtype, device=device(like))
-            if tuple(pre.shape) != (n_steps,) + self.shape:
-                raise ValueError(f"noise: expected shape ({n_steps}, {self.shape[0]}, "
-                                 f"{self.shape[1]}) of standard normals, got {tuple(pre.shape)}")
-            self.pre = pre
+        if noise is not None:  # pre-drawn standard normals
+            self.pre = as_array(noise, "noise", like=like, shape=(n_steps,) + self.shape)
         elif isinstance(seed, np.random.Generator) or not is_torch(xp):
-            self.rng = np.random.default_rng(seed)
+            self.rng = as_rng(seed)
         else:
             import torch
             self.gen = torch.Generator(device=like.device)
@@ -304,7 +311,7 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
     def zeros(*shape):
         return xp.zeros(shape, dtype=x2.dtype, device=device(x2))
 
-    fp = net.forward(x2)
+    fp = net._forward(x2)
     v = list(fp.v)
     r = [x2] + list(fp.r[1:])
     vff = list(fp.v)
@@ -381,17 +388,17 @@ def _unpack_traj(system, x2, target, Z, t, record, method, conv_tol, eps, info):
     """Common tail of the continuous-time integrators: Z (T+1, B, M) -> SimulationResult."""
     net = system.network
     B, nL = x2.shape[0], net.n_out
-    T1 = Z.shape[0]
-    flat = Z.reshape(T1 * B, -1)
-    xs = np.broadcast_to(x2, (T1, B, x2.shape[1])).reshape(T1 * B, -1)
-    ts = np.broadcast_to(target, (T1, B, nL)).reshape(T1 * B, -1)
+    T1, M = Z.shape[0], Z.shape[2]  # explicit sizes: -1 is ambiguous for B = 0
+    flat = Z.reshape(T1 * B, M)
+    xs = np.broadcast_to(x2, (T1, B, x2.shape[1])).reshape(T1 * B, x2.shape[1])
+    ts = np.broadcast_to(target, (T1, B, nL)).reshape(T1 * B, nL)
     v, rr, e, u, _ = system._parts(xs, ts, flat)
-    v, e, u, rL = (a.reshape(T1, B, -1) for a in (v, e, u, rr[-1]))
-    r_ff = net.forward(x2).r[-1]
+    v, e, u, rL = (a.reshape(T1, B, a.shape[1]) for a in (v, e, u, rr[-1]))
+    r_ff = net._forward(x2).r[-1]
     conv, div, ratio, err_ratio = _convergence(system, target, r_ff, v[-1], u[-1], e[0],
                                                conv_tol, eps)
     keep = record != "final"
-    v_ff_final = net.basal(x2, v[-1])
+    v_ff_final = net._basal(x2, v[-1])
     return SimulationResult(t, u if keep else None, e if keep else None, rL if keep else None,
                             v if record == "full" else None, v[-1], v_ff_final,
                             u[-1] @ system.Q.T, u[-1], conv, div, ratio, err_ratio,

@@ -17,11 +17,12 @@ Every solver works on NumPy arrays and torch tensors alike (one implementation).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
-from ._backend import device, errstate, eye, no_grad, solve, to_numpy
+from ._backend import device, eigvals, errstate, eye, no_grad, solve, to_numpy
 from ._dynamics import DFCSystem
 from ._simulate import simulate
-from ._validation import check_choice, check_int, check_scalar
+from ._validation import check_choice, check_int, check_scalar, check_type
 
 __all__ = ["SteadyState", "steady_state", "STEADY_STATE_METHODS", "DEFAULT_TOL"]
 
@@ -42,9 +43,18 @@ class SteadyState:
     v : (B, N) somatic pre-activations; ``r`` the rates r_0..r_L (tuple).
     v_ff : (B, N) basal drive W_i r_{i-1} + b_i at this state.
     delta_v : (B, N) v - v_ff (= Q u).
-    converged : (B,) bool.
+    converged : (B,) bool, for every method: the exact steady-state residual is finite and
+        at most max(tol * max(1, ||r_L*||), atol) (``info["tol"]``, ``info["atol"]``);
+        ``"simulate"`` also needs the reference convergence test.
     residual : (B,) ||alpha_eff u - r_L* + r_L||, the exact steady-state equation's residual.
     iterations : Newton iterations (or simulated steps); ``method`` the solver.
+    abscissa : (B,) spectral abscissa max Re lambda(A) of the linearised dynamics at this
+        state (A = ``DFCSystem.rhs_jacobian`` there, which at a rest point is ``A_system`` of
+        :func:`dfc_theory.stability.system_matrices`); nan where the state is not finite.
+        Computed on first access (an eigenvalue problem of size N + n_L per sample), on
+        either backend.
+    stable : (B,) bool, ``converged`` and ``abscissa < 0``: a locally asymptotically
+        stable rest point (Lyapunov's indirect method).
     """
 
     u: object
@@ -57,28 +67,43 @@ class SteadyState:
     iterations: int
     method: str
     info: dict = field(default_factory=dict)
+    _abscissa_of: object = field(default=None, repr=False, compare=False)
 
     @property
     def r_L(self):
         """r_L at the steady state."""
         return self.r[-1]
 
+    @cached_property
+    def abscissa(self):
+        """Spectral abscissa of the linearised dynamics at this state (class docstring)."""
+        if self._abscissa_of is None:
+            raise AttributeError("abscissa: this SteadyState was built without its system")
+        return self._abscissa_of()
+
+    @property
+    def stable(self):
+        """``converged`` and ``abscissa < 0`` (class docstring)."""
+        return self.converged & (self.abscissa < 0)
+
     def squeeze(self):
         """The single-sample view (batch axis removed) of a batch of one."""
         return SteadyState(self.u[0], self.v[0], tuple(a[0] for a in self.r), self.v_ff[0],
                            self.delta_v[0], self.converged[0], self.residual[0],
-                           self.iterations, self.method, self.info)
+                           self.iterations, self.method, self.info,
+                           lambda: self.abscissa[0])
 
     def to_numpy(self):
         """The same steady state with NumPy arrays (floats as float64)."""
         return SteadyState(*(to_numpy(getattr(self, k)) for k in
                              ("u", "v", "r", "v_ff", "delta_v", "converged", "residual")),
-                           self.iterations, self.method, self.info)
+                           self.iterations, self.method, self.info,
+                           lambda: to_numpy(self.abscissa))
 
 
 def _state_at(system, x2, target, u, drive=None):
     """Propagate v = forward(x, delta = Q u) and evaluate F(u); ``drive`` = W_1 x + b_1."""
-    fp = system.network.forward(x2, delta=u @ system.Q.T, input_drive=drive)
+    fp = system.network._forward(x2, u @ system.Q.T, drive)
     F = system.controller.alpha_eff * u - target + fp.r[-1]
     return fp, fp.v_stacked, F
 
@@ -89,16 +114,39 @@ def _jq(system, v_blocks):
     return system.network._jacobian_product(list(v_blocks), [q.T for q in system.Q_blocks])
 
 
-def _result(system, x2, target, u, converged, iterations, method, state=None, drive=None):
-    """Assemble a SteadyState at u; ``state`` = (rates r_0..r_L, v, F) at u when known."""
+def _within(xp, norm, thresh):
+    """Residuals that are finite and at most ``thresh`` (an overflowed target's thresh is
+    inf: an inf residual must still fail)."""
+    return xp.isfinite(norm) & (norm <= thresh)
+
+
+def _abscissa(system, x2, target, u, v, rL):
+    """max Re lambda of d(dz/dt)/dz at the state (u, v) per sample (nan where not finite)."""
+    xp = system.xp
+    with no_grad(xp):
+        ok = xp.all(xp.isfinite(u), axis=1) & xp.all(xp.isfinite(v), axis=1)
+        u, v, rL = (xp.where(ok[:, None], a, xp.zeros_like(a)) for a in (u, v, rL))
+        A = system._instantaneous_jacobian(v) if system.controller.instantaneous else \
+            system._rhs_jacobian(x2, target, system._rest_z(u, rL, v, target))
+        a = xp.max(xp.real(eigvals(A)), axis=1)
+        return xp.where(ok, a, xp.full_like(a, float("nan")))
+
+
+def _result(system, x2, target, u, thresh, iterations, method, state=None, drive=None,
+            ok=None):
+    """Assemble a SteadyState at u; ``state`` = (rates r_0..r_L, v, F) at u when known;
+    converged where the residual is within ``thresh`` (and ``ok``)."""
     if state is None:
         fp, v, F = _state_at(system, x2, target, u, drive)
         r = fp.r
     else:
         r, v, F = state
+    xp = system.xp
     dv = u @ system.Q.T
-    return SteadyState(u, v, tuple(r), v - dv, dv, converged,
-                       system.xp.linalg.vector_norm(F, axis=1), iterations, method)
+    norm = xp.linalg.vector_norm(F, axis=1)
+    conv = _within(xp, norm, thresh) if ok is None else _within(xp, norm, thresh) & ok
+    return SteadyState(u, v, tuple(r), v - dv, dv, conv, norm, iterations, method, {},
+                       lambda: _abscissa(system, x2, target, u, v, r[-1]))
 
 
 def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_iter=50,
@@ -115,9 +163,11 @@ def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_it
         Lemma 1's u = (J Q + alpha_eff I)^{-1} delta_L propagated nonlinearly; Newton in u
         (exact); or the reference Euler scheme run to convergence.
     tol : float, optional
-        Converged when ||F(u)|| <= max(tol * max(1, ||r_L*||), atol) per sample; default
-        1e-10 for ``"simulate"``, else by dtype (:data:`DEFAULT_TOL`: 1e-12 in float64, 1e-6
-        in float32, whose rounding floor for F is ~1e-7 relative).
+        Converged when ||F(u)|| <= max(tol * max(1, ||r_L*||), atol) per sample, for every
+        method (SSA included: its state is exact only for linear networks, so with the
+        default tolerance it reports converged only where the linearisation is exact);
+        default 1e-10 for ``"simulate"``, else by dtype (:data:`DEFAULT_TOL`: 1e-12 in
+        float64, 1e-6 in float32, whose rounding floor for F is ~1e-7 relative).
     max_iter : int >= 0
         Newton iteration cap.
     reuse_jacobian : bool
@@ -135,12 +185,16 @@ def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_it
     atol : float >= 0
         Absolute residual accepted whatever ||r_L*||.
     **simulate_kwargs
-        For ``"simulate"``: passed to :func:`dfc_theory.simulate` (``dt``, ``max_steps``...).
+        For ``"simulate"`` only (a TypeError otherwise): ``chunk``, ``max_steps`` and the
+        options of :func:`dfc_theory.simulate` (``dt``, ``proactive``...).
 
     Returns
     -------
     SteadyState (batch axis squeezed for a single input of shape (n_0,)).
-    Newton reports non-convergence in ``converged`` and ``residual``; it never raises for it.
+    Non-convergence is reported in ``converged`` and ``residual``, never raised; a
+    singular J Q + alpha_eff I gets the least-squares solution on both backends
+    (:func:`dfc_theory._backend.solve`), which ``converged`` then judges by its residual.
+    ``stable`` and ``abscissa`` are computed on first access.
 
     Examples
     --------
@@ -150,15 +204,18 @@ def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_it
     >>> system = dfc.DFCSystem(net, dfc.feedback.weight_product(net), dfc.Controller(alpha=0.1))
     >>> x = np.ones(4); target = net.forward(x).output + 0.01
     >>> exact = dfc.steady_state(system, x, target)
-    >>> bool(exact.converged), bool(exact.residual < 1e-12)
-    (True, True)
+    >>> bool(exact.converged), bool(exact.residual < 1e-12), bool(exact.stable)
+    (True, True, True)
     >>> lin = dfc.steady_state(system, x, target, method="ssa")   # Lemma 1: O(lambda^2) off
     >>> bool(np.abs(lin.u - exact.u).max() < 1e-3)
     True
     """
-    if not isinstance(system, DFCSystem):
-        raise TypeError(f"system: expected a DFCSystem, got {type(system).__name__}")
+    check_type(system, "system", DFCSystem)
     check_choice(method, "method", STEADY_STATE_METHODS)
+    if simulate_kwargs and method != "simulate":
+        raise TypeError(f"steady_state() got an unexpected keyword argument "
+                        f"{next(iter(simulate_kwargs))!r} (simulation options are for "
+                        f"method='simulate' only)")
     if tol is None:
         tol = 1e-10 if method == "simulate" else DEFAULT_TOL.get(
             str(system.network.dtype).replace("torch.", ""), 1e-6)
@@ -166,31 +223,34 @@ def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_it
     atol = check_scalar(atol, "atol", low=0.0)
     max_iter = check_int(max_iter, "max_iter", low=0)
     x2, t, single = system.prepare(x, target)
-    net = system.network
+    net, xp = system.network, system.xp
     if J is not None:
         J = net.convert(J, "J", shape=(x2.shape[0], net.n_out, net.n_total))
-    with no_grad(system.xp):
+    if delta_L is not None:
+        delta_L = net.convert(delta_L, "delta_L", shape=tuple(t.shape))
+    thresh = tol * xp.maximum(xp.linalg.vector_norm(t, axis=1), 1.0)  # accepted residual
+    thresh = xp.maximum(thresh, atol) if atol else thresh
+    with no_grad(xp):
         if method == "simulate":
-            res = simulate_until_converged(system, x2, t, tol, **simulate_kwargs)
+            res = simulate_until_converged(system, x2, t, thresh, **simulate_kwargs)
         elif method == "ssa":
-            res = _ssa(system, x2, t, J, delta_L, forward)
+            res = _ssa(system, x2, t, thresh, J, delta_L, forward)
         else:
-            res = _newton(system, x2, t, tol, max_iter, bool(reuse_jacobian), J, atol)
+            res = _newton(system, x2, t, thresh, max_iter, bool(reuse_jacobian), J)
+    res.info.update(tol=tol, atol=atol)
     return res.squeeze() if single else res
 
 
-def _ssa(system, x2, target, J=None, delta_L=None, fp=None):
+def _ssa(system, x2, target, thresh, J=None, delta_L=None, fp=None):
     net, a, xp = system.network, system.controller.alpha_eff, system.xp
-    fp = net.forward(x2) if fp is None else fp
-    delta = target - fp.r[-1] if delta_L is None else \
-        net.convert(delta_L, "delta_L", shape=tuple(target.shape))
+    fp = net._forward(x2) if fp is None else fp
+    delta = target - fp.r[-1] if delta_L is None else delta_L
     G = (J @ system.Q if J is not None else _jq(system, fp.v)) + a * eye(xp, net.n_out, x2)
     u = solve(G, delta[..., None])[..., 0]
-    return _result(system, x2, target, u, xp.all(xp.isfinite(u), axis=1), 0, "ssa",
-                   drive=fp.v[0])
+    return _result(system, x2, target, u, thresh, 0, "ssa", drive=fp.v[0])
 
 
-def _newton(system, x2, target, tol, max_iter, reuse_jacobian=True, J0=None, atol=0.0):
+def _newton(system, x2, target, thresh, max_iter, reuse_jacobian=True, J0=None):
     """Damped Newton in u, batched.  With ``reuse_jacobian`` a sample keeps its Newton matrix
     G = alpha I + J(v(u)) Q while the last step contracted its residual at least
     ``REFRESH_BELOW``-fold with a full step (a chord step: same root, same tolerance, one
@@ -213,9 +273,6 @@ def _newton(system, x2, target, tol, max_iter, reuse_jacobian=True, J0=None, ato
     drive = xp.asarray(fp.v[0], copy=True)  # W_1 x + b_1 (u = 0), reused by every propagation
     r = [fp.r[0]] + [xp.asarray(a, copy=True) for a in fp.r[1:]]  # rates at the iterate
     norm = norm_of(F, axis=1)
-    thresh = tol * xp.maximum(norm_of(target, axis=1), 1.0)
-    if atol:
-        thresh = xp.maximum(thresh, atol)
     active = norm > thresh
     G = full((B, nL, nL), 0.0)
     stale = full((B,), True, xp.bool)  # G must be (re-)evaluated before the next step
@@ -249,30 +306,32 @@ def _newton(system, x2, target, tol, max_iter, reuse_jacobian=True, J0=None, ato
         for r_i, r_t in zip(r[1:], fp_t.r[1:]):
             r_i[idx] = r_t
         active = (norm > thresh) & xp.isfinite(norm)
-    res = _result(system, x2, target, u, norm <= thresh, it, "newton", state=(r, v, F))
+    res = _result(system, x2, target, u, thresh, it, "newton", state=(r, v, F))
     res.info["jacobian_evaluations"] = n_jac
     return res
 
 
-def simulate_until_converged(system, x2, target, tol, dt=None, chunk=1000, max_steps=256000,
-                             **kwargs):
+def simulate_until_converged(system, x2, target, thresh, dt=None, chunk=1000,
+                             max_steps=256000, **kwargs):
     """Euler-simulate, doubling the horizon from ``chunk`` steps, until every sample passes
     the reference convergence test AND the exact steady-state residual
-    ||alpha_eff u - r_L* + r_L(u)|| <= tol * max(1, ||r_L*||) (the Euler fixed points are the
-    exact steady states), or ``max_steps`` is reached; returns a SteadyState whose
-    ``converged`` says which samples made it."""
+    ||alpha_eff u - r_L* + r_L(u)|| <= ``thresh`` (the Euler fixed points are the exact
+    steady states), or ``max_steps`` is reached; returns a SteadyState whose ``converged``
+    says which samples made it."""
     c, xp = system.controller, system.xp
     if dt is None:
         dt = min(0.25 * c.tau_v, 0.02 * c.tau_u) if c.tau_v > 0 else 0.02 * c.tau_u
-    thresh = tol * xp.maximum(xp.linalg.vector_norm(target, axis=1), 1.0)
-    n = int(chunk)
+    n = check_int(chunk, "chunk")
+    max_steps = check_int(max_steps, "max_steps")
     while True:
         res = simulate(system, x2, target, method="euler", dt=dt, n_steps=n, record="final",
                        **kwargs)
         with errstate(xp, all="ignore"):
             F = _state_at(system, x2, target, res.u_final)[2]
-            ok = res.converged & (xp.linalg.vector_norm(F, axis=1) <= thresh)
+            ok = res.converged & _within(xp, xp.linalg.vector_norm(F, axis=1), thresh)
         if bool(xp.all(ok)) or bool(xp.any(res.diverged)) or n >= max_steps:
             break
         n = min(2 * n, max_steps)
-    return _result(system, x2, target, res.u_final, ok, res.n_steps, "simulate")
+    with errstate(xp, all="ignore"):
+        return _result(system, x2, target, res.u_final, thresh, res.n_steps, "simulate",
+                       ok=res.converged)

@@ -10,7 +10,7 @@ from typing import Optional
 from ._controller import Controller
 from ._feedback_config import FeedbackConfig
 from ._methods import DFC_METHODS, FEEDBACK_KINDS, FORWARD_METHODS, RULES
-from ._validation import check_choice, check_int, check_scalar
+from ._validation import check_choice, check_int, check_scalar, check_sizes
 
 __all__ = ["TrainingConfig", "FIXED_MODES", "feedback_config"]
 
@@ -90,6 +90,7 @@ class TrainingConfig:
     log_eig_samples: Optional[int] = None
 
     def __post_init__(self):
+        check_sizes(self.sizes)
         check_choice(self.method, "method", FORWARD_METHODS)
         check_choice(self.feedback, "feedback", FEEDBACK_KINDS)
         check_choice(self.fixed_mode, "fixed_mode", FIXED_MODES)
@@ -111,15 +112,17 @@ class TrainingConfig:
         if self.clip is not None:
             check_scalar(self.clip, "clip", low=0.0, low_inclusive=False)
         check_scalar(self.gn_damping, "gn_damping", low=0.0)
+        for name in ("dfa_scale", "q_init_scale"):
+            check_scalar(getattr(self, name), name, low=0.0, low_inclusive=False)
+        check_scalar(self.decay_fb, "decay_fb", low=0.0)  # named here: beta of FeedbackConfig
+        check_scalar(self.sigma_out_fb, "sigma_out_fb", low=0.0, optional=True)
         # controller settings are validated by Controller; Euler's dt < tau_v up front so a
         # long run does not fail after its pre-training
         self.controller()
         if self.method in ("dfc", "dfc-ss", "dfc-ssa") and self.dt >= self.tau_v > 0:
             raise ValueError(f"dt: forward Euler needs dt < tau_v (the time-constant ratio) "
                              f"= {self.tau_v}, got dt={self.dt}")
-        if self.uses_feedback_learning and self.dt_fb >= self.tau_v_fb > 0:
-            raise ValueError(f"dt_fb: forward Euler needs dt_fb < tau_v_fb = {self.tau_v_fb}, "
-                             f"got dt_fb={self.dt_fb}")
+        feedback_config(self)  # the sleep-phase settings, up front too
         if self.log_eig_samples is not None and (isinstance(self.log_eig_samples, bool) or
                                                  int(self.log_eig_samples) != self.log_eig_samples
                                                  or self.log_eig_samples < 1):

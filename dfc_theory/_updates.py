@@ -64,9 +64,13 @@ class Update:
         return self._xp.concat([self.layer(i, with_bias) for i in range(1, self.depth + 1)])
 
     def scaled(self, factors):
-        """Per-layer scaling Delta W_i -> factors[i-1] * Delta W_i (and Delta b_i)."""
-        f = [float(c) for c in np.broadcast_to(np.asarray(factors, dtype=np.float64),
-                                               (self.depth,))]
+        """Per-layer scaling Delta W_i -> factors[i-1] * Delta W_i (and Delta b_i); one
+        number scales every layer."""
+        f = as_array(factors, "factors", ndim=(0, 1))
+        if f.ndim and f.shape[0] != self.depth:
+            raise ValueError(f"factors: expected {self.depth} per-layer factors (or one), "
+                             f"got {f.shape[0]}")
+        f = [float(c) for c in np.broadcast_to(f, (self.depth,))]
         return Update(tuple(c * w for c, w in zip(f, self.dW)),
                       None if self.db is None else tuple(c * b for c, b in zip(f, self.db)))
 
@@ -76,6 +80,9 @@ class Update:
     __rmul__ = __mul__
 
     def __add__(self, other):
+        if not isinstance(other, Update) or other.depth != self.depth:
+            raise ValueError(f"other: expected an Update of {self.depth} layers, got "
+                             f"{getattr(other, 'depth', type(other).__name__)}")
         db = None
         if self.db is not None and other.db is not None:
             db = tuple(a + b for a, b in zip(self.db, other.db))

@@ -3,21 +3,28 @@
 Every error names the argument and says what was expected.  Arrays are converted with
 :func:`as_array`: into the namespace, dtype and device of ``like`` (the network or system a
 function works on) when given; otherwise a tensor keeps its own dtype and device and
-anything else becomes a float64 NumPy array.  Finiteness is checked for NumPy and Python
-inputs; tensors only with ``strict`` (parameters at construction), since scanning a tensor
-on a GPU costs a device synchronisation -- non-finite values then reach the results, whose
-``converged`` / ``diverged`` flags report them.
+anything else becomes a float64 NumPy array.  Only real numbers pass (integers are
+converted): complex, bool, string and object arrays are refused, except where a function
+documents complex input (the spectral measures).  Finiteness is checked for NumPy and
+Python inputs; tensors only with ``strict`` (parameters at construction, loss targets),
+since scanning a tensor on a GPU costs a device synchronisation -- non-finite values then
+reach the results, whose ``converged`` / ``diverged`` flags report them.
+
+Public entry points validate once; the loops and solvers behind them work on validated
+arrays through private methods and never validate again.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
 from ._backend import device as _device
 
-__all__ = ["as_array", "as_batch", "check_scalar", "check_choice", "check_int",
-           "resolve_dtype", "resolve_device", "is_tensor"]
+__all__ = ["as_array", "as_batch", "check_scalar", "check_choice", "check_int", "check_sizes",
+           "check_nonempty", "check_type", "as_rng", "resolve_dtype", "resolve_device",
+           "is_tensor"]
 
 _DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -61,31 +68,48 @@ def resolve_device(dev):
     return out
 
 
-def _to_tensor(value, name, dtype, dev):
+def _reject(name, what):
+    raise TypeError(f"{name}: expected a numeric array of real numbers, got {what}")
+
+
+def _numeric(value, name, complex_ok=False):
+    """``value`` as a NumPy array of real (or, with ``complex_ok``, complex) numbers."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):  # ragged nested sequences
+        _reject(name, f"{type(value).__name__} (not a rectangular array)")
+    kind = arr.dtype.kind
+    if kind not in "fiu" and not (complex_ok and kind == "c"):
+        _reject(name, type(value).__name__ if arr.ndim == 0 else {
+            "b": "booleans", "c": "complex numbers", "O": "objects", "U": "strings"}.get(
+                kind, str(arr.dtype)))
+    return arr
+
+
+def _tensor_kind(value, name, complex_ok):
+    """Refuse bool and (unless ``complex_ok``) complex tensors; True for complex ones."""
+    if str(value.dtype) == "torch.bool" or (value.dtype.is_complex and not complex_ok):
+        _reject(name, "booleans" if str(value.dtype) == "torch.bool" else "complex numbers")
+    return value.dtype.is_complex
+
+
+def _to_tensor(value, name, dtype, dev, complex_ok=False):
     import torch
     if not is_tensor(value):
-        arr = _numeric(value, name)
-        if dtype is None:
-            dtype = torch.from_numpy(arr[:0]).dtype if arr.dtype.kind == "f" \
-                and arr.dtype != np.float16 else torch.get_default_dtype()
+        arr = _numeric(value, name, complex_ok)
+        if dtype is None and arr.dtype.kind in "fc" and arr.dtype != np.float16:
+            dtype = getattr(torch, arr.dtype.name)  # float32/64, complex64/128 keep theirs
         value = torch.from_numpy(np.array(arr, copy=True))
-    elif dtype is None and not value.is_floating_point():
+    elif _tensor_kind(value, name, complex_ok):
+        dtype = None
+    if dtype is None and not (value.is_floating_point() or value.dtype.is_complex):
         dtype = torch.get_default_dtype()
     return value.to(device=dev if dev is not None else value.device,
                     dtype=dtype if dtype is not None else value.dtype)
 
 
-def _numeric(value, name):
-    try:
-        return np.asarray(value) if isinstance(value, np.ndarray) and value.dtype.kind == "f" \
-            else np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name}: expected a numeric array, got {type(value).__name__}") \
-            from exc
-
-
 def as_array(value, name, like=None, ndim=None, shape=None, allow_nonfinite=False,
-             strict=False, dtype=None, device=None, tensor=False):
+             strict=False, dtype=None, device=None, tensor=False, complex_ok=False):
     """Convert ``value`` to a floating array and check its rank, shape and finiteness.
 
     Parameters
@@ -102,16 +126,21 @@ def as_array(value, name, like=None, ndim=None, shape=None, allow_nonfinite=Fals
     tensor : bool
         Return a tensor even without ``dtype`` / ``device`` (float NumPy arrays keep their
         dtype, anything else gets torch's default dtype).
+    complex_ok : bool
+        Keep complex input complex (NumPy: complex128) instead of refusing it.
     """
     was_tensor = is_tensor(value)
     if like is not None and not isinstance(like, np.ndarray):
         arr = _to_tensor(value, name, like.dtype, _device(like))
     elif like is None and (tensor or was_tensor or dtype is not None or device is not None):
-        arr = _to_tensor(value, name, resolve_dtype(dtype), resolve_device(device))
+        arr = _to_tensor(value, name, resolve_dtype(dtype), resolve_device(device), complex_ok)
     else:
         if was_tensor:
-            value = value.detach().cpu().double().numpy()
-        arr, was_tensor = _numeric(value, name).astype(np.float64, copy=False), False
+            value = value.detach().cpu()
+            value = value.numpy() if _tensor_kind(value, name, complex_ok) else \
+                value.double().numpy()
+        arr, was_tensor = _numeric(value, name, complex_ok), False
+        arr = arr.astype(np.complex128 if arr.dtype.kind == "c" else np.float64, copy=False)
     if ndim is not None:
         ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in ndims:
@@ -142,12 +171,23 @@ def as_batch(x, name, n, like=None):
     return arr, single
 
 
-def check_scalar(value, name, low=None, high=None, low_inclusive=True, high_inclusive=True):
-    """Check a real scalar lies in [low, high] (or the open variants) and return it as float."""
+def check_nonempty(arr, name, what="the batch average"):
+    """Refuse an empty batch (B = 0) where ``what`` (e.g. a batch mean) is undefined."""
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name}: empty batch (B = 0); {what} is undefined")
+    return arr
+
+
+def check_scalar(value, name, low=None, high=None, low_inclusive=True, high_inclusive=True,
+                 optional=False):
+    """Check a real scalar lies in [low, high] (or the open variants) and return it as float
+    (-0.0 becomes 0.0); ``optional`` lets None through."""
+    if optional and value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    value = float(value)
-    if not np.isfinite(value):
+    value = float(value) + 0.0
+    if not math.isfinite(value):
         raise ValueError(f"{name}: must be finite, got {value}")
     if low is not None and (value < low or (value == low and not low_inclusive)):
         rel = ">=" if low_inclusive else ">"
@@ -159,13 +199,40 @@ def check_scalar(value, name, low=None, high=None, low_inclusive=True, high_incl
 
 
 def check_int(value, name, low=1):
-    """Check an integer >= ``low`` (bools rejected) and return it as int."""
-    ok = not isinstance(value, bool) and isinstance(value, (numbers.Real, np.integer))
-    if not ok or int(value) != value or value < low:
+    """Check an integer >= ``low`` (bools rejected; an integral float such as 3.0 passes)
+    and return it as int."""
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (numbers.Real,
+                                                                        np.integer))
+    if not (ok and math.isfinite(value) and int(value) == value and value >= low):
         what = {1: "a positive integer", 0: "a non-negative integer"}.get(
             low, f"an integer >= {low}")
         raise ValueError(f"{name}: expected {what}, got {value!r}")
     return int(value)
+
+
+def check_sizes(sizes, name="sizes", min_len=2):
+    """Layer widths [n_0, ..., n_L]: a sequence of at least ``min_len`` positive integers."""
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+        raise TypeError(f"{name}: expected a sequence of layer widths, got {sizes!r}")
+    if len(sizes) < min_len:
+        raise ValueError(f"{name}: need >= {min_len} widths, got {list(sizes)}")
+    return [check_int(s, f"{name}[{i}]") for i, s in enumerate(sizes)]
+
+
+def as_rng(seed, name="seed"):
+    """``numpy.random.default_rng(seed)`` for None, an integer >= 0 (bools refused) or a
+    numpy Generator (returned as is)."""
+    if not (seed is None or isinstance(seed, np.random.Generator)):
+        seed = check_int(seed, name, low=0)
+    return np.random.default_rng(seed)
+
+
+def check_type(value, name, cls):
+    """Check ``value`` is an instance of ``cls`` (a class of the library) and return it."""
+    if not isinstance(value, cls):
+        raise TypeError(f"{name}: expected a {cls.__module__.split('.')[0]}.{cls.__name__}, "
+                        f"got {type(value).__name__}")
+    return value
 
 
 def check_choice(value, name, choices):

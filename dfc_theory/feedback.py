@@ -21,16 +21,11 @@ import numpy as np
 
 from ._backend import eigvals, eye, namespace
 from ._network import Network
-from ._validation import as_array, check_scalar, is_tensor
+from ._validation import as_array, as_rng, check_int, check_scalar, check_type, is_tensor
 
 __all__ = ["weight_product", "jacobian_transpose", "pseudoinverse", "damped_pseudoinverse",
            "damped_pinv_family", "random_condition2", "random_gaussian", "xavier_normal",
            "dfa_as_feedback"]
-
-
-def _check_net(network):
-    if not isinstance(network, Network):
-        raise TypeError(f"network: expected a dfc_theory.Network, got {type(network).__name__}")
 
 
 def weight_product(network):
@@ -47,7 +42,7 @@ def weight_product(network):
     >>> bool(np.allclose(dfc.feedback.weight_product(net), net.jacobian(np.zeros(3)).T))
     True
     """
-    _check_net(network)
+    check_type(network, "network", Network)
     L = network.depth
     blocks = [None] * L
     blocks[L - 1] = eye(network.xp, network.n_out, network.weights[0])
@@ -58,7 +53,7 @@ def weight_product(network):
 
 def jacobian_transpose(network, x):
     """Q = J^T at the feedforward state of x."""
-    _check_net(network)
+    check_type(network, "network", Network)
     J = network.jacobian(x)
     return J.mT.copy() if isinstance(J, np.ndarray) else J.mT.contiguous()
 
@@ -109,14 +104,14 @@ def damped_pinv_family(J, gammas):
 def damped_pseudoinverse(network, x, gamma):
     """Q = J^T (J J^T + gamma I)^{-1}, the damped pseudoinverse at the feedforward J of x
     (gamma >= 0; gamma = 0 is J^+, the Moore-Penrose pseudoinverse, for any rank)."""
-    _check_net(network)
+    check_type(network, "network", Network)
     gamma = check_scalar(gamma, "gamma", low=0.0)
     return damped_pinv_family(network.jacobian(x), [gamma])[0]
 
 
 def pseudoinverse(network, x):
     """Q = J^+, the Moore-Penrose pseudoinverse of J (any rank)."""
-    _check_net(network)
+    check_type(network, "network", Network)
     return network.xp.linalg.pinv(network.jacobian(x))
 
 
@@ -127,11 +122,12 @@ def random_condition2(network, x, seed=None, require_stable=True, max_tries=1000
     real part (so Condition 3 holds for every alpha > 0), as in the paper's Fig 2.
     Only single inputs x of shape (n_0,).
     """
-    _check_net(network)
+    check_type(network, "network", Network)
     if len(getattr(x, "shape", np.shape(x))) != 1:
         raise ValueError(f"x: random_condition2 takes a single input of shape "
                          f"({network.n_in},), got {tuple(np.shape(x))}")
-    rng = np.random.default_rng(seed)
+    max_tries = check_int(max_tries, "max_tries")
+    rng = as_rng(seed)
     J = network.jacobian(x)
     n = network.n_out
     for _ in range(max_tries):
@@ -144,9 +140,9 @@ def random_condition2(network, x, seed=None, require_stable=True, max_tries=1000
 def random_gaussian(network, seed=None, scale=1.0):
     """Q with i.i.d. N(0, scale^2 / n_L) entries (generally violates Condition 2);
     ``seed`` an int or NumPy Generator."""
-    _check_net(network)
+    check_type(network, "network", Network)
     scale = check_scalar(scale, "scale", low=0.0)
-    rng = np.random.default_rng(seed)
+    rng = as_rng(seed)
     return network.convert(rng.normal(0.0, scale / np.sqrt(network.n_out),
                                       size=(network.n_total, network.n_out)), "Q")
 
@@ -154,8 +150,9 @@ def random_gaussian(network, seed=None, scale=1.0):
 def xavier_normal(network, seed=None, scale=1.0):
     """Random Q, Xavier-normal per block: Q_i ~ N(0, scale^2 * 2 / (n_i + n_L)) (the reference
     code's ``initialization_K='xavier_normal'``)."""
-    _check_net(network)
-    rng = np.random.default_rng(seed)
+    check_type(network, "network", Network)
+    scale = check_scalar(scale, "scale", low=0.0)
+    rng = as_rng(seed)
     nL = network.n_out
     return network.convert(np.concatenate(
         [rng.normal(0.0, scale * np.sqrt(2.0 / (n + nL)), size=(n, nL))
@@ -165,7 +162,7 @@ def xavier_normal(network, seed=None, scale=1.0):
 def dfa_as_feedback(network, B_fb):
     """DFA's fixed random matrices as a DFC feedback matrix Q = [B_1; ...; B_{L-1}; I]
     (N x n_L), so that Q-based metrics (Condition-2 ratio) can describe DFA's pathway."""
-    _check_net(network)
+    check_type(network, "network", Network)
     sizes, nL = network.sizes[1:-1], network.n_out
     if B_fb is None or len(tuple(B_fb)) != len(sizes):
         raise ValueError(f"dfa_feedback: expected {len(sizes)} matrices B_i (n_i, n_L) "

@@ -39,7 +39,8 @@ from ._feedback_theory import (DampedFit, _check_inputs, closed_form_feedback,  
                                closed_form_h, expected_feedback_update, fit_damped_gamma,
                                solve_feedback_fixed_point)
 from ._simulate import simulate
-from ._validation import as_batch, check_choice, check_int
+from ._validation import (as_batch, as_rng, check_choice, check_int, check_nonempty,
+                          check_scalar)
 from .feedback import damped_pinv_family
 from .metrics import angle, condition2_ratio
 
@@ -79,6 +80,9 @@ def feedback_update(network, Q, x, config=None, seed=None, return_info=False):
 
     Raises
     ------
+    ValueError
+        For an empty batch, and, when the simulation fails, for non-finite entries of the
+        tensors ``x`` or ``Q`` (NumPy inputs are checked up front).
     FloatingPointError
         If the sleep-phase simulation blows up (unstable controller, Condition 3 violated,
         or dt_fb too large); never returns a non-finite update.
@@ -87,7 +91,7 @@ def feedback_update(network, Q, x, config=None, seed=None, return_info=False):
     Q, x2 = _check_inputs(network, Q, x, config)
     system = DFCSystem(network, Q, config.controller())
     xp = network.xp
-    target = network.forward(x2).r[-1]
+    target = network._forward(x2).r[-1]
     acc = xp.zeros((network.n_total, network.n_out), dtype=Q.dtype, device=device(Q))
     state = {"prev": None, "u2": 0.0}
 
@@ -105,6 +109,9 @@ def feedback_update(network, Q, x, config=None, seed=None, return_info=False):
                        proactive=config.proactive)
     B, K = x2.shape[0], config.n_steps_fb
     if res.info.get("blew_up") or res.n_steps < K or not bool(xp.all(xp.isfinite(acc))):
+        for a, name in ((x2, "x"), (Q, "Q")):  # tensors are not scanned up front
+            if not bool(xp.all(xp.isfinite(a))):
+                raise ValueError(f"{name}: contains non-finite values (nan or inf)")
         raise FloatingPointError(
             f"feedback_update: the sleep-phase simulation diverged after {res.n_steps} steps "
             f"(alpha_fb={config.alpha_fb}, k_p_fb={config.k_p_fb}, dt_fb={config.dt_fb}); "
@@ -133,9 +140,11 @@ def feedback_metrics(network, Q, x, gammas=DEFAULT_GAMMAS, alpha=0.0, J=None):
     ``J`` (B, n_L, N): the feedforward Jacobian of ``x`` when the caller has it.
     """
     Q = network.convert(Q, "Q", shape=(network.n_total, network.n_out))
+    alpha = check_scalar(alpha, "alpha", low=0.0)
     xp = network.xp
     with no_grad(xp):
-        J = network.jacobian(network._input(x)[0]) if J is None else J
+        x2 = check_nonempty(network._input(x)[0], "x", "the batch mean of the metrics")
+        J = network._jacobian(network._forward(x2).v_stacked) if J is None else J
         fam = damped_pinv_family(J, gammas)  # (n_gamma, B, N, nL)
         minre = float(xp.min(xp.real(eigvals(J @ Q))))
         ratio = condition2_ratio(J, xp.broadcast_to(Q, (J.shape[0],) + tuple(Q.shape)))
@@ -245,7 +254,8 @@ def train_feedback(network, Q, xs, config=None, epochs=1, batch_size=None, seed=
     True
     """
     config = FeedbackConfig() if config is None else config
-    xs = network.convert(xs, "xs", ndim=2)
+    xs = check_nonempty(network.convert(xs, "xs", shape=(None, network.n_in)), "xs",
+                        "training on it")
     Q, _ = _check_inputs(network, Q, xs[:1], config)
     Q = network.xp.asarray(Q, copy=True)
     epochs = check_int(epochs, "epochs")
@@ -255,7 +265,7 @@ def train_feedback(network, Q, xs, config=None, epochs=1, batch_size=None, seed=
     check_choice(noise, "noise", ("numpy", "torch"))
     if log_every is not None:
         check_int(log_every, "log_every")
-    rng = np.random.default_rng(seed)
+    rng = as_rng(seed)
     order0 = rng.permutation(n) if shuffle else np.arange(n)
     x_eval = xs[order0[:bs]] if x_eval is None else as_batch(x_eval, "x_eval", network.n_in,
                                                                    like=xs)[0]

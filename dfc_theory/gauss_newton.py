@@ -16,16 +16,16 @@ from __future__ import annotations
 from ._backend import eye, namespace, solve
 from ._network import Network
 from ._updates import Update
-from ._validation import check_choice, check_scalar
+from ._validation import check_choice, check_nonempty, check_scalar, check_type
 
 __all__ = ["gn_update", "min_norm_update", "weighted_min_norm_update", "bp_update",
            "per_layer_from_signal"]
 
 
 def _prep(network, x, delta_L):
-    if not isinstance(network, Network):
-        raise TypeError(f"network: expected a dfc_theory.Network, got {type(network).__name__}")
-    fp = network.forward(network._input(x)[0])
+    check_type(network, "network", Network)
+    x2 = check_nonempty(network._input(x)[0], "x", "the batch-averaged update")
+    fp = network._forward(x2)
     d = network.convert(delta_L, "delta_L", ndim=(1, 2))
     d = d[None] if d.ndim == 1 else d
     if d.shape != fp.r[-1].shape:
@@ -84,7 +84,7 @@ def gn_update(network, x, delta_L, gamma=0.0, include_bias=True):
     """
     gamma = check_scalar(gamma, "gamma", low=0.0)
     fp, d = _prep(network, x, delta_L)
-    return _gn(fp, network.layer_jacobians(fp.r[0]), d, gamma, include_bias)
+    return _gn(fp, network._jacobian_blocks(list(fp.v)), d, gamma, include_bias)
 
 
 def _gn(fp, Js, d, gamma=0.0, include_bias=True):
@@ -120,7 +120,8 @@ def min_norm_update(network, x, delta_L, gamma=0.0, rule="voltage", include_bias
     gamma = check_scalar(gamma, "gamma", low=0.0)
     check_choice(rule, "rule", ("voltage", "nonlinear"))
     fp, d = _prep(network, x, delta_L)
-    return _min_norm(network, fp, network.jacobian(fp.r[0]), d, gamma, rule, include_bias)
+    return _min_norm(network, fp, network._jacobian(fp.v_stacked), d, gamma, rule,
+                     include_bias)
 
 
 def _min_norm(network, fp, J, d, gamma=0.0, rule="voltage", include_bias=True):
@@ -141,7 +142,7 @@ def weighted_min_norm_update(network, x, delta_L):
     (weights only; batch-averaged).  Parameters and returns as :func:`gn_update`."""
     fp, d = _prep(network, x, delta_L)
     xp = network.xp
-    a = xp.einsum("bij,bj->bi", xp.linalg.pinv(network.jacobian(fp.r[0])), d)
+    a = xp.einsum("bij,bj->bi", xp.linalg.pinv(network._jacobian(fp.v_stacked)), d)
     blocks = [ai / xp.maximum(xp.sum(r * r, axis=1, keepdims=True), 1e-300)
               for ai, r in zip(network.split(a), fp.r[:-1])]
     return per_layer_from_signal(blocks, fp.r[:-1], with_bias=False)

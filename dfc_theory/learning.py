@@ -50,9 +50,11 @@ from ._backend import no_grad
 from ._simulate import StepState, simulate
 from ._steady_state import steady_state
 from ._updates import Update
-from ._validation import check_choice, check_scalar
-from .feedback import _check_net, dfa_as_feedback, weight_product
-from .gauss_newton import _bp, per_layer_from_signal
+from ._network import Network
+from ._validation import (as_rng, check_choice, check_int, check_nonempty, check_scalar,
+                          check_type)
+from .feedback import dfa_as_feedback, weight_product
+from .gauss_newton import _bp, _prep, per_layer_from_signal
 
 __all__ = ["FORWARD_METHODS", "DFC_METHODS", "RULES", "ForwardResult", "TimeAveragedRule",
            "rule_at_state", "forward_update", "dfa_update", "dfa_feedback", "dfa_as_feedback",
@@ -60,16 +62,6 @@ __all__ = ["FORWARD_METHODS", "DFC_METHODS", "RULES", "ForwardResult", "TimeAver
 
 #: The "(fixed)" feedback of the paper (:func:`dfc_theory.feedback.weight_product`).
 fixed_feedback = weight_product
-
-
-def _batch(network, a, name, B=None):
-    """A (B, n) array of the network's namespace from (B, n) or (n,)."""
-    a = network.convert(a, name, ndim=(1, 2), allow_nonfinite=name in ("v", "v_ff"))
-    a = a[None] if a.ndim == 1 else a
-    if B is not None and tuple(a.shape) != (B, network.n_total):
-        raise ValueError(f"{name}: expected shape ({B}, {network.n_total}), "
-                         f"got {tuple(a.shape)}")
-    return a
 
 
 def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True, r=None):
@@ -96,12 +88,12 @@ def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True, r=No
     -------
     Update
     """
-    _check_net(network)
+    check_type(network, "network", Network)
     check_choice(rule, "rule", RULES)
-    x2 = _batch(network, x, "x")
+    x2 = check_nonempty(network._input(x)[0], "x", "the batch-averaged update")
     B, L = x2.shape[0], network.depth
-    vb = network.split(_batch(network, v, "v", B))
-    fb = network.split(_batch(network, v_ff, "v_ff", B))
+    vb = network.split(network._stacked(v, "v", B, allow_nonfinite=True))
+    fb = network.split(network._stacked(v_ff, "v_ff", B, allow_nonfinite=True))
     if r is None:
         r = [x2] + [network.phi(i).f(vb[i - 1]) for i in range(1, L + 1)]
     elif len(r) != L + 1:
@@ -128,12 +120,12 @@ class TimeAveragedRule:
     """
 
     def __init__(self, network, batch_size, rule="nonlinear", include_bias=True):
-        _check_net(network)
+        check_type(network, "network", Network)
         check_choice(rule, "rule", RULES)
         self.network = network
         self.rule = rule
         self.include_bias = include_bias
-        self.B = int(batch_size)
+        self.B = check_int(batch_size, "batch_size")
         sizes, L, xp = network.sizes[1:], network.depth, network.xp
         kw = {"dtype": network.dtype, "device": network.device}
         self._L = L
@@ -157,7 +149,7 @@ class TimeAveragedRule:
         """The accumulated, time- and batch-averaged update; ``x`` (B, n_0) is r_0."""
         if self.n_steps == 0:
             raise RuntimeError("TimeAveragedRule: no simulation step was observed")
-        x2 = _batch(self.network, x, "x")
+        x2 = self.network._input(x)[0]
         if x2.shape[0] != self.B:
             raise ValueError(f"x: expected {self.B} samples, got {x2.shape[0]}")
         norm = 1.0 / (self.n_steps * self.B)
@@ -178,8 +170,10 @@ class ForwardResult:
         The change to apply (times a learning rate).
     method : str
     converged, diverged : (B,) bool arrays or None
-        The reference convergence test of the simulation (``"dfc"``, ``"dfc-ss"``), the
-        finiteness of the linear solve (``"dfc-ssa"``), ``None`` for ``"bp"`` / ``"dfa"``.
+        The reference convergence test of the simulation (``"dfc"``, ``"dfc-ss"``); for
+        ``"dfc-ssa"`` the steady state's ``converged`` (exact residual within its default
+        tolerance, ``info["residual"]``) and a non-finite state; ``None`` for ``"bp"`` /
+        ``"dfa"``.
     v, v_ff : (B, N) arrays or None
         The state the steady-state rule was applied at (final simulated state or the SSA
         state); for ``"dfc"`` the final simulated state.
@@ -206,9 +200,9 @@ def dfa_feedback(network, seed=None, scale=1.0):
     drawn with NumPy (the same numbers on every backend).  The output layer receives the
     error directly (B_L = I, not stored).
     """
-    _check_net(network)
+    check_type(network, "network", Network)
     scale = check_scalar(scale, "scale", low=0.0, low_inclusive=False)
-    rng = np.random.default_rng(seed)
+    rng = as_rng(seed)
     nL = network.n_out
     return tuple(network.convert(rng.normal(0.0, scale * np.sqrt(2.0 / (n + nL)), size=(n, nL)),
                                  f"B_{i + 1}") for i, n in enumerate(network.sizes[1:-1]))
@@ -233,13 +227,7 @@ def dfa_update(network, x, delta_L, B_fb, include_bias=True):
     ...                  dfc.gauss_newton.bp_update(net, x, d).vector()))
     True
     """
-    _check_net(network)
-    x2 = _batch(network, x, "x")
-    fp = network.forward(x2)
-    d = _batch(network, delta_L, "delta_L")
-    if d.shape != fp.r[-1].shape:
-        raise ValueError(f"delta_L: expected shape {tuple(fp.r[-1].shape)}, "
-                         f"got {tuple(d.shape)}")
+    fp, d = _prep(network, x, delta_L)
     return _dfa(network, fp, d, B_fb, include_bias)
 
 
@@ -279,7 +267,8 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
         What the caller already computed: the feedforward J (``"dfc-ssa"``), delta_L without
         cancellation and the feedforward pass (``"bp"``, ``"dfa"``, ``"dfc-ssa"``).
     **simulate_kwargs
-        Passed to :func:`dfc_theory.simulate` (``instantaneous_transmission``, ``proactive``...).
+        ``"dfc"`` / ``"dfc-ss"`` only (a TypeError otherwise): passed to
+        :func:`dfc_theory.simulate` (``instantaneous_transmission``, ``proactive``...).
 
     Returns
     -------
@@ -298,11 +287,15 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
     >>> bool(dfc.angle(ssa.update, bp.update) < 90)     # a descent direction
     True
     """
-    _check_net(network)
+    check_type(network, "network", Network)
     check_choice(method, "method", FORWARD_METHODS)
     check_choice(rule, "rule", RULES)
-    simulate_kwargs.pop("chunk", None)
+    if simulate_kwargs and method not in ("dfc", "dfc-ss"):
+        raise TypeError(f"forward_update() got an unexpected keyword argument "
+                        f"{next(iter(simulate_kwargs))!r} (simulation options are for the "
+                        f"methods 'dfc' and 'dfc-ss' only)")
     x2, t, _ = batch_inputs(network, x, target)
+    check_nonempty(x2, "x", "the batch-averaged update")
     with no_grad(network.xp):
         return _forward_update(network, x2, t, method, Q, controller, rule, dt, n_steps,
                                dfa_feedback, include_bias, J, delta_L, forward,
@@ -313,15 +306,13 @@ def _forward_update(network, x2, t, method, Q, controller, rule, dt, n_steps, B_
                     include_bias, J, delta_L, fp, simulate_kwargs):
     xp = network.xp
     if method in ("bp", "dfa"):
-        fp = network.forward(x2) if fp is None else fp
+        fp = network._forward(x2) if fp is None else fp
         delta = t - fp.r[-1] if delta_L is None else \
             network.convert(delta_L, "delta_L", shape=tuple(t.shape))
         upd = _bp(network, fp, delta, include_bias) if method == "bp" else \
             _dfa(network, fp, delta, B_fb, include_bias)
         return ForwardResult(upd, method)
-    if not isinstance(controller, Controller):
-        raise TypeError(f"controller: method {method!r} needs a dfc_theory.Controller, "
-                        f"got {type(controller).__name__}")
+    check_type(controller, "controller", Controller)
     if Q is None:
         raise ValueError(f"Q: method {method!r} needs feedback weights (N x n_L) or 'fixed'")
     if isinstance(Q, str):
@@ -332,8 +323,9 @@ def _forward_update(network, x2, t, method, Q, controller, rule, dt, n_steps, B_
     if method == "dfc-ssa":
         ss = steady_state(system, x2, t, method="ssa", J=J, delta_L=delta_L, forward=fp)
         upd = rule_at_state(network, x2, ss.v, ss.v_ff, rule, include_bias, r=ss.r)
-        ok = xp.all(xp.isfinite(ss.v), axis=1)
-        return ForwardResult(upd, method, ok, ~ok, ss.v, ss.v_ff, ss.u, {"n_steps": 0})
+        div = ~xp.all(xp.isfinite(ss.v), axis=1)
+        return ForwardResult(upd, method, ss.converged, div, ss.v, ss.v_ff, ss.u,
+                             {"n_steps": 0, "residual": ss.residual})
     observer = TimeAveragedRule(network, x2.shape[0], rule, include_bias) \
         if method == "dfc" else None
     res = simulate(system, x2, t, method="euler", dt=dt, n_steps=n_steps, record="final",

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ._backend import eigvals, namespace, norm
+from ._backend import eigvals, errstate, namespace, norm
 from ._network import Network
 from ._updates import Update
 from ._validation import as_array, check_choice, is_tensor
@@ -22,13 +22,12 @@ __all__ = ["angle", "layer_angles", "condition1_deviation", "condition2_ratio",
 _DEG = 180.0 / math.pi
 
 
-def _float64_pair(a, b):
-    """Both as float64 arrays of one namespace (torch when either is a tensor)."""
-    if is_tensor(a) or is_tensor(b):
-        dev = (a if is_tensor(a) else b).device
-        return tuple(as_array(c, "a", dtype="float64", device=dev, allow_nonfinite=True)
-                     for c in (a, b))
-    return tuple(as_array(c, "a", allow_nonfinite=True) for c in (a, b))
+def _float64_pair(a, b, names=("a", "b"), **checks):
+    """Both as float64 arrays of one namespace (torch when either is a tensor), checked
+    (:func:`dfc_theory._validation.as_array` keywords)."""
+    kw = {"dtype": "float64", "device": (a if is_tensor(a) else b).device} \
+        if is_tensor(a) or is_tensor(b) else {}
+    return tuple(as_array(c, n, **kw, **checks) for c, n in zip((a, b), names))
 
 
 def angle(a, b, with_bias=True, matrices=False):
@@ -44,6 +43,8 @@ def angle(a, b, with_bias=True, matrices=False):
     Returns
     -------
     float in [0, 180] (nan when either has zero norm), or an array with ``matrices``.
+    Non-finite entries are refused (ValueError naming ``a`` or ``b``; tensors are not
+    scanned).
 
     Examples
     --------
@@ -88,7 +89,7 @@ def layer_angles(a: Update, b: Update, with_bias=True):
 
 def layer_norms(network: Network, x):
     """||r_i|| for i = 0..L-1 (output excluded), shape (B, L)."""
-    fp = network.forward(network._input(x)[0])
+    fp = network._forward(network._input(x)[0])
     xp = network.xp
     return xp.stack([xp.linalg.vector_norm(r, axis=1) for r in fp.r[:-1]], axis=1)
 
@@ -98,15 +99,18 @@ def condition1_deviation(network: Network, x, metric="std"):
 
     ``metric="std"``: std_i(||r_i||) / mean_i(||r_i||) (THEORY.md's definition, population std);
     ``metric="reference"``: the reference code's sqrt(mean_i((||r_i|| - m)^2) / m) with m the
-    mean norm -- not scale-free, kept to reproduce the paper's Fig 3C.  Example: see
-    :func:`dfc_theory.rescale_to_condition1`.
+    mean norm -- not scale-free, kept to reproduce the paper's Fig 3C.  Both are 0 where
+    every norm is 0 (equal norms).  Example: see :func:`dfc_theory.rescale_to_condition1`.
     """
     check_choice(metric, "metric", ("std", "reference"))
     n, xp = layer_norms(network, x), network.xp
     m = xp.mean(n, axis=1)
-    if metric == "std":
-        return xp.std(n, axis=1) / m
-    return xp.sqrt(xp.mean((n - m[:, None]) ** 2, axis=1) / m)
+    with errstate(xp, invalid="ignore"):
+        if metric == "std":
+            dev = xp.std(n, axis=1) / m
+        else:
+            dev = xp.sqrt(xp.mean((n - m[:, None]) ** 2, axis=1) / m)
+    return xp.where(m > 0, dev, xp.zeros_like(dev))
 
 
 def condition2_ratio(J, Q):
@@ -131,7 +135,7 @@ def condition2_ratio(J, Q):
     >>> float(np.round(condition2_ratio(J, J.T @ np.array([[1.0, 2.0], [0.0, 1.0]])), 12))
     1.0
     """
-    J, Q = _float64_pair(J, Q)
+    J, Q = _float64_pair(J, Q, ("J", "Q"), ndim=(2, 3))
     if J.shape[-1] != Q.shape[-2] or J.shape[-2] != Q.shape[-1]:
         raise ValueError(f"Q: expected shape (..., {J.shape[-1]}, {J.shape[-2]}) to match J "
                          f"{tuple(J.shape)}, got {tuple(Q.shape)}")
@@ -141,15 +145,13 @@ def condition2_ratio(J, Q):
 
 
 def _square_batch(A, name="A"):
-    """(M, M) or (B, M, M) -> ((B, M, M), single)."""
-    arr = A if is_tensor(A) else as_array(A, name, ndim=(2, 3))
-    if arr.ndim not in (2, 3):
-        raise ValueError(f"{name}: expected 2 or 3 dimensions, got shape {tuple(arr.shape)}")
+    """(M, M) or (B, M, M), real or complex -> ((B, M, M), single)."""
+    arr = as_array(A, name, ndim=(2, 3), complex_ok=True)
     single = arr.ndim == 2
     arr = arr[None] if single else arr
     if arr.shape[-1] != arr.shape[-2] or arr.shape[-1] == 0:
         raise ValueError(f"{name}: expected square matrices (M, M) or (B, M, M), "
-                         f"got shape {tuple(A.shape)}")
+                         f"got shape {tuple(arr.shape[1:] if single else arr.shape)}")
     return arr, single
 
 

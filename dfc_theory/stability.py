@@ -30,7 +30,7 @@ import scipy.linalg
 from ._dynamics import DFCSystem
 from ._simulate import simulate
 from ._steady_state import steady_state
-from ._validation import as_batch, check_choice, check_scalar
+from ._validation import as_batch, check_choice, check_scalar, check_type
 from .metrics import _square_batch, spectra, spectral_abscissa, spectral_radius
 from .metrics import condition2_ratio as _ratio
 
@@ -46,8 +46,7 @@ POINTS = ("feedforward", "steady_state")
 
 # ---------------------------------------------------------------------------- helpers
 def _check_system(system):
-    if not isinstance(system, DFCSystem):
-        raise TypeError(f"system: expected a dfc_theory.DFCSystem, got {type(system).__name__}")
+    check_type(system, "system", DFCSystem)
     if not isinstance(system.Q, np.ndarray):
         raise TypeError("system: dfc_theory.stability is NumPy-only (SciPy); pass "
                         "system.to_numpy()")
@@ -89,7 +88,7 @@ def _point(system, x, target, at, tol=None) -> _Point:
             x2, _, single = system.prepare(x, target)
         else:
             x2, single = as_batch(x, "x", net.n_in)
-        v = net.forward(x2).v_stacked
+        v = net._forward(x2).v_stacked
         return _Point(x2, v, np.zeros((x2.shape[0], net.n_out)), single, at)
     if target is None:
         raise ValueError("target: at='steady_state' needs the output target r_L* "
@@ -173,7 +172,7 @@ def system_matrices(system, x, target=None, at="feedforward", tol=None):
 def _matrices(system, x2, v, single):
     net, c, Q = system.network, system.controller, system.Q
     B, N, nL = x2.shape[0], net.n_total, net.n_out
-    J = net.jacobian(x2, v)                                 # (B, n_L, N)
+    J = net._jacobian(v)                                    # (B, n_L, N)
     JQ = J @ Q
     I_L = np.eye(nL)
     out = {"A_inst": -(JQ + c.alpha * I_L) / c.tau_u}
@@ -246,12 +245,12 @@ class LyapunovCertificate:
 
 
 def lyapunov_certificate(A):
-    """Lyapunov certificate of stability: P > 0 with A^T P + P A = -I.
+    """Lyapunov certificate of stability: P > 0 with A^H P + P A = -I (A^H = A^T for real A).
 
-    A is Hurwitz iff this equation has a symmetric positive definite solution P; then
-    V(z) = z^T P z decreases along dz/dt = A z (dV/dt = -||z||^2).  SciPy's
+    A is Hurwitz iff this equation has a Hermitian positive definite solution P; then
+    V(z) = z^H P z decreases along dz/dt = A z (dV/dt = -||z||^2).  SciPy's
     ``solve_continuous_lyapunov(a, q)`` solves a X + X a^H = q, so we call it with
-    a = A^T and q = -I.
+    a = A^H and q = -I.
 
     Verdict (per sample): ``certified`` iff P is positive definite and the residual
     E = A^T P + P A + I has ||E||_2 < 1/2.  Then A^T P + P A = -I + E <= -(1/2) I is negative
@@ -278,21 +277,21 @@ def lyapunov_certificate(A):
     A2, single = _square_batch(A)
     B, M = A2.shape[:2]
     I = np.eye(M)
-    Ps = np.full((B, M, M), np.nan)
+    Ps = np.full((B, M, M), np.nan, dtype=A2.dtype)
     res = np.full(B, np.inf)
     mins = np.full(B, -np.inf)
     for b in range(B):
-        a = A2[b]
+        a, aH = A2[b], A2[b].conj().T
         try:
             with np.errstate(all="ignore"):
-                P = scipy.linalg.solve_continuous_lyapunov(a.T, -I)
+                P = scipy.linalg.solve_continuous_lyapunov(aH, -I)
         except (scipy.linalg.LinAlgError, ValueError):
             continue
         if not np.all(np.isfinite(P)):
             continue
-        P = 0.5 * (P + P.T)
+        P = 0.5 * (P + P.conj().T)
         Ps[b] = P
-        res[b] = np.linalg.norm(a.T @ P + P @ a + I, 2)
+        res[b] = np.linalg.norm(aH @ P + P @ a + I, 2)
         mins[b] = np.linalg.eigvalsh(P)[0]
     cert = (mins > 0) & (res < 0.5)
     return LyapunovCertificate(_out(Ps, single), _out(res, single), _out(mins, single),
@@ -353,7 +352,7 @@ def condition3(system, x, target=None, at="feedforward", alpha=None, tol=None):
     """
     p = _point(system, x, target, at, tol)
     alpha = system.controller.alpha if alpha is None else check_scalar(alpha, "alpha", low=0.0)
-    JQ = system.network.jacobian(p.x2, p.v) @ system.Q
+    JQ = system.network._jacobian(p.v) @ system.Q
     lam = spectra(JQ)
     margin = lam.real.min(axis=-1) + alpha
     return Condition3(_out(lam, p.single), alpha, _out(margin, p.single),
@@ -371,7 +370,7 @@ def condition2_ratio(system, x, target=None, at="feedforward", tol=None):
     float or (B,) array.
     """
     p = _point(system, x, target, at, tol)
-    J = system.network.jacobian(p.x2, p.v)
+    J = system.network._jacobian(p.v)
     r = _ratio(J, np.broadcast_to(system.Q, (J.shape[0],) + system.Q.shape))
     return float(r[0]) if p.single else r
 
@@ -478,7 +477,7 @@ def reference_euler_matrix(system, x, dt, target=None, at="feedforward", proacti
                          f"compartment (controller.tau_A = None), got tau_A = {c.tau_A}")
     dt = check_scalar(dt, "dt", low=0.0, low_inclusive=False)
     p = _point(system, x, target, at, tol)
-    JQ = system.network.jacobian(p.x2, p.v) @ system.Q
+    JQ = system.network._jacobian(p.v) @ system.Q
     B, n = JQ.shape[0], JQ.shape[-1]
     h, a, kp = dt / c.tau_u, c.alpha, c.k_p
     I = np.broadcast_to(np.eye(n), (B, n, n))
@@ -487,19 +486,11 @@ def reference_euler_matrix(system, x, dt, target=None, at="feedforward", proacti
     # d u_int_{k+1} = Ci d u_int_k + Cu d u_k + Ce d e_k ; d u_{k+1} = d u_int_{k+1} + k_p d e_k
     Ci = I if total else (1.0 - h * a) * I
     Cu = -h * a * I if total else Z
-    if proactive:
-        # d e_k = -JQ d u_k ; state [u_int; u]
-        Ce = -h * JQ
-        row_i = np.concatenate([Ci, Cu + Ce], axis=2)
-        row_u = np.concatenate([Ci, Cu + Ce - kp * JQ], axis=2)
-        T = np.concatenate([row_i, row_u], axis=1)
-    else:
-        # d e_k = -JQ d u_{k-1} ; state [u_int; u; u_prev]
-        Ce = -h * JQ
-        row_i = np.concatenate([Ci, Cu, Ce], axis=2)
-        row_u = np.concatenate([Ci, Cu, Ce - kp * JQ], axis=2)
-        row_p = np.concatenate([Z, I, Z], axis=2)
-        T = np.concatenate([row_i, row_u, row_p], axis=1)
+    Ce = -h * JQ
+    if proactive:  # d e_k = -JQ d u_k ; state [u_int; u]
+        T = np.block([[Ci, Cu + Ce], [Ci, Cu + Ce - kp * JQ]])
+    else:  # d e_k = -JQ d u_{k-1} ; state [u_int; u; u_prev]
+        T = np.block([[Ci, Cu, Ce], [Ci, Cu, Ce - kp * JQ], [Z, I, Z]])
     return _out(T, p.single)
 
 
@@ -562,6 +553,10 @@ def simulated_verdict(system, x, target, t_end, method="ivp", dt=None,
     """
     _check_system(system)
     t_end = check_scalar(t_end, "t_end", low=0.0, low_inclusive=False)
+    converged_below = check_scalar(converged_below, "converged_below", low=0.0,
+                                   low_inclusive=False)
+    departed_above = check_scalar(departed_above, "departed_above", low=0.0,
+                                  low_inclusive=False)
     c = system.controller
     if dt is None:
         dt = t_end / 200.0
@@ -574,7 +569,7 @@ def simulated_verdict(system, x, target, t_end, method="ivp", dt=None,
     with np.errstate(all="ignore"):
         res = simulate(system, x2, t, method=method, dt=dt, n_steps=n_steps, record="final",
                        **simulate_kwargs)
-    v0 = system.network.forward(x2).v_stacked
+    v0 = system.network._forward(x2).v_stacked
     if c.instantaneous:
         d0 = -p.u
         dT = res.u_final - p.u

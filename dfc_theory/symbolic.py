@@ -29,7 +29,7 @@ import sympy as sp
 from ._routh import (S, _normalise, characteristic_polynomial,  # noqa: F401
                      hurwitz_conditions, hurwitz_matrix, hurwitz_minors, is_hurwitz_polynomial,
                      positive_by_coefficients, routh_first_column, routh_table)
-from ._validation import check_choice
+from ._validation import check_choice, check_sizes
 from .stability import linearisation_point
 
 __all__ = ["ALPHA", "K_P", "TAU_V", "TAU_U", "RHO", "S", "controller_rest", "alpha_effective",
@@ -103,9 +103,9 @@ def linear_network_steady_state(sizes=(1, 1, 1), leak="integral"):
     zero matrix), ``alpha_eff`` and the symbols used.
     """
     check_choice(leak, "leak", LEAKS)
-    sizes = tuple(int(n) for n in sizes)
-    if len(sizes) < 2 or min(sizes) < 1 or max(sizes) > 3:
-        raise ValueError(f"sizes: expected 2..L+1 widths in 1..3, got {sizes}")
+    sizes = tuple(check_sizes(sizes))
+    if max(sizes) > 3:
+        raise ValueError(f"sizes: expected widths in 1..3, got {sizes}")
     L, nL = len(sizes) - 1, sizes[-1]
     W = [sp.Matrix(sizes[i + 1], sizes[i], lambda a, b, i=i: sp.Symbol(f"W{i + 1}_{a + 1}{b + 1}"))
          for i in range(L)]
@@ -253,9 +253,9 @@ def symbolic_system(sizes=(1, 1, 1), weights=None, derivatives=None, Q=None, alp
         Symbols ``q_{ab}`` (row a of the stacked Q) when omitted.
     alpha, k_p, tau_v, tau_u : SymPy expressions or numbers (symbols by default).
     """
-    sizes = tuple(int(n) for n in sizes)
-    if len(sizes) < 2 or min(sizes) < 1 or max(sizes) > 4:
-        raise ValueError(f"sizes: expected >= 2 widths in 1..4, got {sizes}")
+    sizes = tuple(check_sizes(sizes))
+    if max(sizes) > 4:
+        raise ValueError(f"sizes: expected widths in 1..4, got {sizes}")
     L = len(sizes) - 1
     syms = {}
     if weights is not None and len(weights) != L:
@@ -444,13 +444,7 @@ def scalar_chain_region(depth=2, leak="integral"):
     Q = [[b], [a]] if depth == 2 else [[a]]
     sym = symbolic_system((1,) * (depth + 1), [[[1]]] * depth, [[1]] * depth, Q,
                           tau_v=RHO, tau_u=1)
-    key = "A_PI_integral" if leak == "integral" else "A_PI"
-    A = sym.matrices()[key]
-    poly = characteristic_polynomial(A)
-    conds = hurwitz_conditions(poly)
-    params = tuple(sorted(set().union(*[e.free_symbols for _, e in conds]) - {S},
-                          key=lambda z: str(z)))
-    return Region(key, poly, conds, params)
+    return stability_region(sym, "A_PI_integral" if leak == "integral" else "A_PI")
 
 
 def condition3_gap(depth=2, leak="integral", k_p=None):

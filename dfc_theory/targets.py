@@ -10,7 +10,9 @@ The reference code differentiates the batch-MEAN loss, so its delta_L carries a 
   PyTorch's default ``MSELoss``; equals ``"batch_mean"`` for cross-entropy).
 
 Outputs may be NumPy arrays or torch tensors (the result follows them; a torch loss stays
-differentiable by autograd).
+differentiable by autograd); ``y`` follows the outputs and is checked for non-finite
+values and, as class labels, for integers in [0, n_L) on both backends.  An empty batch
+gives empty gradients and targets; its mean loss is undefined (a ValueError).
 """
 from __future__ import annotations
 
@@ -25,30 +27,40 @@ LOSSES = ("mse", "cross_entropy")
 REDUCTIONS = ("sum", "batch_mean", "mean")
 
 
-def _prepare(r_L, y, loss):
+def _prepare(r_L, y, loss, reduction):
     check_choice(loss, "loss", LOSSES)
-    r = r_L if is_tensor(r_L) and r_L.is_floating_point() else as_array(r_L, "r_L")
-    if r.ndim not in (1, 2):
-        raise ValueError(f"r_L: expected shape (B, n_L) or (n_L,), got {tuple(r.shape)}")
+    check_choice(reduction, "reduction", REDUCTIONS)
+    r = as_array(r_L, "r_L", ndim=(1, 2))  # a float tensor is itself (autograd intact)
     xp, single = namespace(r), r.ndim == 1
     r2 = r[None] if single else r
-    y = y if is_tensor(y) else np.asarray(y)
-    if loss == "cross_entropy" and y.ndim == r.ndim - 1:
-        labels = xp.astype(xp.reshape(xp.asarray(y, device=device(r)), (-1,)), xp.int64)
-        n, B = r2.shape[1], r2.shape[0]
-        if labels.shape[0] != B or (B and (int(xp.min(labels)) < 0 or
-                                           int(xp.max(labels)) >= n)):
-            raise ValueError(f"y: expected {B} class labels in [0, {n}), got {y!r}")
-        y2 = xp.astype(labels[:, None] == xp.arange(n, device=device(r)), r.dtype)
+    if loss == "cross_entropy" and _ndim(y) == r.ndim - 1:  # class labels
+        B, n = r2.shape
+        # nan and inf fail the integer test below: no separate scan of a tensor
+        lab = as_array(y, "y", allow_nonfinite=True, **({"device": r.device}
+                                                        if is_tensor(r) else {}))
+        lab = xp.reshape(lab, (-1,))
+        if lab.shape[0] != B or bool(xp.any((lab != xp.round(lab)) | (lab < 0) | (lab >= n))):
+            raise ValueError(f"y: expected {B} integer class labels in [0, {n}), got "
+                             f"{lab.shape[0]} labels: {lab[:6].tolist()}"
+                             f"{' ...' * (lab.shape[0] > 6)}")
+        y2 = xp.astype(xp.astype(lab, xp.int64)[:, None] == xp.arange(n, device=device(r)),
+                       r.dtype)
     else:
-        y2 = as_array(y, "y", like=r, shape=tuple(r.shape))
+        y2 = as_array(y, "y", like=r, shape=tuple(r.shape), strict=True)
         y2 = y2[None] if single else y2
     return xp, r2, y2, single
 
 
+def _ndim(y):
+    try:
+        return np.ndim(y)
+    except ValueError:  # a ragged sequence: as_array reports it
+        return None
+
+
 def _scale(reduction, B, n):
-    check_choice(reduction, "reduction", REDUCTIONS)
-    return {"sum": 1.0, "batch_mean": 1.0 / B, "mean": 1.0 / (B * n)}[reduction]
+    """1, 1/B or 1/(B n); an empty batch has no entries to scale (any factor gives [])."""
+    return {"sum": 1.0, "batch_mean": 1.0 / max(B, 1), "mean": 1.0 / max(B * n, 1)}[reduction]
 
 
 def loss_value(r_L, y, loss="mse", reduction="sum"):
@@ -68,7 +80,9 @@ def loss_value(r_L, y, loss="mse", reduction="sum"):
     >>> loss_value(np.array([[1.0, 2.0]]), np.array([[0.0, 0.0]]), reduction="mean")
     2.5
     """
-    xp, r, y2, single = _prepare(r_L, y, loss)
+    xp, r, y2, single = _prepare(r_L, y, loss, reduction)
+    if reduction != "sum" and r.shape[0] == 0:
+        raise ValueError(f"r_L: empty batch (B = 0); the {reduction} loss is undefined")
     if loss == "mse":
         per = xp.sum((y2 - r) ** 2, axis=-1)
     else:
@@ -94,14 +108,17 @@ def loss_gradient(r_L, y, loss="mse", reduction="sum"):
     >>> loss_gradient(np.zeros((1, 3)), np.array([2]), "cross_entropy")   # softmax - onehot
     array([[ 0.33333333,  0.33333333, -0.66666667]])
     """
-    xp, r, y2, single = _prepare(r_L, y, loss)
-    if loss == "mse":
-        g = -2.0 * (y2 - r) * _scale(reduction, *r.shape)
-    else:
-        z = r - xp.max(r, axis=-1, keepdims=True)
-        ez = xp.exp(z)
-        g = (ez / xp.sum(ez, axis=-1, keepdims=True) - y2) * _scale(reduction, r.shape[0], 1)
+    xp, r, y2, single = _prepare(r_L, y, loss, reduction)
+    g = _gradient(xp, r, y2, loss, reduction)
     return g[0] if single else g
+
+
+def _gradient(xp, r, y2, loss, reduction):
+    if loss == "mse":
+        return -2.0 * (y2 - r) * _scale(reduction, *r.shape)
+    z = r - xp.max(r, axis=-1, keepdims=True)
+    ez = xp.exp(z)
+    return (ez / xp.sum(ez, axis=-1, keepdims=True) - y2) * _scale(reduction, r.shape[0], 1)
 
 
 def output_target(r_L, y, lam, loss="mse", reduction="sum"):
@@ -131,6 +148,6 @@ def output_target(r_L, y, lam, loss="mse", reduction="sum"):
     array([0.5, 0. ])
     """
     lam = check_scalar(lam, "lam", low=0.0)
-    g = loss_gradient(r_L, y, loss, reduction)
-    r = r_L if is_tensor(r_L) else as_array(r_L, "r_L")
-    return r - lam * g
+    xp, r, y2, single = _prepare(r_L, y, loss, reduction)
+    out = r - lam * _gradient(xp, r, y2, loss, reduction)
+    return out[0] if single else out

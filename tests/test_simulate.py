@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.integrate
 
-from dfc_theory import simulate, steady_state
+from dfc_theory import Controller, DFCSystem, Network, simulate, steady_state
 
 from strategies import make_case, rest_abscissa
 
@@ -320,6 +320,22 @@ def test_unstable_system_is_flagged_diverged(method, backend):
     T = 30.0 if method == "euler" else 10.0
     res = backend.call(simulate, sysm, case.x, case.target, method=method, dt=0.05,
                        n_steps=int(T / 0.05), record="final", rtol=1e-6, atol=1e-9)
+    assert np.all(res.diverged) and not np.any(res.converged)
+
+
+@pytest.mark.parametrize("tau_v", [0.0, 0.2])
+def test_overflowing_ivp_run_is_flagged_not_raised(tau_v):
+    """An unstable linear system integrated long enough for its state to overflow (T = 200):
+    the integrator stops or returns inf/nan, and ``simulate`` reports
+    divergence.  The cause of a rare test_stability.py::test_agreement_hypothesis failure:
+    the solvers' internal forward passes validated their arguments and raised "delta:
+    contains non-finite values" from inside solve_ivp (tau_v = 0) instead."""
+    net = Network.random([3, 4, 2], activation="linear", seed=1)
+    x = np.full((2, 3), 0.3)
+    sysm = DFCSystem(net, -3.0 * net.jacobian(x[0]).T, Controller(alpha=0.1, tau_v=tau_v))
+    with np.errstate(all="ignore"):
+        res = simulate(sysm, x, net.forward(x).output + 0.01, method="ivp", dt=1.0,
+                       n_steps=200, ivp_method="RK45", rtol=1e-3, atol=1e-6, record="final")
     assert np.all(res.diverged) and not np.any(res.converged)
 
 

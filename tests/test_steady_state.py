@@ -78,9 +78,13 @@ def test_ssa_is_lemma1_propagated_nonlinearly(leak, k_p, backend):
         r = net.phi(i + 1).f(v)
     np.testing.assert_allclose(ssa.r_L, r, rtol=0, atol=EXACT)
     np.testing.assert_allclose(ssa.delta_v, u @ Q.T, rtol=0, atol=EXACT)
-    assert np.all(ssa.converged) and ssa.method == "ssa" and ssa.iterations == 0
-    # SSA is not the exact steady state: its residual is O(lambda^2) but not zero
-    assert np.all(ssa.residual > 1e-8)
+    assert ssa.method == "ssa" and ssa.iterations == 0
+    # SSA is not the exact steady state: its residual is O(lambda^2) but not zero, so it is
+    # not converged at the default tolerance; ``converged`` follows the stated tolerance
+    assert np.all(ssa.residual > 1e-8) and not np.any(ssa.converged)
+    tol = 2 * ssa.residual.max() / np.maximum(1, np.linalg.norm(t, axis=1)).min()
+    loose = backend.call(steady_state, sysm, x, t, method="ssa", tol=tol)
+    assert np.all(loose.converged) and loose.info["tol"] == tol
 
 
 @pytest.mark.parametrize("activation,out", [("tanh", "linear"), ("sigmoid", "tanh"),
@@ -248,6 +252,73 @@ def test_simulate_method_reports_non_convergence():
     sysm = case.system.replace(Q=-case.system.Q)  # Condition 3 violated: unstable
     sim = steady_state(sysm, case.x, case.target, method="simulate", chunk=200)
     assert not np.any(sim.converged)
+
+
+# --------------------------------------------------------------------------- honest flags
+def _on(backend, sysm, x, t, **kw):
+    """steady_state on the backend, with its lazily computed abscissa and stable flag."""
+    ss = steady_state(backend.system(sysm), backend.arr(x), backend.arr(t), **kw)
+    return backend.np(ss), backend.np(ss.abscissa), backend.np(ss.stable)
+
+
+@pytest.mark.parametrize("tau_v", [0.2, 0.0])
+@pytest.mark.parametrize("leak,k_p", SETTINGS)
+def test_stable_is_the_sign_of_the_abscissa_of_A_system(leak, k_p, tau_v, backend):
+    """``abscissa`` equals the spectral abscissa of ``A_system`` of
+    stability.system_matrices (an independent NumPy assembly of the blocks) at the Newton
+    state, for every controller convention; ``stable`` is its sign where converged."""
+    from dfc_theory.stability import spectral_abscissa, system_matrices
+    case = _case(leak, k_p, "random_gaussian", tau_v=tau_v, margin=0.3)
+    sysm, x, t = case.system, case.x, case.target
+    ss, a, stable = _on(backend, sysm, x, t)
+    want = spectral_abscissa(system_matrices(sysm, x, t, at="steady_state")["A_system"])
+    assert np.all(ss.converged) and np.all(np.abs(want) > 1e-6)
+    np.testing.assert_allclose(a, want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(stable, want < 0)
+
+
+def test_unstable_rest_point_is_converged_but_not_stable(backend):
+    """A rest point exists but is unstable: linear net, Q = -c J^T with c g_min > alpha makes
+    J Q + alpha I negative definite (invertible, so Newton solves it exactly) and
+    -(J Q + alpha I) / tau_u positive definite."""
+    net = Network.random([3, 4, 2], activation="linear", seed=1)
+    x = np.random.default_rng(3).standard_normal((4, 3))
+    J = net.jacobian(x[0])
+    Q = -(2.0 / np.linalg.eigvalsh(J @ J.T)[0]) * J.T
+    for tau_v in (0.2, 0.0):
+        sysm = DFCSystem(net, Q, Controller(alpha=0.1, tau_v=tau_v))
+        ss, a, stable = _on(backend, sysm, x, net.forward(x).output + 0.01)
+        assert np.all(ss.converged) and np.all(a > 0) and not np.any(stable)
+        ssa, a_ssa, _ = _on(backend, sysm, x, net.forward(x).output + 0.01, method="ssa")
+        assert np.all(ssa.converged)  # linear network: SSA is exact
+        np.testing.assert_allclose(a_ssa, a, rtol=1e-10)
+
+
+def test_converged_means_a_small_finite_residual(backend):
+    """SSA of a tanh output asked to reach 3 (residual ~2.8), a singular J Q + alpha I
+    (the least-squares u = 0 leaves ||delta_L||), and a target whose residual overflows:
+    never converged; the stated tolerance is reported."""
+    tanh = _case("integral", 0.0, out="tanh")
+    far = np.full((4, 3), 3.0)
+    ss = backend.call(steady_state, tanh.system, tanh.x, far, method="ssa")
+    assert not np.any(ss.converged) and np.all(ss.residual > 1) and ss.info["tol"] == EXACT
+    case = _case("integral", 0.0)
+    singular = case.system.replace(Q=0 * case.system.Q, controller=Controller(alpha=0.0))
+    for method in ("ssa", "newton"):
+        ss = backend.call(steady_state, singular, case.x, case.target, method=method)
+        assert not np.any(ss.converged) and np.all(np.isfinite(ss.u))
+    with np.errstate(over="ignore"):
+        huge = backend.call(steady_state, case.system, case.x, np.full((4, 3), 1e300))
+    assert not np.any(huge.converged) and not np.all(np.isfinite(huge.residual))
+
+
+@pytest.mark.parametrize("method", ["newton", "ssa"])
+def test_unknown_keywords_are_refused(method):
+    case = _case("integral", 0.0)
+    with pytest.raises(TypeError, match="'max_iters'"):
+        steady_state(case.system, case.x, case.target, method=method, max_iters=1)
+    with pytest.raises(TypeError, match="'max_iters'"):
+        steady_state(case.system, case.x, case.target, method="simulate", max_iters=1)
 
 
 # --------------------------------------------------------------------------- property

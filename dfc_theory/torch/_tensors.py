@@ -54,10 +54,10 @@ class Network(_network.Network):
 
     @classmethod
     def from_numpy(cls, network, dtype=torch.float64, device=None):
-        """The torch twin of a :class:`dfc_theory.Network` (float64 by default)."""
-        if not isinstance(network, _network.Network):
-            raise TypeError(f"network: expected a dfc_theory.Network, got "
-                            f"{type(network).__name__}")
+        """The torch twin of a NumPy :class:`dfc_theory.Network` (float64 by default)."""
+        if not isinstance(network, _network.Network) or is_torch(network.xp):
+            raise TypeError(f"network: expected a NumPy dfc_theory.Network (a torch one has "
+                            f".to()), got {network!r:.80}")
         return cls(list(network.weights), list(network.biases), network.activation,
                    network.output_activation, dtype=dtype, device=device)
 
