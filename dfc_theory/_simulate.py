@@ -1,37 +1,20 @@
 """Integrators for the DFC dynamics (THEORY.md sections 2 and 5).
 
-* ``method="euler"``: the reference code's discretisation, step for step (below).
+* ``method="euler"``: the reference discretisation of THEORY.md section 2, step for step,
+  with h_u = dt / tau_u, h_v = dt / tau_v (1 for tau_v = 0), tau_A = dt when None, apical
+  noise sigma sqrt(dt) / tau_A xi, u[t+1] in the apical drive when ``proactive``.  It starts
+  at v = v^-, u = u_int = v_fb = 0, so u jumps to k_p delta_L in the first step (the
+  continuous-time methods start from that limit, :meth:`DFCSystem.initial_state`).  Its
+  stability limits: :func:`dfc_theory.stability.reference_euler_matrix`.
 * ``method="ivp"``: continuous time with SciPy's stiff solvers and the analytic Jacobian
   of :meth:`DFCSystem.rhs_jacobian` (instantaneous apical compartment, no noise).
 * ``method="linear"``: the exact trajectory of the system linearised at the feedforward rest
-  point z0 = [v^-; 0] (THEORY.md section 5), started from :meth:`DFCSystem.initial_state`,
-  z(t) = z0 + int_0^t expm(A s) ds c, evaluated on the grid by the exact
-  one-step propagator of the augmented matrix [[A, c], [0, 0]].
+  point z0 = [v^-; 0] (THEORY.md section 5), z(t) = z0 + int_0^t expm(A s) ds c, by the
+  exact one-step propagator of the augmented matrix [[A, c], [0, 0]].
 
-Reference Euler step (time step dt; h_u = dt / tau_u, h_v = dt / tau_v):
-
-    e = r_L* - r_L[t]
-    "total":    u_int[t+1] = u_int[t] + h_u (e - alpha u[t])
-    "integral": u_int[t+1] = u_int[t] + h_u (e - alpha u_int[t])
-    u[t+1] = u_int[t+1] + k_p e
-    v_fb[t+1] = v_fb[t] + (dt / tau_A)(-v_fb[t] + Q u[t]) + sigma sqrt(dt) / tau_A xi
-                (u[t+1] instead of u[t] when ``proactive``; tau_A = dt when tau_A is None)
-    v_ff_i[t+1] = W_i r_{i-1}[t+1] + b_i  (instantaneous transmission; r_{i-1}[t] otherwise)
-    v[t+1] = v[t] + h_v (-v[t] + v_ff[t+1] + v_fb[t+1])   (= v_ff + v_fb for the instantaneous
-                                                            system, tau_v = 0)
-
-Initial state v = v^-, u = u_int = 0, v_fb = 0 (so u jumps to k_p delta_L in the first step;
-the continuous-time methods start from that limit, see :meth:`DFCSystem.initial_state`).
-Forward Euler needs dt < tau_v.  Because the apical compartment sees the previous control
-u[t], the scheme is a two-step recursion: for the instantaneous system it is stable only for
-dt * rho(J Q) < tau_u (k_p = 0), half the plain forward-Euler bound
-dt * rho(J Q + alpha I) < 2 tau_u that ``proactive=True`` attains
-(:func:`dfc_theory.stability.reference_euler_matrix`).  A run that blows up is flagged
-``diverged``.
-
-Convergence test (the reference code's, applied at the end): converged when
-||r_L(T) - (r_L* - alpha_eff u(T))|| / ||r_L^-|| < ``conv_tol`` and
-||e(T)|| <= eps^2 ||e(0)||; diverged when the first ratio exceeds 1 or the state is not finite.
+The reference convergence test (THEORY.md section 3) is applied at the end: converged when
+||r_L(T) - (r_L* - alpha_eff u(T))|| / ||r_L^-|| < ``conv_tol`` and ||e(T)|| <= eps^2 ||e(0)||;
+diverged when the first ratio exceeds 1 or the state is not finite (or blew up).
 """
 from __future__ import annotations
 
@@ -146,7 +129,8 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
     record : {"output", "full", "final"}
         Keep u, e and r_L over time; also v (memory B*N*(T+1)); or only the final state.
     instantaneous_transmission, proactive : bool
-        Euler options (module docstring).
+        Euler: layer i sees r_{i-1}[t+1] (else r_{i-1}[t]); the apical drive is Q u[t+1]
+        (else Q u[t], the reference code's).
     seed : int, numpy Generator or None
         Noise source for Euler-Maruyama when ``controller.sigma > 0`` or ``sigma_out > 0``:
         a Generator (or, for NumPy systems, an int) draws (B, N) standard normals per step

@@ -1,18 +1,7 @@
-"""Steady states of a DFC system (THEORY.md section 3).
-
-At rest (``leak="total"``; alpha -> alpha_tilde for ``"integral"``):
-
-    v_i = W_i phi(v_{i-1}) + b_i + Q_i u,   alpha u = r_L* - r_L(u),
-
-a root problem in u alone, F(u) = alpha u - r_L* + r_L(u) = 0 (size n_L per sample) with
-Jacobian alpha I + J(v(u)) Q.  Three solvers:
-
-* ``"ssa"``: the linearised solution (Lemma 1), u = (J Q + alpha I)^{-1} delta_L at the
-  feedforward J, then propagated nonlinearly, v_i = Q_i u + W_i r_{i-1} + b_i (reference code).
-* ``"newton"``: exact, batched damped Newton in u from u = 0; its first step is ``"ssa"``.
-* ``"simulate"``: the reference Euler scheme run until the reference convergence test passes.
-
-Every solver works on NumPy arrays and torch tensors alike (one implementation).
+"""Steady states of a DFC system (THEORY.md section 3): the root F(u) = alpha_eff u - r_L* +
+r_L(u) = 0 in u alone (size n_L per sample, Jacobian alpha_eff I + J(v(u)) Q), by Lemma 1's
+linearisation (``"ssa"``), damped Newton (``"newton"``, exact; its first step is ``"ssa"``)
+or the reference Euler scheme (``"simulate"``), on NumPy arrays and torch tensors alike.
 """
 from __future__ import annotations
 
@@ -251,12 +240,10 @@ def _ssa(system, x2, target, thresh, J=None, delta_L=None, fp=None):
 
 
 def _newton(system, x2, target, thresh, max_iter, reuse_jacobian=True, J0=None):
-    """Damped Newton in u, batched.  With ``reuse_jacobian`` a sample keeps its Newton matrix
-    G = alpha I + J(v(u)) Q while the last step contracted its residual at least
-    ``REFRESH_BELOW``-fold with a full step (a chord step: same root, same tolerance, one
-    J Q evaluation saved); otherwise G is re-evaluated at the current iterate.  The first
-    iteration always evaluates G at u = 0 (from ``J0`` when given), so its step is the SSA
-    solution.  Only the samples still iterating are computed (index subsets)."""
+    """Damped Newton in u, batched, with chord steps under ``reuse_jacobian`` (see
+    :func:`steady_state`); the first iteration evaluates G = alpha I + J Q at u = 0 (from
+    ``J0`` when given), so its step is the SSA solution.  Only the samples still iterating
+    are computed (index subsets)."""
     net, a, xp = system.network, system.controller.alpha_eff, system.xp
     B, nL = x2.shape[0], net.n_out
     I_L = eye(xp, nL, x2)

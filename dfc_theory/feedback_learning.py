@@ -1,26 +1,7 @@
 """Learning the feedback weights Q in a noisy "sleep" phase (THEORY.md sections 4, Theorem 6,
-and 6): the Monte Carlo rule and feedback training, for NumPy and torch networks.
-
-In the sleep phase the network runs its controller with the feedforward output as target,
-r_L* = r_L^- (no teaching signal), while white noise enters the apical compartment of every
-layer: the reference Euler scheme of :func:`dfc_theory.simulate` with noise std
-sigma sqrt(dt) / tau_A per step added to v_fb[k+1].
-
-Learning rule (reference code; THEORY.md section 6), applied once per simulated batch:
-
-    Delta Q = lr * dQ,
-    dQ = -(1 / sigma^2) (1 / (K - 1)) sum_{k=1}^{K-1} mean_b v_fb[k] u[k+1]^T  -  decay(Q),
-
-with K = ``n_steps_fb``.  The one-step lag carries the noise correlation: the noise in
-v_fb[k] raises r_L[k] by J xi, which lowers e[k] and hence u[k+1].  The pair
-(v_fb[0] = 0, u[1]) is identically zero and is left out of the average, so that the
-noise-correlation term is exactly +J^T in the ideal setting below (the reference code's
-plain mean over all K steps is this times (K - 1) / K).  ``decay(Q)`` is weight decay
-beta Q, or the homeostatic variant beta (||Q||_F^2 - C) Q (our reading of THEORY.md's
-"b (||Q||_F^2 - C)": the gradient of (beta / 4)(||Q||_F^2 - C)^2).
-
-The rule's theory -- the exact expected update, our closed-form fixed point, the fixed-point
-solver and the damped-pseudoinverse fit -- lives in :mod:`dfc_theory._feedback_theory`
+and 6): the Monte Carlo rule (:func:`feedback_update`) and feedback training, for NumPy and
+torch networks.  The rule's theory (expected update, our closed-form fixed point, the
+fixed-point solver, the damped-pseudoinverse fit) lives in :mod:`dfc_theory._feedback_theory`
 (NumPy/SciPy only) and is re-exported here; the settings are :class:`FeedbackConfig`.
 """
 
@@ -57,12 +38,18 @@ DEFAULT_GAMMAS = (0.0, 0.1, 1.0, 5.0, 10.0, 100.0, 1000.0)
 def feedback_update(network, Q, x, config=None, seed=None, return_info=False):
     """One sleep-phase feedback update direction dQ (N, n_L), batch-averaged.
 
-    Simulates the reference Euler scheme with target r_L* = r_L^- and apical noise, and
-    returns
+    Simulates the reference Euler scheme (:func:`dfc_theory.simulate`) with target
+    r_L* = r_L^- (no teaching signal) and apical noise of std sigma sqrt(dt) / tau_A per
+    step in v_fb[k+1], and returns, with K = ``n_steps_fb``,
 
-        dQ = -(1 / sigma_fb^2) (1 / (K - 1)) sum_{k=1}^{K-1} mean_b v_fb[k] u[k+1]^T - decay(Q)
+        dQ = -(1 / sigma_fb^2) (1 / (K - 1)) sum_{k=1}^{K-1} mean_b v_fb[k] u[k+1]^T - decay(Q),
 
-    (v_fb including its noise; module docstring), so that a step is Q <- Q + lr_fb dQ.
+    so that a step is Q <- Q + lr_fb dQ.  The one-step lag carries the noise correlation
+    (noise in v_fb[k] raises r_L[k] by J xi, lowering e[k] and u[k+1]); the pair
+    (v_fb[0] = 0, u[1]) is identically zero and left out, so the noise term is exactly +J^T
+    in the ideal setting (the reference code's mean over all K steps is (K - 1) / K times
+    it).  decay(Q) = beta Q, or beta (||Q||_F^2 - C) Q (our reading of THEORY.md's
+    homeostatic "b (||Q||_F^2 - C)": the gradient of (beta / 4)(||Q||_F^2 - C)^2).
 
     Parameters
     ----------

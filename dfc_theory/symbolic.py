@@ -1,23 +1,12 @@
-"""SymPy derivations for small DFC systems (THEORY.md sections 2, 3 and 5).
-
-What is derived here (each is cross-checked numerically in ``tests/test_symbolic.py``):
-
-* the controller's rest equations for both leak conventions, giving
-  alpha_tilde = alpha / (1 + alpha k_p) ("integral", the paper) and alpha ("total", the
-  reference code) -- :func:`controller_rest`, :func:`alpha_effective`;
-* the exact steady state of a small linear network, equal to Lemma 1's
-  u_ss = (J Q + alpha_eff I)^{-1} delta_L -- :func:`linear_network_steady_state`;
-* the linearised system matrices of THEORY.md section 5 for small networks with symbolic
-  or numeric weights and symbolic alpha, k_p, tau_v, tau_u -- :func:`symbolic_system`,
-  :func:`symbolic_from_system`, :meth:`SymbolicSystem.matrices`;
-* characteristic polynomials and the Routh-Hurwitz / Lienard-Chipart criteria
-  (:mod:`dfc_theory._routh`, re-exported here);
-* closed-form stability regions in (alpha, k_p, rho = tau_v / tau_u) for scalar chains
-  (1-1 and 1-1-1 networks), with the answer to "can Condition 3 hold while the finite-tau_v
-  PI system is unstable?" -- :func:`scalar_chain_region`, :func:`condition3_gap`.
-
-Time is measured in units of tau_u in the "dimensionless" forms (tau_u = 1, tau_v = rho),
-which loses nothing: tau_u A depends on tau_v and tau_u only through rho.
+"""SymPy derivations for small DFC systems (THEORY.md sections 2, 3 and 5), each
+cross-checked numerically in ``tests/test_symbolic.py``: the controller's rest equations
+(alpha_eff), the exact steady state of a small linear network against Lemma 1, the
+section-5 matrices with symbolic or numeric entries, their Routh-Hurwitz / Lienard-Chipart
+criteria (:mod:`dfc_theory._routh`, re-exported here) and closed-form stability regions of
+scalar chains, answering "can Condition 3 hold while the finite-tau_v PI system is
+unstable?" (:func:`condition3_gap`).  The "dimensionless" forms measure time in units of
+tau_u (tau_u = 1, tau_v = rho), which loses nothing: tau_u A depends on the time constants
+only through rho = tau_v / tau_u.
 """
 from __future__ import annotations
 
@@ -439,12 +428,17 @@ def scalar_chain_region(depth=2, leak="integral"):
     if depth not in (1, 2):
         raise ValueError(f"depth: expected 1 or 2, got {depth}")
     a, b = sp.symbols("a b", real=True)
-    # D_i = 1, W_2 = 1 and Q = [b; a] realise the loop gains; the characteristic polynomial
-    # depends on the network only through a and b (checked in the tests)
+    # the characteristic polynomial depends on the network only through a and b (tests)
+    return stability_region(_chain(depth, a, b, tau_v=RHO),
+                            "A_PI_integral" if leak == "integral" else "A_PI")
+
+
+def _chain(depth, a, b, **controller):
+    """The 1-1 (depth 1) or 1-1-1 chain with D_i = 1, W_2 = 1 and Q = [b; a] (or [a]), which
+    realise the loop gains a and b of :func:`scalar_chain_region`; tau_u = 1."""
     Q = [[b], [a]] if depth == 2 else [[a]]
-    sym = symbolic_system((1,) * (depth + 1), [[[1]]] * depth, [[1]] * depth, Q,
-                          tau_v=RHO, tau_u=1)
-    return stability_region(sym, "A_PI_integral" if leak == "integral" else "A_PI")
+    return symbolic_system((1,) * (depth + 1), [[[1]]] * depth, [[1]] * depth, Q, tau_u=1,
+                           **controller)
 
 
 def condition3_gap(depth=2, leak="integral", k_p=None):
@@ -571,15 +565,9 @@ def _find_witness(conds, cond3, k_p, depth, nonneg_gains=False):
 
 
 def _witness_abscissa(depth, leak, w):
-    """Spectral abscissa of the numeric matrix at a witness point (1-1 or 1-1-1 chain with
-    D = 1, W_2 = 1 and Q chosen to realise the loop gains a, b)."""
-    a = w["a"]
-    b = w.get("b", 0.0)
-    derivs = [[1.0]] * (depth)
-    weights = [[[1.0]]] * depth
-    Q = [[b], [a]] if depth == 2 else [[a]]
-    sym = symbolic_system((1,) * (depth + 1), weights, derivs, Q, alpha=w["alpha"],
-                          k_p=w["k_p"], tau_v=w["rho"], tau_u=1)
+    """Spectral abscissa of the numeric matrix of the chain (:func:`_chain`) at a witness."""
+    sym = _chain(depth, w["a"], w.get("b", 0.0), alpha=w["alpha"], k_p=w["k_p"],
+                 tau_v=w["rho"])
     key = "A_PI_integral" if leak == "integral" else "A_PI"
     A = np.array(sym.matrices()[key].evalf(), dtype=np.float64)
     return float(np.linalg.eigvals(A).real.max())
