@@ -12,12 +12,8 @@ Writing (:func:`atomic_write`): a temporary file in the same folder, flushed and
 renamed over the previous file (``os.replace``), then the folder fsync'ed; SIGINT and
 SIGTERM arriving meanwhile are held and delivered right after (:func:`deferred_signals`).
 A checkpoint on disk is therefore always one whole epoch's state; a hard kill (SIGKILL,
-power loss) can leave at most a stray ``.<name>.tmp-<pid>`` file beside it.
-
-Resuming (:func:`start`): a checkpoint of the same identity is continued with
-``resume=True``; starting anew over it needs ``overwrite=True``; a checkpoint of another
-run is never continued.  Interrupts (:func:`interrupted`): the trainer abandons the current
-epoch and raises :class:`~dfc_theory._cli.Interrupted` saying how far the saved state goes.
+power loss) can leave at most a stray ``.<name>.tmp-<pid>`` file beside it.  Resuming:
+:func:`start`; an interrupted trainer raises :func:`interrupted`.
 """
 from __future__ import annotations
 

@@ -96,10 +96,8 @@ def linear_network_steady_state(sizes=(1, 1, 1), leak="integral"):
     if max(sizes) > 3:
         raise ValueError(f"sizes: expected widths in 1..3, got {sizes}")
     L, nL = len(sizes) - 1, sizes[-1]
-    W = [sp.Matrix(sizes[i + 1], sizes[i], lambda a, b, i=i: sp.Symbol(f"W{i + 1}_{a + 1}{b + 1}"))
-         for i in range(L)]
-    Qb = [sp.Matrix(sizes[i + 1], nL, lambda a, b, i=i: sp.Symbol(f"q{i + 1}_{a + 1}{b + 1}"))
-          for i in range(L)]
+    W = [_mat(sizes[i + 1], sizes[i], f"W{i + 1}", None)[0] for i in range(L)]
+    Qb = [_mat(sizes[i + 1], nL, f"q{i + 1}", None)[0] for i in range(L)]
     x = sp.Matrix(sizes[0], 1, lambda a, b: sp.Symbol(f"x_{a + 1}"))
     rstar = sp.Matrix(nL, 1, lambda a, b: sp.Symbol(f"rstar_{a + 1}"))
     u = sp.Matrix(nL, 1, lambda a, b: sp.Symbol(f"u_{a + 1}"))
@@ -444,21 +442,14 @@ def _chain(depth, a, b, **controller):
 def condition3_gap(depth=2, leak="integral", k_p=None):
     """Is there a region where Condition 3 holds but the finite-tau_v system is unstable?
 
-    For the scalar chains of :func:`scalar_chain_region` (n_L = 1, so Condition 3 reads
-    J Q + alpha > 0, i.e. ``cond3 = alpha + a (+ b) > 0``), every Lienard-Chipart condition is
-    classified as
-
-    * ``"positive"``: certified positive by :func:`positive_by_coefficients` after writing the
-      loop gain as J Q = m - alpha with a Condition-3 margin m > 0 (alpha, k_p >= 0; rho, m > 0)
-      -- it can never fail while Condition 3 holds;
-    * ``"condition3"``: the Condition-3 expression itself (or a positive multiple);
-    * ``"condition3+positive"`` (non-negative gains only): Condition 3 plus terms that are
-      products of non-negative quantities;
-    * ``"open"``: not certified; then a witness (Condition 3 true, some condition < 0) is
-      searched on a grid of the closed form and confirmed by the numeric eigenvalues.
-
-    The same is done with the loop gains restricted to a, b >= 0 (as for Q = J^T, where
-    a = D_L^2 and b = (D_2 W_2 D_1)^2): ``*_nonneg`` entries.
+    For the scalar chains of :func:`scalar_chain_region` Condition 3 reads
+    ``cond3 = alpha + a (+ b) > 0``; every Lienard-Chipart condition is classified as
+    ``"positive"`` (certified by :func:`positive_by_coefficients` with J Q = m - alpha, m > 0:
+    it cannot fail while Condition 3 holds), ``"condition3"`` (a positive multiple of it),
+    ``"condition3+positive"`` (gains >= 0 only: it plus non-negative terms) or ``"open"``
+    (then a witness, Condition 3 true and some condition < 0, is searched on a grid and
+    confirmed by the numeric eigenvalues).  ``*_nonneg`` entries restrict the loop gains to
+    a, b >= 0 (as for Q = J^T: a = D_L^2, b = (D_2 W_2 D_1)^2).
 
     Parameters
     ----------
@@ -470,10 +461,9 @@ def condition3_gap(depth=2, leak="integral", k_p=None):
     Returns
     -------
     dict with ``region``, ``conditions``, ``condition3``, ``classification``, ``gap_exists``,
-    ``witness``, ``witness_abscissa`` (> 0 for a genuine witness), ``no_gap_proved`` (every
-    condition certified, so no such region exists), the same with suffix ``_nonneg``,
-    ``critical_b`` (depth 2: the hidden-path gain b at which Delta_2 changes sign, as a
-    function of alpha, k_p, rho, a) and ``explanation`` (text).
+    ``witness``, ``witness_abscissa`` (> 0 for a genuine witness), ``no_gap_proved`` (all
+    certified), the same with suffix ``_nonneg``, ``critical_b`` (depth 2: the b at which
+    Delta_2 changes sign) and ``explanation`` (text).
     """
     reg = scalar_chain_region(depth, leak)
     a, b = sp.symbols("a b", real=True)

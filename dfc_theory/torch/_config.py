@@ -17,7 +17,6 @@ from .data import DATASETS
 __all__ = ["FullScaleConfig", "default_sizes", "FEEDBACK_KINDS"]
 
 
-
 def default_sizes(dataset):
     """784-256-256-256-10 (classification) or 784-256-32-256-784 (autoencoder)."""
     return (784, 256, 32, 256, 784) if dataset == "mnist_ae" else (784, 256, 256, 256, 10)
@@ -96,12 +95,11 @@ class FullScaleConfig:
         if isinstance(m, str) and m.endswith("-fixed"):
             s(self, "method", m[:-len("-fixed")])
             s(self, "feedback", "fixed")
-        check_choice(self.method, "method", FORWARD_METHODS)
-        check_choice(self.feedback, "feedback", FEEDBACK_KINDS)
-        check_choice(self.dataset, "dataset", DATASETS)
-        check_choice(self.rule, "rule", RULES)
-        check_choice(self.fixed_mode, "fixed_mode", ("initial", "recompute"))
-        check_choice(self.fb_optimizer, "fb_optimizer", ("sgd", "adam"))
+        for name, choices in (("method", FORWARD_METHODS), ("feedback", FEEDBACK_KINDS),
+                              ("dataset", DATASETS), ("rule", RULES),
+                              ("fixed_mode", ("initial", "recompute")),
+                              ("fb_optimizer", ("sgd", "adam"))):
+            check_choice(getattr(self, name), name, choices)
         if self.method not in DFC_METHODS:
             s(self, "feedback", None)
         if self.sizes is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -52,7 +51,6 @@ def train_run(cfg: FullScaleConfig, seed=0, data=None, progress=True, stream=Non
         raise TypeError(f"cfg: expected a FullScaleConfig, got {type(cfg).__name__}")
     if out is None and (resume or overwrite):
         raise ValueError("out: resume and overwrite need the folder of the run")
-    stream = sys.stdout if stream is None else stream
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype)
     say = Progress(f"{cfg.label} {cfg.dataset} seed {seed}", progress, stream)

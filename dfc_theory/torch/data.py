@@ -25,7 +25,7 @@ import torch
 
 from ..datasets import (IDX_FILES, N_CLASSES, STANDARD_SIZES, load_idx,  # noqa: F401
                         mnist_subset, read_idx)
-from .._validation import check_choice, resolve_device, resolve_dtype
+from .._validation import check_choice, check_int, resolve_device, resolve_dtype
 
 __all__ = ["DATASETS", "TensorData", "load_data", "expected_files", "mnist_subset",
            "read_idx", "load_idx", "IDX_FILES", "STANDARD_SIZES", "N_CLASSES"]
@@ -119,11 +119,9 @@ def load_data(dataset, data_dir=None, seed=0, device=None, dtype=None, n_train=N
             f"{', '.join(expected_files(dataset))} (gzipped or not)")
     reduced = bool(d.reduced)
     xtr, ytr = d.x_train, d.y_train
-    if n_train is not None:
-        if isinstance(n_train, bool) or int(n_train) != n_train or n_train < 1:
-            raise ValueError(f"n_train: expected a positive integer, got {n_train!r}")
-        if n_train < len(xtr):
-            xtr, ytr, reduced = xtr[:n_train], ytr[:n_train], True
+    n = len(xtr) if n_train is None else check_int(n_train, "n_train")
+    if n < len(xtr):
+        xtr, ytr, reduced = xtr[:n], ytr[:n], True
     mean, std = float(xtr.mean()), float(xtr.std())
 
     def x_(a):
