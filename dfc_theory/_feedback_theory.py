@@ -92,9 +92,8 @@ def expected_feedback_update(network, Q, x, config=None, return_info=False):
         E[v_fb[k] u[k+1]^T] = P_fb C_k M^T P_u^T   (xi[k+1] does not reach u[k+1]),
         E[dQ] = -(1 / sigma_fb^2) mean_b (1 / (K - 1)) sum_{k=1}^{K-1} P_fb C_k M^T P_u^T - decay(Q).
 
-    Exact for linear networks (for every sigma: all moments scale with sigma^2); the
-    sigma -> 0 limit of the expected update for nonlinear ones.  Cost O(K B d^3),
-    d = 2 (N + n_L).
+    Exact for linear networks (any sigma), the sigma -> 0 limit for nonlinear ones; cost
+    O(K B d^3), d = 2 (N + n_L).
 
     Parameters and returns as :func:`feedback_update` (``return_info`` adds ``correlation``
     and ``covariance_final``, the per-sample C_K).
@@ -149,16 +148,12 @@ class DampedFit:
     Attributes
     ----------
     gamma : float
-        Best damping (0: the pseudoinverse is best; inf: J^T is best, i.e. the angle keeps
-        decreasing up to the upper bound of the search; nan for n_L = 1, where every damped
-        pseudoinverse is a multiple of J^T and gamma is not identifiable).
-    angle : float
-        Angle (degrees) of Q with the best member.
+        Best damping (0: the pseudoinverse; inf: J^T, the angle decreasing up to the search
+        bound; nan for n_L = 1, where every member is a multiple of J^T).
+    angle, angle_pinv, angle_transpose : float
+        Angles (degrees) of Q with the best member, with gamma = 0 and with J^T.
     scale : float
-        c minimising ||Q - c J^T (J J^T + gamma I)^{-1}||_F (single J; for batched J the
-        mean over samples).
-    angle_pinv, angle_transpose : float
-        Angles with gamma = 0 and with J^T.
+        c minimising ||Q - c J^T (J J^T + gamma I)^{-1}||_F (batched J: the sample mean).
     """
 
     gamma: float
@@ -171,18 +166,16 @@ class DampedFit:
 def fit_damped_gamma(Q, J, average="angle", log10_range=(-8.0, 8.0)):
     """Fit the damping gamma of J^T (J J^T + gamma I)^{-1} that best aligns with Q.
 
-    Minimises the angle over gamma on a log grid (10 points per decade over
-    ``log10_range``, plus gamma = 0 and gamma = inf), then refines with a bounded scalar
-    search in log10 gamma around the best grid point.
+    Minimises the angle on a log grid (10 per decade over ``log10_range``, plus 0 and inf),
+    then by a bounded scalar search in log10 gamma around the best grid point.
 
     Parameters
     ----------
     Q : (N, n_L)
     J : (n_L, N) or (B, n_L, N)
     average : {"angle", "matrix"}
-        For batched J: minimise the mean over samples of the per-sample angle ("angle"), or
-        the angle with the sample mean of the damped pseudoinverses ("matrix", the "sample
-        average" of Theorem 6 for nonlinear networks).
+        Batched J: the mean per-sample angle, or the angle with the sample mean of the damped
+        pseudoinverses (Theorem 6's "sample average" for nonlinear networks).
 
     Returns
     -------
@@ -306,9 +299,8 @@ def closed_form_feedback(J, alpha, beta, horizon=np.inf):
     beta : float > 0
         Weight decay.
     horizon : float > 0 or inf
-        Sleep-simulation length T = n_steps_fb dt_fb, starting from u = 0.  ``inf`` uses the
-        stationary covariance and the closed-form h of :func:`closed_form_h`; a finite T
-        solves h (S_T(g, h) + beta) = 1 per eigenvalue (brentq).
+        Sleep-simulation length T = n_steps_fb dt_fb from u = 0: ``inf`` is
+        :func:`closed_form_h`; a finite T solves h (S_T(g, h) + beta) = 1 per eigenvalue.
 
     Returns
     -------
@@ -345,10 +337,8 @@ def closed_form_feedback(J, alpha, beta, horizon=np.inf):
 def solve_feedback_fixed_point(network, xs, config=None, Q0=None, tol=1e-12, n_warmup=0):
     """Q with E[dQ](Q) = 0 for the expected update over the inputs xs (mean over xs).
 
-    Root of :func:`expected_feedback_update` by scipy.optimize.root (MINPACK hybrid method),
-    started from ``Q0`` (default: our closed form at the mean Jacobian, which is exact for
-    linear networks in the ideal setting up to O(dt)) after ``n_warmup`` deterministic
-    steps Q <- Q + lr_fb E[dQ] (useful when Q0 is far from the root).
+    scipy.optimize.root (MINPACK hybrid) from ``Q0`` (default: our closed form at the mean
+    Jacobian) after ``n_warmup`` deterministic steps Q <- Q + lr_fb E[dQ].
 
     Returns
     -------

@@ -54,12 +54,11 @@ def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True, r=No
     network : Network
     x : array (B, n_0)
     v, v_ff : arrays (B, N)
-        Stacked somatic and basal voltages of one state (e.g. a steady state's ``v`` and
-        ``v_ff``, or a simulation's ``v_final`` and ``v_ff_final``).
+        Stacked somatic and basal voltages of one state (a steady state's ``v``, ``v_ff``).
     rule : {"voltage", "nonlinear"}
     include_bias : bool
     r : tuple of arrays, optional
-        The rates r_0..r_L of this state when the caller has them (a steady state's ``r``).
+        The rates r_0..r_L of this state when the caller has them.
 
     Returns
     -------
@@ -145,15 +144,10 @@ class ForwardResult:
         The change to apply (times a learning rate).
     method : str
     converged, diverged : (B,) bool arrays or None
-        The reference convergence test of the simulation (``"dfc"``, ``"dfc-ss"``); for
-        ``"dfc-ssa"`` the steady state's ``converged`` (exact residual within its default
-        tolerance, ``info["residual"]``) and a non-finite state; ``None`` for ``"bp"`` /
-        ``"dfa"``.
-    v, v_ff : (B, N) arrays or None
-        The state the steady-state rule was applied at (final simulated state or the SSA
-        state); for ``"dfc"`` the final simulated state.
-    u : (B, n_L) or None
-        Control signal at that state.
+        The simulation's reference convergence test; for ``"dfc-ssa"`` the steady state's
+        ``converged`` (``info["residual"]``) and a non-finite state; None for BP and DFA.
+    v, v_ff, u : (B, N), (B, N), (B, n_L) arrays or None
+        The final simulated state or the SSA state, and its control signal.
     info : dict
         ``n_steps`` simulated, ``blew_up``...
     """
@@ -169,12 +163,8 @@ class ForwardResult:
 
 
 def dfa_feedback(network, seed=None, scale=1.0):
-    """Fixed random DFA feedback matrices B_1..B_{L-1}, B_i of shape (n_i, n_L).
-
-    Entries i.i.d. N(0, scale^2 * 2 / (n_i + n_L)) (Xavier-normal for an n_L -> n_i map),
-    drawn with NumPy (the same numbers on every backend).  The output layer receives the
-    error directly (B_L = I, not stored).
-    """
+    """Fixed random DFA feedback matrices B_1..B_{L-1}, B_i (n_i, n_L) with i.i.d.
+    N(0, scale^2 * 2 / (n_i + n_L)) entries (NumPy draws); B_L = I is not stored."""
     check_type(network, "network", Network)
     scale = check_scalar(scale, "scale", low=0.0, low_inclusive=False)
     rng = as_rng(seed)
@@ -229,21 +219,18 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
         Output targets r_L* (e.g. :func:`dfc_theory.output_target`); delta_L = r_L* - r_L^-.
     method : {"dfc", "dfc-ss", "dfc-ssa", "bp", "dfa"}
     Q : array (N, n_L) or "fixed"
-        Feedback weights (DFC methods); ``"fixed"`` builds the weight product from
-        ``network`` (:func:`fixed_feedback`).
+        Feedback weights (DFC methods); ``"fixed"``: the weight product of ``network``.
     controller : Controller
-        DFC methods (alpha, k_p, tau_v, tau_u, leak; the reference code uses leak="total").
+        DFC methods (the reference code uses leak="total").
     rule : {"voltage", "nonlinear"}
         Postsynaptic signal of the DFC rule.
     dt, n_steps : Euler settings for ``"dfc"`` / ``"dfc-ss"`` (dt < tau_v is required).
     dfa_feedback : tuple of arrays B_i (n_i, n_L), i = 1..L-1, for ``"dfa"``.
     include_bias : bool
     J, delta_L, forward : optional
-        What the caller already computed: the feedforward J (``"dfc-ssa"``), delta_L without
-        cancellation and the feedforward pass (``"bp"``, ``"dfa"``, ``"dfc-ssa"``).
+        The caller's feedforward J (``"dfc-ssa"``), delta_L and feedforward pass.
     **simulate_kwargs
-        ``"dfc"`` / ``"dfc-ss"`` only (a TypeError otherwise): passed to
-        :func:`dfc_theory.simulate` (``instantaneous_transmission``, ``proactive``...).
+        ``"dfc"`` / ``"dfc-ss"`` only (a TypeError otherwise): for :func:`dfc_theory.simulate`.
 
     Returns
     -------
