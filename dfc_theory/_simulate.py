@@ -66,11 +66,9 @@ class SimulationResult:
     t : (T+1,) time grid.
     u, e, r_L : (T+1, B, n_L) control, output error and output over time (``record`` not
         "final"); ``v`` (T+1, B, N) for ``record="full"``.
-    v_final, v_ff_final, v_fb_final : (B, N) final somatic, basal and apical compartments.
-    u_final : (B, n_L).
-    converged, diverged : (B,) flags of the reference convergence test.
-    ratio : (B,) ||r_L(T) - (r_L* - alpha_eff u(T))|| / ||r_L^-||.
-    error_ratio : (B,) ||e(T)|| / ||e(0)||.
+    v_final, v_ff_final, v_fb_final, u_final : (B, N) final compartments, (B, n_L) control.
+    converged, diverged, ratio, error_ratio : (B,) the reference convergence test: flags,
+        ||r_L(T) - (r_L* - alpha_eff u(T))|| / ||r_L^-|| and ||e(T)|| / ||e(0)||.
     n_steps : steps actually taken (fewer than asked when the run blew up).
     """
 
@@ -121,29 +119,23 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
     x : (B, n_0) or (n_0,) inputs; target : (B, n_L) or (n_L,) output targets r_L*.
     method : {"euler", "ivp", "linear"}
         "ivp" and "linear" use SciPy (solve_ivp, expm): NumPy systems only.
-    dt : float > 0
-        Euler step, and the spacing of the output grid for all methods.  Euler requires
-        dt < tau_v (or tau_v = 0, the instantaneous system).
-    n_steps : int >= 1
-        Number of steps; the grid is t = dt * (0..n_steps).
+    dt, n_steps : float > 0, int >= 1
+        Euler step (dt < tau_v unless tau_v = 0) and the output grid t = dt * (0..n_steps).
     record : {"output", "full", "final"}
         Keep u, e and r_L over time; also v (memory B*N*(T+1)); or only the final state.
     instantaneous_transmission, proactive : bool
         Euler: layer i sees r_{i-1}[t+1] (else r_{i-1}[t]); the apical drive is Q u[t+1]
         (else Q u[t], the reference code's).
     seed : int, numpy Generator or None
-        Noise source for Euler-Maruyama when ``controller.sigma > 0`` or ``sigma_out > 0``:
-        a Generator (or, for NumPy systems, an int) draws (B, N) standard normals per step
-        with NumPy -- the same numbers on every backend; for torch systems an int seeds a
-        ``torch.Generator`` on the system's device (fast, not NumPy's numbers).
+        Euler-Maruyama noise (``controller.sigma > 0`` or ``sigma_out > 0``): NumPy draws,
+        the same on every backend; for torch systems an int seeds a ``torch.Generator`` on
+        the system's device instead (fast, other numbers).
     sigma_out : float, optional
         Noise level of the output layer (the reference code's sigma_output); default sigma.
     observer : callable(StepState), optional
         Called after every Euler step (e.g. to accumulate a time-averaged learning rule).
-    ivp_method, rtol, atol : solve_ivp settings for ``"ivp"`` (``ivp_method`` one of
-        ``IVP_METHODS``; the implicit ones get the analytic Jacobian, block-diagonal over
-        the batch, sparse except for LSODA, which needs it dense: small batches only;
-        rtol, atol > 0).
+    ivp_method, rtol, atol : solve_ivp settings for ``"ivp"`` (``IVP_METHODS``; the implicit
+        ones get the analytic Jacobian, sparse block-diagonal, dense for LSODA).
     conv_tol, eps : float > 0, float >= 0
         The reference convergence test (module docstring).
     noise : array (n_steps, B, N), optional

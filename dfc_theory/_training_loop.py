@@ -69,22 +69,17 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
     data : Dataset, optional
         Default: :func:`dfc_theory.datasets.student_teacher` with the config's sizes, sample
         counts and ``data_seed`` (the paper's teacher).
-    progress : bool
-        Print "label epoch k/E  train ... test ...  s/epoch, time left" lines.
-    progress_every : int
-        Epochs between progress lines (the first and last epochs are always printed).
+    progress, progress_every, stream : bool, int, file
+        Print a progress line every that many epochs (and the first and last) to ``stream``
+        (default sys.stdout).
     out, name : optional
-        When given, the log is saved with :meth:`TrainingLog.save` (``name`` defaults to
-        the run label in file-name form).
-    stream : file, optional
-        Where progress goes (default sys.stdout).
+        Save the log there (:meth:`TrainingLog.save`; ``name`` default: the run label).
     checkpoint : path, optional
-        A file (``.npz``, :mod:`dfc_theory._checkpoint`) keeping the run's state after the
-        feedback pre-training and every epoch (weights, Q, generators, logs so far), and
-        the finished log.
+        A ``.npz`` file (:mod:`dfc_theory._checkpoint`) keeping the run's state after the
+        feedback pre-training and every epoch, and the finished log.
     resume, overwrite : bool
-        Continue the run in ``checkpoint`` (a finished one is returned as it is; the log
-        equals an uninterrupted run's, timings aside), or start anew over it.  With neither,
+        Continue the run in ``checkpoint`` (the log equals an uninterrupted run's, timings
+        aside; a finished one is returned as it is), or start anew over it.  With neither,
         an existing checkpoint raises ValueError; another run's is never resumed.
 
     Returns
@@ -94,8 +89,7 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
     Raises
     ------
     dfc_theory._cli.Interrupted
-        (a KeyboardInterrupt) on Ctrl-C or SIGTERM with a ``checkpoint``: the current
-        epoch is abandoned, the message says how far the checkpoint goes.
+        On Ctrl-C or SIGTERM with a ``checkpoint``, saying how far the checkpoint goes.
     """
     if not isinstance(config, TrainingConfig):
         raise TypeError(f"config: expected a TrainingConfig, got {type(config).__name__}")

@@ -95,16 +95,12 @@ def system_matrices(system, x, target=None, at="feedforward", tol=None):
     Parameters
     ----------
     system : DFCSystem
-        Network, Q (N x n_L) and controller (alpha, k_p, tau_v, tau_u, leak).
     x : array (B, n_0) or (n_0,)
     target : array (B, n_L) or (n_L,), optional
         r_L*; needed only for ``at="steady_state"``.
-    at : {"feedforward", "steady_state"}
-        Where D_i = diag(phi_i'(v_i)) is evaluated: at the feedforward pass v^-, or at the
-        exact (Newton) steady state of ``system`` (its own leak convention), where J becomes
-        J_ss.  A steady state that did not converge raises ``ValueError``.
-    tol : float, optional
-        Newton tolerance for ``at="steady_state"``.
+    at, tol : {"feedforward", "steady_state"}, float, optional
+        The rest point where D_i = diag(phi_i'(v_i)) is evaluated (:func:`linearisation_point`:
+        v^-, or the exact steady state, J becoming J_ss) and its Newton tolerance.
 
     Returns
     -------
@@ -218,10 +214,8 @@ class LyapunovCertificate:
 def lyapunov_certificate(A):
     """Lyapunov certificate of stability: P > 0 with A^H P + P A = -I (A^H = A^T for real A).
 
-    A is Hurwitz iff this has a Hermitian positive definite solution P (then V(z) = z^H P z
-    decreases along dz/dt = A z); SciPy's ``solve_continuous_lyapunov(a, q)`` solves
-    a X + X a^H = q, so it is called with a = A^H, q = -I.
-
+    A is Hurwitz iff this has a Hermitian positive definite solution P (SciPy's
+    ``solve_continuous_lyapunov(a, q)`` solves a X + X a^H = q: called with a = A^H, q = -I).
     ``certified`` (per sample) iff P is positive definite and the residual
     E = A^T P + P A + I has ||E||_2 < 1/2: then A^T P + P A <= -(1/2) I proves stability for
     the P actually computed (the 1/2 leaves room for rounding).  Near the imaginary axis P
@@ -291,17 +285,16 @@ def condition3(system, x, target=None, at="feedforward", alpha=None, tol=None):
     """Condition 3: every eigenvalue of J Q (J = J_ss at ``at="steady_state"``) has real
     part > -alpha.
 
-    By Proposition 5 this is equivalent to local stability when tau_u >> tau_v and k_p = 0
-    (it is the Hurwitz test of A_inst = -(J Q + alpha I)/tau_u).  For finite tau_v or
-    k_p > 0 it is only a proxy: see :func:`system_matrices` and :mod:`dfc_theory.symbolic`.
+    By Proposition 5 the Hurwitz test of A_inst = -(J Q + alpha I)/tau_u decides local
+    stability when tau_u >> tau_v and k_p = 0; otherwise it is only a proxy (THEORY.md
+    section 4; :func:`system_matrices`, :mod:`dfc_theory.symbolic`).
 
     Parameters
     ----------
     system, x, target, at, tol : as in :func:`system_matrices`.
     alpha : float >= 0, optional
-        The leak to test against; default ``system.controller.alpha`` (the paper's statement;
-        for the "integral" leak with k_p > 0 the static part of the PI criterion uses
-        alpha_tilde = ``controller.alpha_eff`` instead).
+        Default ``system.controller.alpha`` (the paper's statement; the "integral" leak's
+        static PI criterion uses ``controller.alpha_eff``).
 
     Returns
     -------
@@ -331,8 +324,7 @@ def condition3(system, x, target=None, at="feedforward", alpha=None, tol=None):
 def condition2_ratio(system, x, target=None, at="feedforward", tol=None):
     """Condition-2 ratio ||P_J Q||_F / ||Q||_F at the rest point, P_J = J^T (J J^T)^{-1} J.
 
-    Equals 1 iff the column space of Q lies in the row space of J (Condition 2, e.g.
-    Q = J^T M).  Delegates to :func:`dfc_theory.metrics.condition2_ratio` with J at ``at``.
+    :func:`dfc_theory.metrics.condition2_ratio` with J at ``at`` (1 iff Condition 2 holds).
 
     Returns
     -------
