@@ -324,17 +324,9 @@ def substitutions(sym, system, x, target=None, at="feedforward", controller=True
     net = system.network
     if tuple(net.sizes) != tuple(sym.sizes):
         raise ValueError(f"system: sizes {net.sizes} do not match the symbolic {sym.sizes}")
-    D = _numeric_point(system, x, target, at)
-    vals = {}
-    for i, (w, d) in enumerate(zip(net.weights, D), start=1):
-        for a in range(w.shape[0]):
-            for b in range(w.shape[1]):
-                vals[f"W{i}_{a + 1}{b + 1}"] = w[a, b]
-            vals[f"d{i}_{a + 1}"] = d[a]
-    for a in range(system.Q.shape[0]):
-        for b in range(system.Q.shape[1]):
-            vals[f"q_{a + 1}{b + 1}"] = system.Q[a, b]
-    out = {s: float(vals[name]) for name, s in sym.symbols.items() if name in vals}
+    num = symbolic_from_system(system, x, target, at)  # Floats that hold the doubles exactly
+    out = {s: float(v) for S, N in zip(sym.W + sym.D + [sym.Q], num.W + num.D + [num.Q])
+           for s, v in zip(S, N) if isinstance(s, sp.Symbol)}
     if controller:
         c = system.controller
         for s_, v in ((sym.alpha, c.alpha), (sym.k_p, c.k_p), (sym.tau_v, c.tau_v),
