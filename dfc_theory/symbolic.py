@@ -415,8 +415,7 @@ def scalar_chain_region(depth=2, leak="integral"):
       c_0 = alpha + a + b ("total") or alpha + (1 + alpha k_p)(a + b) ("integral").
     """
     check_choice(leak, "leak", LEAKS)
-    if depth not in (1, 2):
-        raise ValueError(f"depth: expected 1 or 2, got {depth}")
+    check_choice(depth, "depth", (1, 2))
     a, b = sp.symbols("a b", real=True)
     # the characteristic polynomial depends on the network only through a and b (tests)
     return stability_region(_chain(depth, a, b, tau_v=RHO),
