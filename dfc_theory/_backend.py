@@ -66,12 +66,11 @@ def _one_by_one(A, B, fn, lib):
 def solve(A, B):
     """X with A X = B for A (..., n, n), B (..., n, k), batched.
 
-    A singular matrix gets the least-squares (minimum-norm) solution instead of an error,
-    the same on both backends: NumPy retries matrix by matrix with ``lstsq``, torch uses
-    ``solve_ex`` and the pseudoinverse where its LU factorisation failed (the steady states
-    then report it: their ``converged`` judges the exact residual).  On the CPU with several torch threads,
-    batches of matrices larger than :data:`LU_BATCH_BUG_SIZE` are solved one by one
-    (pytorch#142815).
+    A singular matrix gets the least-squares (minimum-norm) solution instead of an error on
+    both backends (NumPy: ``lstsq`` matrix by matrix; torch: ``solve_ex``, then the
+    pseudoinverse where LU failed); callers judge it by its residual.  On the CPU with several
+    torch threads, batches of matrices larger than :data:`LU_BATCH_BUG_SIZE` are solved one
+    by one (pytorch#142815).
     """
     if isinstance(A, np.ndarray):
         try:

@@ -12,12 +12,8 @@ Writing (:func:`atomic_write`): a temporary file in the same folder, flushed and
 renamed over the previous file (``os.replace``), then the folder fsync'ed; SIGINT and
 SIGTERM arriving meanwhile are held and delivered right after (:func:`deferred_signals`).
 A checkpoint on disk is therefore always one whole epoch's state; a hard kill (SIGKILL,
-power loss) can leave at most a stray ``.<name>.tmp-<pid>`` file beside it.
-
-Resuming (:func:`start`): a checkpoint of the same identity is continued with
-``resume=True``; starting anew over it needs ``overwrite=True``; a checkpoint of another
-run is never continued.  Interrupts (:func:`interrupted`): the trainer abandons the current
-epoch and raises :class:`~dfc_theory._cli.Interrupted` saying how far the saved state goes.
+power loss) can leave at most a stray ``.<name>.tmp-<pid>`` file beside it.  Resuming:
+:func:`start`; an interrupted trainer raises :func:`interrupted`.
 """
 from __future__ import annotations
 
@@ -25,13 +21,12 @@ import contextlib
 import json
 import os
 import signal
-import threading
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from ._cli import DataError, Interrupted
+from ._cli import DataError, Interrupted, signal_handlers
 
 __all__ = ["SCHEMA", "atomic_write", "deferred_signals", "save", "load", "start",
            "saved_run", "interrupted", "plain"]
@@ -43,17 +38,10 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 @contextlib.contextmanager
 def deferred_signals():
     """Hold SIGINT and SIGTERM inside the block and deliver them (to the handlers that were
-    there before) when it is done; in threads other than the main one the block runs as is."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    there before) when it is done (main thread only, :func:`~dfc_theory._cli.signal_handlers`)."""
     held = []
-    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in SIGNALS}
-    try:
+    with signal_handlers(lambda signum, frame: held.append(signum), SIGNALS):
         yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, signal.SIG_DFL if handler is None else handler)
     for s in dict.fromkeys(held):
         signal.raise_signal(s)
 

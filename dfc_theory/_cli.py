@@ -20,36 +20,13 @@ anything else (a bug)                                  1       the traceback
 
 An :class:`Interrupted` with a message (a trainer's "interrupted after epoch 2 of 5: ...")
 prints ``PROG: <message>`` instead; the status is 128 + its signal number either way.
+Messages are one line (newlines are folded); ``--debug`` anywhere on the command line
+(before a ``--``) lets every exception through with its traceback.
 
-``--debug`` anywhere on the command line (before a ``--``) lets every exception through
-with its traceback.  Messages are one line (newlines are folded).
-
-Use
----
-::
-
-    import sys
-    from dfc_theory._cli import (ArgumentParser, check_output_folder, command,
-                                 non_negative_int)
-
-    @command("python -m mytool")
-    def main(argv=None):
-        parser = ArgumentParser(prog="python -m mytool", description=__doc__)
-        parser.add_argument("--seed", type=non_negative_int, default=0)
-        parser.add_argument("--out", default="out")
-        args = parser.parse_args(argv)          # bad usage -> UsageError -> exit 2
-        check_output_folder(args.out, "--out")  # a file / unwritable -> exit 2
-        ...                                     # DataError / OSError -> exit 1
-        return 0
-
-    if __name__ == "__main__":
-        sys.exit(main())
-
-The decorated ``main(argv)`` returns the exit status instead of raising, so tests can call
-it in-process and read the one line from ``capsys``.  :class:`ArgumentParser` adds the
-``--debug`` option to ``--help`` (the decorator strips it before ``main`` sees ``argv``).
-Code that reads files raises :class:`DataError` (a ``ValueError``) naming the file; a
-block whose ``ValueError``/``OSError`` are data problems can be wrapped in
+Use: decorate ``main(argv=None)`` with :func:`command` (it then returns the exit status
+instead of raising, so tests can call it in-process), parse with :class:`ArgumentParser`
+(which lists ``--debug`` in ``--help``), check ``--out`` with :func:`check_output_folder`;
+code that reads files raises :class:`DataError` naming the file, or wraps the block in
 :func:`data_errors`.
 """
 from __future__ import annotations
@@ -66,12 +43,11 @@ import threading
 from pathlib import Path
 
 __all__ = ["UsageError", "DataError", "Interrupted", "ArgumentParser", "command", "data_errors",
-           "check_output_folder", "non_negative_int", "positive_int", "int_at_least",
-           "EXIT_DATA", "EXIT_USAGE", "EXIT_INTERRUPTED", "DEBUG_FLAG"]
+           "signal_handlers", "check_output_folder", "non_negative_int", "positive_int",
+           "int_at_least", "EXIT_DATA", "EXIT_USAGE", "DEBUG_FLAG"]
 
 EXIT_DATA = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
 DEBUG_FLAG = "--debug"
 
 
@@ -138,8 +114,7 @@ def _message(exc):
     """One line for ``exc``: OSError as "FILE: reason", others as their text."""
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
         return _one_line(f"{os.fspath(exc.filename)}: {exc.strerror}")
-    text = _one_line(exc) or type(exc).__name__
-    return text
+    return _one_line(exc) or type(exc).__name__
 
 
 def classify(exc):
@@ -173,7 +148,7 @@ def command(prog):
             if debug:
                 argv = [a for a in argv[:head] if a != DEBUG_FLAG] + argv[head:]
             try:
-                with _sigterm_raises():
+                with signal_handlers(_raise_interrupted):  # SIGTERM ends like Ctrl-C
                     return main(argv)
             except BaseException as exc:  # noqa: B902 - sorted by classify, bugs re-raised
                 status = classify(exc)
@@ -193,16 +168,18 @@ def command(prog):
 
 
 @contextlib.contextmanager
-def _sigterm_raises():
-    """SIGTERM raises :class:`Interrupted` inside the block (main thread only)."""
+def signal_handlers(handler, signals=(signal.SIGTERM,)):
+    """``handler`` for ``signals`` inside the block, the previous handlers restored after;
+    in threads other than the main one (which cannot set handlers) the block runs as is."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    previous = {s: signal.signal(s, handler) for s in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        for s, h in previous.items():
+            signal.signal(s, signal.SIG_DFL if h is None else h)
 
 
 def _flush():

@@ -31,17 +31,13 @@ class Controller:
         Leak of the controller.
     k_p : float >= 0
         Proportional gain.
-    tau_v : float >= 0
-        Somatic time constant of the network; ``tau_v = 0`` is the instantaneous system
-        (v_i = v_i^ff + v_i^fb at every instant).  The reference code's ``ratio`` is
-        tau_v / tau_u.
-    tau_u : float > 0
-        Controller time constant (the reference code's time unit).
+    tau_v, tau_u : float >= 0, float > 0
+        Somatic (0: the instantaneous system) and controller time constants (the reference
+        code's time unit; its ``ratio`` is tau_v / tau_u).
     leak : {"integral", "total"}
-        Which part of the control signal the leak acts on (see module docstring).
+        Which part of the control signal the leak acts on (module docstring).
     tau_A : float > 0 or None
-        Apical time constant for the Euler scheme; ``None`` means an instantaneous apical
-        compartment (the reference code's tau_A = dt).
+        Apical time constant of the Euler scheme (None: instantaneous, tau_A = dt).
     sigma : float >= 0
         Standard deviation of the apical noise (Euler-Maruyama), 0 for none.
 

@@ -1,19 +1,11 @@
-"""The coupled network + controller dynamics in continuous time (THEORY.md section 2).
+"""The coupled network + controller dynamics in continuous time (THEORY.md section 2):
+tau_v dv/dt = -v + v^ff(v) + Q u with the controller of :mod:`dfc_theory._controller`
+(de/dt = -D_L dv_L/dt for the "total" leak's k_p tau_u de/dt).
 
-State layout per sample: z = [v; s] of size M = N + n_L, with v the stacked somatic
-pre-activations and s the controller state: s = u_int for ``leak="integral"`` (then
-u = u_int + k_p e), s = u for ``leak="total"``.  For the instantaneous system
-(tau_v = 0) the state is s alone and v is slaved to it, v_i = W_i phi(v_{i-1}) + b_i + Q_i u.
-
-Right-hand sides (e = r_L* - r_L):
-
-* ``"integral"``: tau_v dv/dt = -v + v^ff(v) + Q u,  u = u_int + k_p e,
-  tau_u du_int/dt = e - alpha u_int.
-* ``"total"``:    tau_v dv/dt = -v + v^ff(v) + Q u,
-  tau_u du/dt = e - alpha u + k_p tau_u de/dt with de/dt = -D_L dv_L/dt.
-
-The apical compartment is instantaneous here (v^fb = Q u); the Euler scheme of
-:mod:`dfc_theory.simulate` adds the reference code's low-pass apical filter and noise.
+State per sample: z = [v; s] of size M = N + n_L, s = u_int for ``leak="integral"``
+(u = u_int + k_p e), s = u for ``"total"``; for the instantaneous system (tau_v = 0) s
+alone, v slaved to it.  The apical compartment is instantaneous here (v^fb = Q u); the
+Euler scheme of :func:`dfc_theory.simulate` adds its low-pass filter and noise.
 """
 from __future__ import annotations
 
@@ -112,13 +104,9 @@ class DFCSystem:
         return batch_inputs(self.network, x, target)
 
     def initial_state(self, x, target=None):
-        """z(0) = [v^-; s0]: the feedforward pass and a controller with no integrated error.
-
-        s0 = u_int(0) = 0 for ``leak="integral"`` (then u(0) = k_p e(0)).  For ``leak="total"``
-        the state is u itself and the reference scheme's u = u_int + k_p e with u_int(0) = 0
-        gives u(0+) = k_p delta_L: that is s0 when ``target`` is given (otherwise 0, a
-        controller switched on without its proportional part).
-        """
+        """z(0) = [v^-; s0]: the feedforward pass and a controller with no integrated error,
+        s0 = u_int(0) = 0 ("integral"), or u(0+) = k_p delta_L ("total", the reference
+        scheme's first step; 0 without ``target``)."""
         net, xp = self.network, self.xp
         x2, _ = as_batch(x, "x", net.n_in, like=net.weights[0])
         s0 = xp.zeros((x2.shape[0], net.n_out), dtype=x2.dtype, device=device(x2))
@@ -222,8 +210,8 @@ class DFCSystem:
         * instantaneous (tau_v = 0): -(I + k_p J Q)^{-1} (J Q + alpha I)/tau_u (exact for
           k_p = 0; for k_p > 0 the term from the u-dependence of J is dropped, exact at rest).
 
-        At a steady state its spectral abscissa decides local stability (THEORY.md section 5).
-        Parameters and shapes as :meth:`rhs`; returns (B, M, M).
+        Parameters as :meth:`rhs`; at a steady state its spectral abscissa decides local
+        stability (THEORY.md section 5).
         """
         x2, t, _ = self.prepare(x, target)
         return self._rhs_jacobian(x2, t, self.network.convert(z, "z", ndim=2,
@@ -289,14 +277,9 @@ class DFCSystem:
         return Jhat, JLo, D
 
     def linearise(self, x, target, z0=None):
-        """Linearisation around z0 (default: the initial state, :meth:`initial_state` with the
-        target).
-
-        Returns a :class:`Linearisation` with A = d(dz/dt)/dz at z0 and c = dz/dt at z0, so
-        that the linearised dynamics are dz/dt = c + A (z - z0).  Around the initial state
-        with k_p = 0 this is THEORY.md section 5's A_tilde_I (integral leak) driven by
-        delta_L / tau_u.  ``x``, ``target`` as :meth:`rhs`; ``z0`` (B, M).
-        """
+        """:class:`Linearisation` dz/dt = c + A (z - z0) around z0 (B, M) (default:
+        :meth:`initial_state` with the target); with k_p = 0 at the initial state, THEORY.md
+        section 5's A_tilde_I driven by delta_L / tau_u.  ``x``, ``target`` as :meth:`rhs`."""
         x2, t, _ = self.prepare(x, target)
         z0 = self.initial_state(x2, t) if z0 is None else self.network.convert(z0, "z0", ndim=2)
         if tuple(z0.shape) != (x2.shape[0], self.state_size):

@@ -26,20 +26,13 @@ class FeedbackConfig:
     ----------
     alpha_fb, k_p_fb : float >= 0
         Leak and proportional gain of the sleep-phase controller.
-    tau_v_fb, tau_u_fb : float >= 0, float > 0
-        Somatic (0: the instantaneous system) and controller time constants; the reference
-        code's ``ratio_fb`` is tau_v_fb with tau_u_fb = 1.
-    dt_fb : float > 0
-        Euler step; needs dt_fb < tau_v_fb unless tau_v_fb = 0, and dt_fb <= tau_A_fb.
-    n_steps_fb : int >= 2
-        Simulated steps K per update (the rule averages K - 1 lagged pairs).
-    sigma_fb : float > 0
-        Apical noise std in the hidden layers; the rule is scaled by 1 / sigma_fb^2.
-    sigma_out : float >= 0 or None
-        Output-layer noise std (None: sigma_fb).  With sigma_out != sigma_fb the noise
-        term of the output block is scaled by (sigma_out / sigma_fb)^2.
-    tau_A_fb : float > 0 or None
-        Apical time constant; None = instantaneous apical compartment (tau_A = dt).
+    tau_v_fb, tau_u_fb, tau_A_fb : float >= 0, float > 0, float > 0 or None
+        As tau_v, tau_u, tau_A of :class:`Controller` (``ratio_fb`` is tau_v_fb, tau_u_fb = 1).
+    dt_fb, n_steps_fb : float > 0, int >= 2
+        Euler step (dt_fb < tau_v_fb unless 0, dt_fb <= tau_A_fb) and simulated steps K.
+    sigma_fb, sigma_out : float > 0, float >= 0 or None
+        Apical noise std in the hidden layers (the rule is scaled by 1 / sigma_fb^2) and in
+        the output layer (None: sigma_fb; else its block scales by (sigma_out / sigma_fb)^2).
     lr_fb : float > 0
         Learning rate of :func:`train_feedback`.
     beta, decay, homeostatic_C : float >= 0, {"weight", "homeostatic"}, float > 0 or None

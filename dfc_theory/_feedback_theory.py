@@ -1,48 +1,23 @@
-"""The theory of the feedback rule (THEORY.md Theorem 6; OUR derivation, not the paper's):
-the exact expected update of the linearised sleep phase, its closed-form fixed point, the
-fixed-point solver and the fit of a damped pseudoinverse.  NumPy/SciPy only.
+"""The theory of the feedback rule (THEORY.md section 4, Theorem 6; the closed form is OUR
+derivation, not the paper's, whose full Theorem 6 we lacked, section 10): the exact expected
+update of the linearised sleep phase, its closed-form fixed point, the fixed-point solver
+and the fit of a damped pseudoinverse.  NumPy/SciPy only.
 
-Expected update and its fixed point
------------------------------------
-For a linear network -- or for any network in the small-noise limit, linearised around
-the feedforward state, which the noiseless sleep dynamics never leave -- the sleep phase is
-a linear Gaussian process and the expectation of dQ is exact and independent of sigma
-(every second moment is proportional to sigma^2): :func:`expected_feedback_update`
-propagates the covariance of the discrete scheme.
+For a linear network (or any network as sigma -> 0, linearised at the feedforward state)
+the sleep phase is a linear Gaussian process: E[dQ] is exact and independent of sigma
+(:func:`expected_feedback_update` propagates the covariance of the discrete scheme).  In
+the ideal setting (tau_v -> 0, k_p = 0, tau_u = 1, tau_A = dt -> 0, uniform noise), with
+G = J J^T and A = J Q + alpha I,
 
-In the ideal setting (tau_v -> 0, k_p = 0, tau_u = 1, instantaneous apical compartment,
-dt -> 0, uniform noise sigma) one has, with G = J J^T and A = J Q + alpha I,
+    du = -A u dt - sigma J dW,      E[dQ] = J^T - Q (S + beta I),
+    S = time average of Sigma(t) / sigma^2,   A Sigma + Sigma A^T = sigma^2 G (stationary);
 
-    du = -A u dt - sigma J dW,      E[v_fb[k] u[k+1]^T] = Q Sigma_k - sigma^2 J^T,
-    E[dQ] = J^T - Q (S + beta I),   S = time average of Sigma(t) / sigma^2,
-    A Sigma + Sigma A^T = sigma^2 G  (stationary, long horizon).
-
-The ansatz Q = J^T h(G) makes everything a function of G; eigenvalue by eigenvalue
-(y = g h, a = y + alpha, S = g / (2 a)) the fixed point solves
-2 beta y^2 + (2 alpha beta - g) y - 2 alpha g = 0, whose positive root gives THEORY.md's
-
-    h(g) = [(g - 2 alpha beta) + sqrt((g - 2 alpha beta)^2 + 16 alpha beta g)] / (4 beta g).
-
-For a finite horizon T = K dt started from u = 0, Sigma(t) / sigma^2 = g (1 - e^{-2 a t}) / (2 a)
-and S_T = g / (2 a) [1 - (1 - e^{-2 a T}) / (2 a T)]; h then solves h (S_T + beta) = 1
-(:func:`closed_form_feedback` with ``horizon``).  Two consequences worth knowing:
-
-* h(g) is monotone between 1/beta (g -> 0) and 1/(2 beta) (g -> infinity) for T = infinity:
-  the stationary fixed point is never further than a factor 2 per eigen-direction from
-  J^T / beta.  It is close to the damped pseudoinverse 2 alpha J^T (G + 2 alpha beta I)^{-1}
-  (gamma = 2 alpha beta) only where g << 2 alpha beta, i.e. where that damped pseudoinverse
-  is itself close to J^T / beta.  So with long simulations the learned Q is J^T-like.
-* For short sleep simulations, (alpha + g h) T << 1, S_T = g T / 2 (1 - 2 a T / 3 + ...) and
-  the fixed point is a damped pseudoinverse, Q ~ (2 / T) J^T (G + (2 beta / T) I)^{-1},
-  gamma = 2 beta / T, whatever alpha.  Self-consistency limits this too: h <= 1 / beta makes
-  the regime need g T << beta, where gamma = 2 beta / T >> g, again J^T-like.
-
-The closed form agrees with the exact fixed point of the expected DISCRETE rule up to the
-Euler error, O(dt) (``verification/theorem6.py`` measures the slope), and outside the
-ideal setting the fixed point leaves the row space of J slightly (finite tau_v_fb); the
-current numbers are in the verification report, not here.  The paper states only that the
-expected Q is approximately proportional to a damped pseudoinverse; its appendix (the full
-Theorem 6) was not available to us (THEORY.md section 10).
+the ansatz Q = J^T h(G) gives, per eigenvalue g (y = g h, a = y + alpha, S = g / (2 a)),
+2 beta y^2 + (2 alpha beta - g) y - 2 alpha g = 0, whose positive root is THEORY.md's h(g)
+(:func:`closed_form_h`).  From u = 0 over a horizon T, S_T = g / (2 a) [1 - (1 - e^{-2 a T})
+/ (2 a T)] and h solves h (S_T + beta) = 1.  What follows (h between 1/(2 beta) and 1/beta,
+J^T-like at the reference settings, gamma ~ 2 beta / T for short horizons) is in THEORY.md;
+the closed form matches the expected DISCRETE rule up to O(dt) (``verification/theorem6.py``).
 """
 from __future__ import annotations
 
@@ -117,9 +92,8 @@ def expected_feedback_update(network, Q, x, config=None, return_info=False):
         E[v_fb[k] u[k+1]^T] = P_fb C_k M^T P_u^T   (xi[k+1] does not reach u[k+1]),
         E[dQ] = -(1 / sigma_fb^2) mean_b (1 / (K - 1)) sum_{k=1}^{K-1} P_fb C_k M^T P_u^T - decay(Q).
 
-    Exact for linear networks (for every sigma: all moments scale with sigma^2); the
-    sigma -> 0 limit of the expected update for nonlinear ones.  Cost O(K B d^3),
-    d = 2 (N + n_L).
+    Exact for linear networks (any sigma), the sigma -> 0 limit for nonlinear ones; cost
+    O(K B d^3), d = 2 (N + n_L).
 
     Parameters and returns as :func:`feedback_update` (``return_info`` adds ``correlation``
     and ``covariance_final``, the per-sample C_K).
@@ -174,16 +148,12 @@ class DampedFit:
     Attributes
     ----------
     gamma : float
-        Best damping (0: the pseudoinverse is best; inf: J^T is best, i.e. the angle keeps
-        decreasing up to the upper bound of the search; nan for n_L = 1, where every damped
-        pseudoinverse is a multiple of J^T and gamma is not identifiable).
-    angle : float
-        Angle (degrees) of Q with the best member.
+        Best damping (0: the pseudoinverse; inf: J^T, the angle decreasing up to the search
+        bound; nan for n_L = 1, where every member is a multiple of J^T).
+    angle, angle_pinv, angle_transpose : float
+        Angles (degrees) of Q with the best member, with gamma = 0 and with J^T.
     scale : float
-        c minimising ||Q - c J^T (J J^T + gamma I)^{-1}||_F (single J; for batched J the
-        mean over samples).
-    angle_pinv, angle_transpose : float
-        Angles with gamma = 0 and with J^T.
+        c minimising ||Q - c J^T (J J^T + gamma I)^{-1}||_F (batched J: the sample mean).
     """
 
     gamma: float
@@ -196,18 +166,16 @@ class DampedFit:
 def fit_damped_gamma(Q, J, average="angle", log10_range=(-8.0, 8.0)):
     """Fit the damping gamma of J^T (J J^T + gamma I)^{-1} that best aligns with Q.
 
-    Minimises the angle over gamma on a log grid (10 points per decade over
-    ``log10_range``, plus gamma = 0 and gamma = inf), then refines with a bounded scalar
-    search in log10 gamma around the best grid point.
+    Minimises the angle on a log grid (10 per decade over ``log10_range``, plus 0 and inf),
+    then by a bounded scalar search in log10 gamma around the best grid point.
 
     Parameters
     ----------
     Q : (N, n_L)
     J : (n_L, N) or (B, n_L, N)
     average : {"angle", "matrix"}
-        For batched J: minimise the mean over samples of the per-sample angle ("angle"), or
-        the angle with the sample mean of the damped pseudoinverses ("matrix", the "sample
-        average" of Theorem 6 for nonlinear networks).
+        Batched J: the mean per-sample angle, or the angle with the sample mean of the damped
+        pseudoinverses (Theorem 6's "sample average" for nonlinear networks).
 
     Returns
     -------
@@ -273,14 +241,12 @@ def fit_damped_gamma(Q, J, average="angle", log10_range=(-8.0, 8.0)):
 
 def closed_form_h(g, alpha, beta):
     """OUR closed form (not in the paper): h(g) with Q* = J^T h(J J^T), for each eigenvalue
-    g >= 0 of J J^T,
+    g >= 0 of J J^T (the setting of :func:`closed_form_feedback`, T = inf),
 
         h(g) = [(g - 2 alpha beta) + sqrt((g - 2 alpha beta)^2 + 16 alpha beta g)] / (4 beta g),
 
-    the positive root y = g h of 2 beta y^2 + (2 alpha beta - g) y - 2 alpha g = 0 (module
-    docstring).  Evaluated without cancellation (h(0) = 1 / beta for alpha > 0; alpha = 0
-    gives h = 1 / (2 beta) for every g).  Setting: linear network, tau_v -> 0, k_p = 0, tau_u = 1, white
-    apical noise with the 1 / sigma^2 scaling, stationary (long) sleep simulations.
+    evaluated without cancellation (h(0) = 1 / beta for alpha > 0; alpha = 0 gives
+    h = 1 / (2 beta) for every g).
     """
     alpha, beta = _alpha_beta(alpha, beta)
     g = as_array(g, "g")
@@ -321,10 +287,9 @@ def _h_finite(g, alpha, beta, T):
 def closed_form_feedback(J, alpha, beta, horizon=np.inf):
     """OUR closed-form fixed point of the expected feedback rule, Q* = J^T h(J J^T).
 
-    Not in the paper (its Theorem 6 only states Q ~ a damped pseudoinverse).  Setting:
-    linear network, tau_v -> 0, k_p = 0, tau_u = 1, instantaneous apical compartment, white
-    noise in v_fb in every layer with the 1 / sigma^2 scaling of the rule, weight decay
-    beta > 0, dt -> 0 (module docstring for the derivation).
+    Setting (module docstring): linear network, tau_v -> 0, k_p = 0, tau_u = 1,
+    instantaneous apical compartment, white noise in v_fb with the rule's 1 / sigma^2
+    scaling, weight decay beta > 0, dt -> 0.
 
     Parameters
     ----------
@@ -334,9 +299,8 @@ def closed_form_feedback(J, alpha, beta, horizon=np.inf):
     beta : float > 0
         Weight decay.
     horizon : float > 0 or inf
-        Sleep-simulation length T = n_steps_fb dt_fb, starting from u = 0.  ``inf`` uses the
-        stationary covariance and the closed-form h of :func:`closed_form_h`; a finite T
-        solves h (S_T(g, h) + beta) = 1 per eigenvalue (brentq).
+        Sleep-simulation length T = n_steps_fb dt_fb from u = 0: ``inf`` is
+        :func:`closed_form_h`; a finite T solves h (S_T(g, h) + beta) = 1 per eigenvalue.
 
     Returns
     -------
@@ -344,10 +308,9 @@ def closed_form_feedback(J, alpha, beta, horizon=np.inf):
 
     Notes
     -----
-    J Q* = G h(G) is symmetric positive semi-definite, so Q* satisfies Condition 2 and
-    Condition 3 even for alpha = 0.  For T = inf and large alpha beta relative to g,
-    Q* ~ 2 alpha J^T (J J^T + 2 alpha beta I)^{-1}; for (alpha + g h) T << 1,
-    Q* ~ (2 / T) J^T (J J^T + (2 beta / T) I)^{-1}.
+    J Q* = G h(G) is symmetric positive semi-definite: Conditions 2 and 3 hold even for
+    alpha = 0.  Q* ~ 2 alpha J^T (J J^T + 2 alpha beta I)^{-1} for T = inf where
+    g << 2 alpha beta; Q* ~ (2 / T) J^T (J J^T + (2 beta / T) I)^{-1} where (alpha + g h) T << 1.
 
     Examples
     --------
@@ -374,10 +337,8 @@ def closed_form_feedback(J, alpha, beta, horizon=np.inf):
 def solve_feedback_fixed_point(network, xs, config=None, Q0=None, tol=1e-12, n_warmup=0):
     """Q with E[dQ](Q) = 0 for the expected update over the inputs xs (mean over xs).
 
-    Root of :func:`expected_feedback_update` by scipy.optimize.root (MINPACK hybrid method),
-    started from ``Q0`` (default: our closed form at the mean Jacobian, which is exact for
-    linear networks in the ideal setting up to O(dt)) after ``n_warmup`` deterministic
-    steps Q <- Q + lr_fb E[dQ] (useful when Q0 is far from the root).
+    scipy.optimize.root (MINPACK hybrid) from ``Q0`` (default: our closed form at the mean
+    Jacobian) after ``n_warmup`` deterministic steps Q <- Q + lr_fb E[dQ].
 
     Returns
     -------

@@ -1,14 +1,10 @@
 """The feedforward network of a DFC system (THEORY.md section 1), for every array backend.
 
-Shape conventions (DESIGN.md): batch first.  Per-layer quantities are tuples indexed by
-layer, ``v[i-1]`` holding v_i of shape (B, n_i) for i = 1..L, and ``r[i]`` holding r_i for
-i = 0..L (``r[0]`` is the input x).  Stacked vectors over all layers (output included) have
-size N = n_1 + ... + n_L and shape (B, N); Jacobians have shape (B, n_L, N).  Single-sample
-calls (x of shape (n_0,)) return the batch axis squeezed.
-
-The parameters are NumPy float64 arrays (read-only) or torch tensors (any dtype and
-device, owned by the network and updatable in place by an optimizer); every input is
-converted to them (:mod:`dfc_theory._validation`).
+Batch first (DESIGN.md): per-layer tuples ``v[i-1]`` = v_i (B, n_i), i = 1..L, and
+``r[i]`` = r_i, i = 0..L (r_0 = x); stacked vectors over all layers (output included) are
+(B, N), N = n_1 + ... + n_L; Jacobians (B, n_L, N); a single x (n_0,) squeezes the batch
+axis.  Parameters are read-only NumPy float64 arrays or torch tensors (any dtype and device,
+updatable in place by an optimizer); inputs are converted to them.
 """
 from __future__ import annotations
 
@@ -32,10 +28,8 @@ def split_layers(z, sizes):
 
     Parameters
     ----------
-    z : array (..., N)
-        N = sum(sizes).
-    sizes : sequence of int
-        Widths n_1, ..., n_L.
+    z : array (..., N), N = sum(sizes)
+    sizes : sequence of int, the widths n_1, ..., n_L
 
     Returns
     -------
@@ -65,16 +59,8 @@ def stack_layers(blocks, xp=None):
 
 @dataclass(frozen=True)
 class ForwardPass:
-    """Pre-activations and rates of one pass.
-
-    Attributes
-    ----------
-    v : tuple of arrays
-        v_1..v_L, each (B, n_i) (or (n_i,) for a single sample).
-    r : tuple of arrays
-        r_0..r_L with r_0 = x.
-    xp : namespace, optional
-    """
+    """Pre-activations ``v`` = (v_1..v_L), each (B, n_i) (or (n_i,)), and rates ``r`` =
+    (r_0..r_L), r_0 = x, of one pass; ``xp`` their namespace."""
 
     v: tuple
     r: tuple
@@ -97,9 +83,9 @@ class Network:
     Parameters
     ----------
     weights : sequence of arrays
-        W_1..W_L, W_i of shape (n_i, n_{i-1}): NumPy arrays or anything array-like (stored
-        as read-only float64 arrays), or torch tensors (kept in their dtype and device;
-        :class:`dfc_theory.torch.Network` chooses them for other inputs).
+        W_1..W_L, W_i of shape (n_i, n_{i-1}): array-likes (stored as read-only float64
+        arrays) or torch tensors (kept in their dtype and device; see
+        :class:`dfc_theory.torch.Network`).
     biases : sequence of arrays, optional
         b_1..b_L, b_i of shape (n_i,); zeros when omitted.
     activation : str or Activation
@@ -262,11 +248,9 @@ class Network:
         ----------
         x : array (B, n_0) or (n_0,)
         delta : array (B, N), optional
-            Added to the pre-activations layer by layer and propagated (e.g. Q u in the
-            DFC steady state v_i = W_i phi(v_{i-1}) + b_i + Q_i u).
+            Added to the pre-activations and propagated (e.g. Q u in the DFC steady state).
         input_drive : array (B, n_1), optional
-            W_1 x + b_1 when already known (it does not depend on delta): solvers that
-            propagate many deltas for the same x pass it to skip the largest product.
+            W_1 x + b_1 when already known (solvers propagating many deltas for one x).
 
         Returns
         -------
@@ -346,10 +330,8 @@ class Network:
         return tuple(a[0] for a in Js) if single else tuple(Js)
 
     def jacobian(self, x, v=None):
-        """J = d r_L / d v (all layers, output included), shape (B, n_L, N) or (n_L, N).
-
-        J = [J_1, ..., J_L] with J_L = D_L, J_i = J_{i+1} W_{i+1} D_i (THEORY.md section 1),
-        at the feedforward state of ``x`` or at the stacked pre-activations ``v``.
+        """J = d r_L / d v = [J_1, ..., J_L] of :meth:`layer_jacobians` (THEORY.md section 1),
+        shape (B, n_L, N) or (n_L, N), at the feedforward state of ``x`` or at ``v``.
 
         Examples
         --------
@@ -367,11 +349,8 @@ class Network:
         return self.xp.concat(self._jacobian_blocks(list(self.split(v))), axis=-1)
 
     def jacobian_product(self, x, M, v=None):
-        """J M = sum_i J_i M_i, shape (B, n_L, k), for M (N, k) (e.g. J Q), without
-        forming the stacked J: one (B n_L, n_i) x (n_i, k) product per layer.
-
-        Evaluated at the feedforward state of ``x`` or at the stacked ``v`` (B, N).
-        """
+        """J M = sum_i J_i M_i, shape (B, n_L, k), for M (N, k) (e.g. J Q), at the
+        feedforward state of ``x`` or at ``v`` (B, N), without forming the stacked J."""
         _, vb, _, single = self._v_blocks(x, v)
         M = self.convert(M, "M", ndim=2)
         if M.shape[0] != self.n_total:
@@ -429,10 +408,9 @@ def rescale_to_condition1(network: Network, x, norm=None, max_scale=1e6):
     """A copy of ``network`` whose hidden weights are rescaled so that Condition 1 holds at
     the single input ``x``: ||r_0|| = ||r_1|| = ... = ||r_{L-1}|| (= ``norm``, default ||x||).
 
-    Layer by layer (i = 1..L-1) W_i <- c_i W_i with c_i > 0 the root of
-    ||phi_i(c_i W_i r_{i-1} + b_i)|| = norm (monotone in c_i for the odd saturating or
-    rectifying activations used here; found by bracketing and Brent's method, so NumPy
-    only).  Biases and the output layer are left unchanged.
+    Layer by layer (i = 1..L-1) W_i <- c_i W_i, c_i > 0 the root of
+    ||phi_i(c_i W_i r_{i-1} + b_i)|| = norm (Brent's method, so NumPy only); biases and the
+    output layer are left unchanged.
 
     Raises
     ------

@@ -54,12 +54,9 @@ def _to_domain(M):
 def characteristic_polynomial(A, s=S):
     """det(s I - A) with the (positive) denominators cleared, as a Poly in s.
 
-    The entries of the section-5 matrices are polynomials divided by products of tau_v,
-    tau_u (or rho), all positive: with L the least common denominator, the polynomial
-    det(L s I - L A) = L^M det(s I - A) has the same roots and a positive leading
-    coefficient; its content (a positive monomial) is divided out.  Floats are first
-    replaced by the exact rationals they represent.  Computed with SymPy's DomainMatrix
-    (fraction-free, exact) rather than a symbolic determinant.
+    With L the least common (positive: tau_v, tau_u, rho) denominator of the entries,
+    det(L s I - L A) = L^M det(s I - A) has the same roots; its content is divided out.
+    Floats become the exact rationals they represent; fraction-free DomainMatrix arithmetic.
 
     Raises
     ------
@@ -107,10 +104,9 @@ def routh_table(p, simplify=True):
     """Routh table of a polynomial (Poly, or coefficients from the highest power down).
 
     Rows r_0 = [b_0, b_2, ...], r_1 = [b_1, b_3, ...] and
-    r_k[j] = (r_{k-1}[0] r_{k-2}[j+1] - r_{k-2}[0] r_{k-1}[j+1]) / r_{k-1}[0].
-    With b_0 > 0, all roots lie in the open left half plane iff every first-column entry is
-    positive.  Symbolic entries are cancelled to rational functions; no special handling of
-    a zero pivot (for numbers, use :func:`is_hurwitz_polynomial`).
+    r_k[j] = (r_{k-1}[0] r_{k-2}[j+1] - r_{k-2}[0] r_{k-1}[j+1]) / r_{k-1}[0]; with b_0 > 0
+    the polynomial is Hurwitz iff the first column is positive (no zero-pivot handling: for
+    numbers use :func:`is_hurwitz_polynomial`).
 
     Returns
     -------
@@ -161,9 +157,8 @@ def hurwitz_matrix(p):
 def hurwitz_minors(p, orders=None):
     """Leading principal minors Delta_k of the Hurwitz matrix (expanded polynomials).
 
-    With b_0 > 0 the polynomial is Hurwitz iff all Delta_1..Delta_n > 0 (Routh-Hurwitz); the
-    Routh first column is b_0, Delta_1, Delta_2/Delta_1, ..., Delta_n/Delta_{n-1}.  Exact,
-    fraction-free determinants (DomainMatrix); Delta_n = b_n Delta_{n-1}.
+    With b_0 > 0 the polynomial is Hurwitz iff all Delta_1..Delta_n > 0 (the Routh first
+    column is b_0, Delta_1, Delta_2/Delta_1, ...); exact, fraction-free determinants.
 
     Parameters
     ----------
@@ -198,8 +193,7 @@ def hurwitz_conditions(p, form="lienard_chipart"):
     """Expressions that must all be > 0 for the polynomial to be Hurwitz (given b_0 > 0).
 
     ``form="lienard_chipart"``: b_1, ..., b_n > 0 and Delta_{n-1}, Delta_{n-3}, ... > 0
-    (equivalent to Routh-Hurwitz when the leading coefficient is positive, and with
-    lower-degree minors); ``form="hurwitz"``: Delta_1..Delta_n > 0.
+    (equivalent, with lower-degree minors); ``form="hurwitz"``: Delta_1..Delta_n > 0.
 
     Returns
     -------
@@ -218,11 +212,8 @@ def hurwitz_conditions(p, form="lienard_chipart"):
 
 def is_hurwitz_polynomial(coeffs):
     """Numeric Routh test: True iff every root of the real polynomial (coefficients from the
-    highest power down, leading one non-zero) has a negative real part.
-
-    A zero (or sign change) in the first column means a root on or right of the imaginary
-    axis, so the answer is then False without the epsilon trick.
-    """
+    highest power down, leading one non-zero) has a negative real part; a zero in the first
+    column (a root on or right of the imaginary axis) gives False."""
     b = np.asarray(coeffs, dtype=np.float64)
     if b.ndim != 1 or b.size < 2 or b[0] == 0:
         raise ValueError(f"coeffs: expected >= 2 coefficients with a non-zero leading one, "
@@ -248,10 +239,9 @@ def is_hurwitz_polynomial(coeffs):
 def positive_by_coefficients(expr, nonneg_symbols, positive_symbols=()):
     """A sufficient positivity certificate for a polynomial.
 
-    True if ``expr``, expanded in ``nonneg_symbols`` (all >= 0) and ``positive_symbols``
-    (all > 0), is a monomial in the positive symbols times a polynomial with non-negative
-    numeric coefficients and a positive constant term.  False means "not certified" (the
-    expression may still be positive).
+    True if ``expr``, expanded in ``nonneg_symbols`` (>= 0) and ``positive_symbols`` (> 0),
+    is a monomial in the positive symbols times a polynomial with non-negative coefficients
+    and a positive constant term; False means "not certified".
     """
     gens = tuple(nonneg_symbols) + tuple(positive_symbols)
     poly = sp.Poly(sp.expand(expr), *gens)

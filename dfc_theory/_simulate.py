@@ -1,37 +1,20 @@
 """Integrators for the DFC dynamics (THEORY.md sections 2 and 5).
 
-* ``method="euler"``: the reference code's discretisation, step for step (below).
+* ``method="euler"``: the reference discretisation of THEORY.md section 2, step for step,
+  with h_u = dt / tau_u, h_v = dt / tau_v (1 for tau_v = 0), tau_A = dt when None, apical
+  noise sigma sqrt(dt) / tau_A xi, u[t+1] in the apical drive when ``proactive``.  It starts
+  at v = v^-, u = u_int = v_fb = 0, so u jumps to k_p delta_L in the first step (the
+  continuous-time methods start from that limit, :meth:`DFCSystem.initial_state`).  Its
+  stability limits: :func:`dfc_theory.stability.reference_euler_matrix`.
 * ``method="ivp"``: continuous time with SciPy's stiff solvers and the analytic Jacobian
   of :meth:`DFCSystem.rhs_jacobian` (instantaneous apical compartment, no noise).
 * ``method="linear"``: the exact trajectory of the system linearised at the feedforward rest
-  point z0 = [v^-; 0] (THEORY.md section 5), started from :meth:`DFCSystem.initial_state`,
-  z(t) = z0 + int_0^t expm(A s) ds c, evaluated on the grid by the exact
-  one-step propagator of the augmented matrix [[A, c], [0, 0]].
+  point z0 = [v^-; 0] (THEORY.md section 5), z(t) = z0 + int_0^t expm(A s) ds c, by the
+  exact one-step propagator of the augmented matrix [[A, c], [0, 0]].
 
-Reference Euler step (time step dt; h_u = dt / tau_u, h_v = dt / tau_v):
-
-    e = r_L* - r_L[t]
-    "total":    u_int[t+1] = u_int[t] + h_u (e - alpha u[t])
-    "integral": u_int[t+1] = u_int[t] + h_u (e - alpha u_int[t])
-    u[t+1] = u_int[t+1] + k_p e
-    v_fb[t+1] = v_fb[t] + (dt / tau_A)(-v_fb[t] + Q u[t]) + sigma sqrt(dt) / tau_A xi
-                (u[t+1] instead of u[t] when ``proactive``; tau_A = dt when tau_A is None)
-    v_ff_i[t+1] = W_i r_{i-1}[t+1] + b_i  (instantaneous transmission; r_{i-1}[t] otherwise)
-    v[t+1] = v[t] + h_v (-v[t] + v_ff[t+1] + v_fb[t+1])   (= v_ff + v_fb for the instantaneous
-                                                            system, tau_v = 0)
-
-Initial state v = v^-, u = u_int = 0, v_fb = 0 (so u jumps to k_p delta_L in the first step;
-the continuous-time methods start from that limit, see :meth:`DFCSystem.initial_state`).
-Forward Euler needs dt < tau_v.  Because the apical compartment sees the previous control
-u[t], the scheme is a two-step recursion: for the instantaneous system it is stable only for
-dt * rho(J Q) < tau_u (k_p = 0), half the plain forward-Euler bound
-dt * rho(J Q + alpha I) < 2 tau_u that ``proactive=True`` attains
-(:func:`dfc_theory.stability.reference_euler_matrix`).  A run that blows up is flagged
-``diverged``.
-
-Convergence test (the reference code's, applied at the end): converged when
-||r_L(T) - (r_L* - alpha_eff u(T))|| / ||r_L^-|| < ``conv_tol`` and
-||e(T)|| <= eps^2 ||e(0)||; diverged when the first ratio exceeds 1 or the state is not finite.
+The reference convergence test (THEORY.md section 3) is applied at the end: converged when
+||r_L(T) - (r_L* - alpha_eff u(T))|| / ||r_L^-|| < ``conv_tol`` and ||e(T)|| <= eps^2 ||e(0)||;
+diverged when the first ratio exceeds 1 or the state is not finite (or blew up).
 """
 from __future__ import annotations
 
@@ -83,11 +66,9 @@ class SimulationResult:
     t : (T+1,) time grid.
     u, e, r_L : (T+1, B, n_L) control, output error and output over time (``record`` not
         "final"); ``v`` (T+1, B, N) for ``record="full"``.
-    v_final, v_ff_final, v_fb_final : (B, N) final somatic, basal and apical compartments.
-    u_final : (B, n_L).
-    converged, diverged : (B,) flags of the reference convergence test.
-    ratio : (B,) ||r_L(T) - (r_L* - alpha_eff u(T))|| / ||r_L^-||.
-    error_ratio : (B,) ||e(T)|| / ||e(0)||.
+    v_final, v_ff_final, v_fb_final, u_final : (B, N) final compartments, (B, n_L) control.
+    converged, diverged, ratio, error_ratio : (B,) the reference convergence test: flags,
+        ||r_L(T) - (r_L* - alpha_eff u(T))|| / ||r_L^-|| and ||e(T)|| / ||e(0)||.
     n_steps : steps actually taken (fewer than asked when the run blew up).
     """
 
@@ -138,28 +119,23 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
     x : (B, n_0) or (n_0,) inputs; target : (B, n_L) or (n_L,) output targets r_L*.
     method : {"euler", "ivp", "linear"}
         "ivp" and "linear" use SciPy (solve_ivp, expm): NumPy systems only.
-    dt : float > 0
-        Euler step, and the spacing of the output grid for all methods.  Euler requires
-        dt < tau_v (or tau_v = 0, the instantaneous system).
-    n_steps : int >= 1
-        Number of steps; the grid is t = dt * (0..n_steps).
+    dt, n_steps : float > 0, int >= 1
+        Euler step (dt < tau_v unless tau_v = 0) and the output grid t = dt * (0..n_steps).
     record : {"output", "full", "final"}
         Keep u, e and r_L over time; also v (memory B*N*(T+1)); or only the final state.
     instantaneous_transmission, proactive : bool
-        Euler options (module docstring).
+        Euler: layer i sees r_{i-1}[t+1] (else r_{i-1}[t]); the apical drive is Q u[t+1]
+        (else Q u[t], the reference code's).
     seed : int, numpy Generator or None
-        Noise source for Euler-Maruyama when ``controller.sigma > 0`` or ``sigma_out > 0``:
-        a Generator (or, for NumPy systems, an int) draws (B, N) standard normals per step
-        with NumPy -- the same numbers on every backend; for torch systems an int seeds a
-        ``torch.Generator`` on the system's device (fast, not NumPy's numbers).
+        Euler-Maruyama noise (``controller.sigma > 0`` or ``sigma_out > 0``): NumPy draws,
+        the same on every backend; for torch systems an int seeds a ``torch.Generator`` on
+        the system's device instead (fast, other numbers).
     sigma_out : float, optional
         Noise level of the output layer (the reference code's sigma_output); default sigma.
     observer : callable(StepState), optional
         Called after every Euler step (e.g. to accumulate a time-averaged learning rule).
-    ivp_method, rtol, atol : solve_ivp settings for ``"ivp"`` (``ivp_method`` one of
-        ``IVP_METHODS``; the implicit ones get the analytic Jacobian, block-diagonal over
-        the batch, sparse except for LSODA, which needs it dense: small batches only;
-        rtol, atol > 0).
+    ivp_method, rtol, atol : solve_ivp settings for ``"ivp"`` (``IVP_METHODS``; the implicit
+        ones get the analytic Jacobian, sparse block-diagonal, dense for LSODA).
     conv_tol, eps : float > 0, float >= 0
         The reference convergence test (module docstring).
     noise : array (n_steps, B, N), optional

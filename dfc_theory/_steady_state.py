@@ -1,18 +1,7 @@
-"""Steady states of a DFC system (THEORY.md section 3).
-
-At rest (``leak="total"``; alpha -> alpha_tilde for ``"integral"``):
-
-    v_i = W_i phi(v_{i-1}) + b_i + Q_i u,   alpha u = r_L* - r_L(u),
-
-a root problem in u alone, F(u) = alpha u - r_L* + r_L(u) = 0 (size n_L per sample) with
-Jacobian alpha I + J(v(u)) Q.  Three solvers:
-
-* ``"ssa"``: the linearised solution (Lemma 1), u = (J Q + alpha I)^{-1} delta_L at the
-  feedforward J, then propagated nonlinearly, v_i = Q_i u + W_i r_{i-1} + b_i (reference code).
-* ``"newton"``: exact, batched damped Newton in u from u = 0; its first step is ``"ssa"``.
-* ``"simulate"``: the reference Euler scheme run until the reference convergence test passes.
-
-Every solver works on NumPy arrays and torch tensors alike (one implementation).
+"""Steady states of a DFC system (THEORY.md section 3): the root F(u) = alpha_eff u - r_L* +
+r_L(u) = 0 in u alone (size n_L per sample, Jacobian alpha_eff I + J(v(u)) Q), by Lemma 1's
+linearisation (``"ssa"``), damped Newton (``"newton"``, exact; its first step is ``"ssa"``)
+or the reference Euler scheme (``"simulate"``), on NumPy arrays and torch tensors alike.
 """
 from __future__ import annotations
 
@@ -41,20 +30,16 @@ class SteadyState:
     ----------
     u : (B, n_L) control signal.
     v : (B, N) somatic pre-activations; ``r`` the rates r_0..r_L (tuple).
-    v_ff : (B, N) basal drive W_i r_{i-1} + b_i at this state.
-    delta_v : (B, N) v - v_ff (= Q u).
-    converged : (B,) bool, for every method: the exact steady-state residual is finite and
-        at most max(tol * max(1, ||r_L*||), atol) (``info["tol"]``, ``info["atol"]``);
-        ``"simulate"`` also needs the reference convergence test.
+    v_ff : (B, N) basal drive W_i r_{i-1} + b_i at this state; ``delta_v`` v - v_ff (= Q u).
+    converged : (B,) bool, for every method: the exact residual is finite and at most
+        max(tol * max(1, ||r_L*||), atol) (``info``); ``"simulate"`` also needs the
+        reference convergence test.
     residual : (B,) ||alpha_eff u - r_L* + r_L||, the exact steady-state equation's residual.
     iterations : Newton iterations (or simulated steps); ``method`` the solver.
-    abscissa : (B,) spectral abscissa max Re lambda(A) of the linearised dynamics at this
-        state (A = ``DFCSystem.rhs_jacobian`` there, which at a rest point is ``A_system`` of
-        :func:`dfc_theory.stability.system_matrices`); nan where the state is not finite.
-        Computed on first access (an eigenvalue problem of size N + n_L per sample), on
-        either backend.
-    stable : (B,) bool, ``converged`` and ``abscissa < 0``: a locally asymptotically
-        stable rest point (Lyapunov's indirect method).
+    abscissa : (B,) spectral abscissa of the linearised dynamics at this state
+        (``DFCSystem.rhs_jacobian``: ``A_system`` of :func:`dfc_theory.stability.system_matrices`
+        at a rest point), nan where not finite; computed on first access, on either backend.
+    stable : (B,) bool, ``converged`` and ``abscissa < 0`` (Lyapunov's indirect method).
     """
 
     u: object
@@ -164,24 +149,18 @@ def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_it
         (exact); or the reference Euler scheme run to convergence.
     tol : float, optional
         Converged when ||F(u)|| <= max(tol * max(1, ||r_L*||), atol) per sample, for every
-        method (SSA included: its state is exact only for linear networks, so with the
-        default tolerance it reports converged only where the linearisation is exact);
-        default 1e-10 for ``"simulate"``, else by dtype (:data:`DEFAULT_TOL`: 1e-12 in
-        float64, 1e-6 in float32, whose rounding floor for F is ~1e-7 relative).
+        method (SSA too: it converges only where the linearisation is exact); default 1e-10
+        for ``"simulate"``, else :data:`DEFAULT_TOL` of the dtype (1e-12 float64, 1e-6 float32).
     max_iter : int >= 0
         Newton iteration cap.
     reuse_jacobian : bool
-        ``"newton"``: keep a sample's matrix alpha I + J Q while full steps contract its
-        residual at least ``REFRESH_BELOW``-fold (chord steps; the same root and tolerance,
-        far fewer J Q products, which dominate the cost); ``False`` is plain Newton
-        (quadratic convergence).  ``info["jacobian_evaluations"]`` counts the J Q batches.
+        ``"newton"``: keep a sample's alpha I + J Q while full steps contract its residual at
+        least ``REFRESH_BELOW``-fold (chord steps: same root, far fewer J Q products);
+        ``False`` is plain Newton.  ``info["jacobian_evaluations"]`` counts the J Q batches.
     J : array (B, n_L, N), optional
         The feedforward Jacobian when the caller has it (``"ssa"`` and the first Newton step).
-    delta_L : array (B, n_L), optional
-        ``"ssa"``: r_L* - r_L^- when the caller has it without cancellation (in float32 the
-        difference of two nearly equal outputs keeps few significant digits).
-    forward : ForwardPass, optional
-        ``"ssa"``: the feedforward pass of ``x`` when the caller has it.
+    delta_L, forward : array (B, n_L), ForwardPass, optional
+        ``"ssa"``: r_L* - r_L^- without cancellation (float32) and the feedforward pass of x.
     atol : float >= 0
         Absolute residual accepted whatever ||r_L*||.
     **simulate_kwargs
@@ -190,11 +169,9 @@ def steady_state(system: DFCSystem, x, target, method="newton", tol=None, max_it
 
     Returns
     -------
-    SteadyState (batch axis squeezed for a single input of shape (n_0,)).
-    Non-convergence is reported in ``converged`` and ``residual``, never raised; a
-    singular J Q + alpha_eff I gets the least-squares solution on both backends
-    (:func:`dfc_theory._backend.solve`), which ``converged`` then judges by its residual.
-    ``stable`` and ``abscissa`` are computed on first access.
+    SteadyState (batch axis squeezed for a single input of shape (n_0,)).  Non-convergence
+    is reported in ``converged`` and ``residual``, never raised; a singular J Q + alpha_eff I
+    gets the least-squares solution (:func:`dfc_theory._backend.solve`), judged the same way.
 
     Examples
     --------
@@ -251,12 +228,10 @@ def _ssa(system, x2, target, thresh, J=None, delta_L=None, fp=None):
 
 
 def _newton(system, x2, target, thresh, max_iter, reuse_jacobian=True, J0=None):
-    """Damped Newton in u, batched.  With ``reuse_jacobian`` a sample keeps its Newton matrix
-    G = alpha I + J(v(u)) Q while the last step contracted its residual at least
-    ``REFRESH_BELOW``-fold with a full step (a chord step: same root, same tolerance, one
-    J Q evaluation saved); otherwise G is re-evaluated at the current iterate.  The first
-    iteration always evaluates G at u = 0 (from ``J0`` when given), so its step is the SSA
-    solution.  Only the samples still iterating are computed (index subsets)."""
+    """Damped Newton in u, batched, with chord steps under ``reuse_jacobian`` (see
+    :func:`steady_state`); the first iteration evaluates G = alpha I + J Q at u = 0 (from
+    ``J0`` when given), so its step is the SSA solution.  Only the samples still iterating
+    are computed (index subsets)."""
     net, a, xp = system.network, system.controller.alpha_eff, system.xp
     B, nL = x2.shape[0], net.n_out
     I_L = eye(xp, nL, x2)

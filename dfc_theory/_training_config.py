@@ -91,10 +91,10 @@ class TrainingConfig:
 
     def __post_init__(self):
         check_sizes(self.sizes)
-        check_choice(self.method, "method", FORWARD_METHODS)
-        check_choice(self.feedback, "feedback", FEEDBACK_KINDS)
-        check_choice(self.fixed_mode, "fixed_mode", FIXED_MODES)
-        check_choice(self.rule, "rule", RULES)
+        for name, choices in (("method", FORWARD_METHODS), ("feedback", FEEDBACK_KINDS),
+                              ("fixed_mode", FIXED_MODES), ("rule", RULES),
+                              ("clip_mode", ("per_tensor", "global"))):
+            check_choice(getattr(self, name), name, choices)
         if self.mn_rule is not None:
             check_choice(self.mn_rule, "mn_rule", RULES)
         for name in ("epochs", "batch_size", "n_train", "n_steps", "n_steps_ssa",
@@ -103,31 +103,21 @@ class TrainingConfig:
         for name in ("fb_pretrain_epochs", "fb_epochs_per_epoch", "fb_extra_epochs",
                      "n_val", "n_test"):
             check_int(getattr(self, name), name, low=0)
-        check_scalar(self.lr, "lr", low=0.0, low_inclusive=False)
-        check_scalar(self.rule_scale, "rule_scale", low=0.0, low_inclusive=False)
-        check_choice(self.clip_mode, "clip_mode", ("per_tensor", "global"))
-        check_scalar(self.lr_fb, "lr_fb", low=0.0, low_inclusive=False)
-        check_scalar(self.lr_fb_init, "lr_fb_init", low=0.0, low_inclusive=False)
-        check_scalar(self.lam, "lam", low=0.0, low_inclusive=False)
-        if self.clip is not None:
-            check_scalar(self.clip, "clip", low=0.0, low_inclusive=False)
-        check_scalar(self.gn_damping, "gn_damping", low=0.0)
-        for name in ("dfa_scale", "q_init_scale"):
-            check_scalar(getattr(self, name), name, low=0.0, low_inclusive=False)
-        check_scalar(self.decay_fb, "decay_fb", low=0.0)  # named here: beta of FeedbackConfig
-        check_scalar(self.sigma_out_fb, "sigma_out_fb", low=0.0, optional=True)
-        # controller settings are validated by Controller; Euler's dt < tau_v up front so a
+        for name in ("lr", "rule_scale", "lr_fb", "lr_fb_init", "lam", "clip", "dfa_scale",
+                     "q_init_scale"):  # > 0 (clip: or None)
+            check_scalar(getattr(self, name), name, low=0.0, low_inclusive=False,
+                         optional=name == "clip")
+        for name in ("gn_damping", "decay_fb", "sigma_out_fb"):  # >= 0 (decay_fb: beta)
+            check_scalar(getattr(self, name), name, low=0.0, optional=name == "sigma_out_fb")
+        # the controller and the sleep phase (Euler's dt < tau_v too) up front, so that a
         # long run does not fail after its pre-training
         self.controller()
-        if self.method in ("dfc", "dfc-ss", "dfc-ssa") and self.dt >= self.tau_v > 0:
+        if self.method in DFC_METHODS and self.dt >= self.tau_v > 0:
             raise ValueError(f"dt: forward Euler needs dt < tau_v (the time-constant ratio) "
                              f"= {self.tau_v}, got dt={self.dt}")
-        feedback_config(self)  # the sleep-phase settings, up front too
-        if self.log_eig_samples is not None and (isinstance(self.log_eig_samples, bool) or
-                                                 int(self.log_eig_samples) != self.log_eig_samples
-                                                 or self.log_eig_samples < 1):
-            raise ValueError(f"log_eig_samples: expected None or a positive integer, "
-                             f"got {self.log_eig_samples!r}")
+        feedback_config(self)
+        if self.log_eig_samples is not None:
+            check_int(self.log_eig_samples, "log_eig_samples")
         lb = self.log_batches
         if not (lb in ("first", "all") or (isinstance(lb, int) and not isinstance(lb, bool)
                                            and lb >= 1)):

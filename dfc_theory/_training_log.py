@@ -17,12 +17,12 @@ from ._methods import DFC_METHODS, run_label
 from ._simulate import simulate
 from ._training_config import TrainingConfig
 from .feedback import dfa_as_feedback
-from .gauss_newton import bp_update, gn_update, min_norm_update
+from .gauss_newton import _bp, _gn, _min_norm
 from .learning import forward_update
 from .metrics import angle, condition1_deviation, condition2_ratio, layer_angles, layer_norms
 from .targets import loss_value
 
-__all__ = ["TrainingLog", "ABSCISSA_MATRICES", "ANGLE_REFS"]
+__all__ = ["TrainingLog", "ABSCISSA_MATRICES", "ANGLE_REFS", "alignment_row"]
 
 ABSCISSA_MATRICES = ("A_tilde_I", "A_I", "A_inst", "A_PI")
 ANGLE_REFS = ("bp", "gn", "mn", "ssa")
@@ -138,39 +138,42 @@ def _abscissae(system, x, target):
     return out, source
 
 
+def alignment_row(network, x, fp, J, delta, upd, ssa, gamma, mn_rule, missing):
+    """The alignment columns of both training logs (the NumPy log's module docstring
+    :mod:`dfc_theory.training`; :mod:`dfc_theory.torch.records`): the angles of ``upd``
+    with the BP, damped Gauss-Newton and damped min-norm (signal ``mn_rule``) updates at the
+    forward pass ``fp`` (J its Jacobian, delta_L ``delta``) and with ``ssa``, whole and per
+    layer, and the two Condition-1 deviations; an angle without a reference or of a
+    non-finite ``upd`` is ``missing``."""
+    refs = {"bp": _bp(network, fp, delta), "gn": _gn(fp, network.split(J), delta, gamma),
+            "mn": _min_norm(network, fp, J, delta, gamma, mn_rule), "ssa": ssa}
+    xp, row = network.xp, {}
+    finite = bool(xp.all(xp.isfinite(upd.vector())))
+    for k in ANGLE_REFS:
+        ok = refs[k] is not None and finite
+        row[f"angle_{k}"] = angle(upd, refs[k]) if ok else missing
+        las = layer_angles(upd, refs[k]) if ok else [missing] * network.depth
+        row.update({f"angle_{k}_l{i}": a for i, a in enumerate(las, start=1)})
+    for metric, key in (("std", "cond1_std"), ("reference", "cond1_ref")):
+        row[key] = float(xp.mean(condition1_deviation(network, x, metric)))
+    return row
+
+
 def _log_row(config, network, Q, controller, x, y, target, result, B_fb):
     """Metrics of one batch (before its update); see the module docstring."""
     fp = network.forward(x)
     delta = target - fp.r[-1]
-    L = network.depth
     row = {"loss": loss_value(fp.r[-1], y, config.loss, config.reduction
                               if config.reduction != "sum" else "batch_mean")}
     upd = result.update
-    refs = {"bp": bp_update(network, x, delta),
-            "gn": gn_update(network, x, delta, gamma=config.gn_damping),
-            "mn": min_norm_update(network, x, delta, gamma=config.gn_damping,
-                                  rule=config.mn_rule or config.rule)}
-    system = None
+    system = ssa = None
     if config.method in DFC_METHODS:
         system = DFCSystem(network, Q, controller)
-        if config.method == "dfc-ssa":
-            refs["ssa"] = upd
-        else:
-            refs["ssa"] = forward_update(network, x, target, "dfc-ssa", Q=Q,
-                                         controller=controller, rule=config.rule).update
-    finite = np.all(np.isfinite(upd.vector()))
-    for k in ANGLE_REFS:
-        ref = refs.get(k)
-        if ref is None or not finite:
-            row[f"angle_{k}"] = np.nan
-            for i in range(1, L + 1):
-                row[f"angle_{k}_l{i}"] = np.nan
-            continue
-        row[f"angle_{k}"] = angle(upd, ref)
-        for i, a in enumerate(layer_angles(upd, ref), start=1):
-            row[f"angle_{k}_l{i}"] = a
-    row["cond1_std"] = float(np.mean(condition1_deviation(network, x, "std")))
-    row["cond1_ref"] = float(np.mean(condition1_deviation(network, x, "reference")))
+        ssa = upd if config.method == "dfc-ssa" else forward_update(
+            network, x, target, "dfc-ssa", Q=Q, controller=controller, rule=config.rule).update
+    J = network.jacobian(x)
+    row.update(alignment_row(network, x, fp, J, delta, upd, ssa, config.gn_damping,
+                             config.mn_rule or config.rule, np.nan))
     norms = layer_norms(network, x)                      # (B, L): ||r_0|| .. ||r_{L-1}||
     dev = (norms - norms.mean(axis=1, keepdims=True)) / norms.mean(axis=1, keepdims=True)
     for i in range(norms.shape[1]):
@@ -178,8 +181,7 @@ def _log_row(config, network, Q, controller, x, y, target, result, B_fb):
         row[f"normdev_r{i}"] = float(dev[:, i].mean())
         row[f"normdev_r{i}_std"] = float(dev[:, i].std())
     Qm = Q if Q is not None else (dfa_as_feedback(network, B_fb) if B_fb is not None else None)
-    row["cond2"] = (float(np.mean(condition2_ratio(network.jacobian(x), Qm)))
-                    if Qm is not None else np.nan)
+    row["cond2"] = float(np.mean(condition2_ratio(J, Qm))) if Qm is not None else np.nan
     source = None
     if system is not None:
         k = len(x) if config.log_eig_samples is None else int(config.log_eig_samples)

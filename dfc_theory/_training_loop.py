@@ -4,7 +4,6 @@ epochs; SGD with gradient-norm clipping; progress lines."""
 from __future__ import annotations
 
 import hashlib
-import sys
 import time
 from typing import Optional
 
@@ -14,9 +13,8 @@ from . import _checkpoint as ckpt
 from ._methods import DFC_METHODS, label_to_name, run_label
 from ._network import Network
 from ._training_config import TrainingConfig, feedback_config
-from ._progress import fmt_time
+from ._progress import Progress, fmt_time
 from ._training_log import TrainingLog, _columns, _epoch_losses, _log_row, _should_log
-from ._updates import Update
 from .datasets import Dataset, student_teacher
 from .feedback import weight_product, xavier_normal
 from .feedback_learning import train_feedback
@@ -26,15 +24,11 @@ from .targets import output_target
 __all__ = ["train"]
 
 
-def _descent_step(upd: Update, config: TrainingConfig):
-    """The parameter change lr_eff * (-G_clipped) of one forward update (module docstring).
-
-    G = -rule_scale * Delta theta per tensor; clipped per tensor or globally.  Returns the
-    step as a theta-ordered vector and the unclipped norm of G.
-    """
-    G = Update(tuple(-config.rule_scale * w for w in upd.dW),
-               tuple(-config.rule_scale * b for b in upd.db))
-    tensors = [t for pair in zip(G.dW, G.db) for t in pair]
+def _descent_step(upd, config: TrainingConfig):
+    """The step lr_eff * (-G_clipped) of one forward update (module docstring) as a
+    theta-ordered vector, G = -rule_scale * Delta theta per tensor, clipped per tensor or
+    globally; and the unclipped norm of G."""
+    tensors = [-config.rule_scale * t for pair in zip(upd.dW, upd.db) for t in pair]
     norms = [float(np.linalg.norm(t)) for t in tensors]
     total = float(np.sqrt(np.sum(np.square(norms))))
     clip = config.clip
@@ -44,8 +38,7 @@ def _descent_step(upd: Update, config: TrainingConfig):
         elif total > clip:
             tensors = [t * (clip / total) for t in tensors]
     lr = config.lr / config.lam if config.normalize_lr else config.lr
-    step = np.concatenate([-lr * t.ravel() for t in tensors])
-    return step, total
+    return np.concatenate([-lr * t.ravel() for t in tensors]), total
 
 
 def _apply(network, step_vec):
@@ -59,19 +52,8 @@ def _train_feedback(network, Q, xs, config, epochs, seed, lr):
         return Q
     fb_cfg = feedback_config(config).replace(lr_fb=lr)
     Q, _ = train_feedback(network, Q, xs, fb_cfg, epochs=epochs,
-                             batch_size=config.fb_batch_size, seed=seed,
-                             log_every=10**9)
+                          batch_size=config.fb_batch_size, seed=seed, log_every=10**9)
     return np.asarray(Q, dtype=np.float64)
-
-
-def _safe_feedback(network, Q, xs, config, epochs, seed):
-    """Feedback epochs during training; a diverging sleep phase (FloatingPointError from
-    :func:`~dfc_theory.feedback_learning.feedback_update`) keeps the previous Q and is
-    counted (returned as 1) instead of aborting the run."""
-    try:
-        return _train_feedback(network, Q, xs, config, epochs, seed, config.lr_fb), 0
-    except FloatingPointError:
-        return Q, 1
 
 
 def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progress=True,
@@ -87,22 +69,17 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
     data : Dataset, optional
         Default: :func:`dfc_theory.datasets.student_teacher` with the config's sizes, sample
         counts and ``data_seed`` (the paper's teacher).
-    progress : bool
-        Print "label epoch k/E  train ... test ...  s/epoch, time left" lines.
-    progress_every : int
-        Epochs between progress lines (the first and last epochs are always printed).
+    progress, progress_every, stream : bool, int, file
+        Print a progress line every that many epochs (and the first and last) to ``stream``
+        (default sys.stdout).
     out, name : optional
-        When given, the log is saved with :meth:`TrainingLog.save` (``name`` defaults to
-        the run label in file-name form).
-    stream : file, optional
-        Where progress goes (default sys.stdout).
+        Save the log there (:meth:`TrainingLog.save`; ``name`` default: the run label).
     checkpoint : path, optional
-        A file (``.npz``, :mod:`dfc_theory._checkpoint`) keeping the run's state after the
-        feedback pre-training and every epoch (weights, Q, generators, logs so far), and
-        the finished log.
+        A ``.npz`` file (:mod:`dfc_theory._checkpoint`) keeping the run's state after the
+        feedback pre-training and every epoch, and the finished log.
     resume, overwrite : bool
-        Continue the run in ``checkpoint`` (a finished one is returned as it is; the log
-        equals an uninterrupted run's, timings aside), or start anew over it.  With neither,
+        Continue the run in ``checkpoint`` (the log equals an uninterrupted run's, timings
+        aside; a finished one is returned as it is), or start anew over it.  With neither,
         an existing checkpoint raises ValueError; another run's is never resumed.
 
     Returns
@@ -112,12 +89,10 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
     Raises
     ------
     dfc_theory._cli.Interrupted
-        (a KeyboardInterrupt) on Ctrl-C or SIGTERM with a ``checkpoint``: the current
-        epoch is abandoned, the message says how far the checkpoint goes.
+        On Ctrl-C or SIGTERM with a ``checkpoint``, saying how far the checkpoint goes.
     """
     if not isinstance(config, TrainingConfig):
         raise TypeError(f"config: expected a TrainingConfig, got {type(config).__name__}")
-    stream = sys.stdout if stream is None else stream
     c = config
     if data is None:
         data = student_teacher(n_in=c.sizes[0], n_out=c.sizes[-1], n_train=c.n_train,
@@ -168,6 +143,22 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
     rng = np.random.default_rng(s_shuffle)
     fb_seed = np.random.default_rng(s_fb + 1)
     L = len(c.sizes) - 1
+    say = Progress(label, progress, stream)
+
+    def feedback_epochs(n):
+        """``n`` feedback epochs during training; a diverging sleep phase (FloatingPointError
+        of :func:`~dfc_theory.feedback_learning.feedback_update`) keeps the previous Q and
+        is counted instead of aborting the run."""
+        nonlocal Q, t_fb, fb_failed
+        if not (c.uses_feedback_learning and n):
+            return
+        t0 = time.perf_counter()
+        try:
+            Q = _train_feedback(network, Q, data.x_train, c, n, int(fb_seed.integers(2**31)),
+                                c.lr_fb)
+        except FloatingPointError:
+            fb_failed += 1
+        t_fb += time.perf_counter() - t0
 
     def save(status, ep):
         if checkpoint is None:
@@ -185,9 +176,8 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
             Q = _train_feedback(network, Q, data.x_train, c, c.fb_pretrain_epochs, s_fb,
                                 c.lr_fb_init)
             t_fb_total += time.perf_counter() - t0
-            if progress:
-                print(f"[{label}] feedback pre-training: {c.fb_pretrain_epochs} epochs in "
-                      f"{time.perf_counter() - t0:.1f} s", file=stream, flush=True)
+            say(f"feedback pre-training: {c.fb_pretrain_epochs} epochs in "
+                f"{time.perf_counter() - t0:.1f} s")
         e0 = {"epoch": 0, **_epoch_losses(network, data, c), "time_forward": 0.0,
               "time_feedback": t_fb_total, "converged": np.nan, "diverged": np.nan,
               "samples": 0, "skipped": 0, "fb_failed": 0, "grad_norm": np.nan}
@@ -202,21 +192,13 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
         Q = arrays.get("Q")
         rng.bit_generator.state, fb_seed.bit_generator.state = st["rng"]
         t_start = time.perf_counter() - st["seconds"]
-        if progress:
-            print(f"[{label}] " + ("complete in " if meta["status"] == "complete" else
-                                   f"resuming after epoch {st['epoch']} from ") + str(checkpoint),
-                  file=stream, flush=True)
+        say(("complete in " if meta["status"] == "complete" else
+             f"resuming after epoch {st['epoch']} from ") + str(checkpoint))
     rows, epochs_rows = st["rows"], st["epochs"]
     n_batches = -(-data.x_train.shape[0] // c.batch_size)
     for ep in range(st["epoch"] + 1 if saved else 1, c.epochs + 1):
-        t_fb = 0.0
-        fb_failed = 0
-        if c.uses_feedback_learning and c.fb_epochs_per_epoch:
-            t0 = time.perf_counter()
-            Q, failed = _safe_feedback(network, Q, data.x_train, c, c.fb_epochs_per_epoch,
-                                       int(fb_seed.integers(2**31)))
-            fb_failed += failed
-            t_fb += time.perf_counter() - t0
+        t_fb, fb_failed = 0.0, 0
+        feedback_epochs(c.fb_epochs_per_epoch)
         t0 = time.perf_counter()
         conv = div = n_samp = skipped = 0
         gnorms = []
@@ -237,23 +219,17 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
                 st["abscissa_source"] = st["abscissa_source"] or src
                 rows.append({"epoch": ep, "batch": b, "step": step,
                              "epoch_frac": ep - 1 + b / n_batches, **row})
-            upd = res.update
-            if not np.all(np.isfinite(upd.vector())):
+            if not np.all(np.isfinite(res.update.vector())):
                 skipped += 1
             else:
-                step_vec, gn = _descent_step(upd, c)
+                step_vec, gn = _descent_step(res.update, c)
                 gnorms.append(gn)
                 network = _apply(network, step_vec)
                 if Q is not None and c.feedback == "fixed" and c.fixed_mode == "recompute":
                     Q = weight_product(network)
             step += 1
         t_fw = time.perf_counter() - t0
-        if c.uses_feedback_learning and c.fb_extra_epochs:
-            t0 = time.perf_counter()
-            Q, failed = _safe_feedback(network, Q, data.x_train, c, c.fb_extra_epochs,
-                                       int(fb_seed.integers(2**31)))
-            fb_failed += failed
-            t_fb += time.perf_counter() - t0
+        feedback_epochs(c.fb_extra_epochs)
         er = {"epoch": ep, **_epoch_losses(network, data, c), "time_forward": t_fw,
               "time_feedback": t_fb,
               "converged": conv if c.method in ("dfc", "dfc-ss") else np.nan,
@@ -264,10 +240,9 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
         save("running", ep)
         if progress and (ep == 1 or ep == c.epochs or ep % progress_every == 0):
             el = time.perf_counter() - t_start
-            left = el / ep * (c.epochs - ep)
-            print(f"[{label}] epoch {ep}/{c.epochs}  train {er['train_loss']:.4g}  "
-                  f"test {er['test_loss']:.4g}  {el / ep:.2f} s/epoch  "
-                  f"~{fmt_time(left)} left", file=stream, flush=True)
+            say(f"epoch {ep}/{c.epochs}  train {er['train_loss']:.4g}  "
+                f"test {er['test_loss']:.4g}  {el / ep:.2f} s/epoch  "
+                f"~{fmt_time(el / ep * (c.epochs - ep))} left")
     batch = _columns(rows)
     epoch = _columns(epochs_rows)
     if saved is None or saved[0]["status"] != "complete":

@@ -1,17 +1,12 @@
 """Input checks and conversions shared by every public entry point of both backends.
 
-Every error names the argument and says what was expected.  Arrays are converted with
-:func:`as_array`: into the namespace, dtype and device of ``like`` (the network or system a
-function works on) when given; otherwise a tensor keeps its own dtype and device and
-anything else becomes a float64 NumPy array.  Only real numbers pass (integers are
-converted): complex, bool, string and object arrays are refused, except where a function
-documents complex input (the spectral measures).  Finiteness is checked for NumPy and
-Python inputs; tensors only with ``strict`` (parameters at construction, loss targets),
-since scanning a tensor on a GPU costs a device synchronisation -- non-finite values then
-reach the results, whose ``converged`` / ``diverged`` flags report them.
-
-Public entry points validate once; the loops and solvers behind them work on validated
-arrays through private methods and never validate again.
+Every error names the argument and says what was expected.  :func:`as_array` converts into
+the namespace, dtype and device of ``like`` (the network a function works on) when given;
+otherwise a tensor keeps its own and anything else becomes float64 NumPy.  Only real numbers
+pass (complex only where documented: the spectral measures).  Finiteness is checked for
+NumPy and Python inputs, for tensors only with ``strict`` (a GPU scan costs a
+synchronisation; non-finite values then reach the results' ``converged`` flags).  Public
+entry points validate once; the private loops behind them never again.
 """
 from __future__ import annotations
 

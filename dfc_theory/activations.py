@@ -1,11 +1,9 @@
 """Nonlinearities phi with their first and second derivatives, for every array backend.
 
 Every activation is an :class:`Activation`: ``f(v) = phi(v)``, ``df(v) = phi'(v)`` (the
-diagonal of D_i in THEORY.md section 1) and ``d2f(v) = phi''(v)`` (needed only for the exact
-Jacobian of the PI controller's right-hand side away from equilibrium).  The formulas are
-written once against the array API; :meth:`Activation.on` binds them to a namespace
-(``f``, ``df``, ``d2f`` themselves are the NumPy versions).  Adding an activation means
-adding one entry to :data:`ACTIVATIONS`.
+diagonal of D_i, THEORY.md section 1) and ``d2f(v) = phi''(v)`` (for the PI right-hand
+side's Jacobian away from rest), written once against the array API and bound to a
+namespace by :meth:`Activation.on` (``f``, ``df``, ``d2f`` are the NumPy versions).
 """
 from __future__ import annotations
 

@@ -2,14 +2,11 @@
 loader for local MNIST-format (IDX) files (NumPy only; :mod:`dfc_theory.torch.data` makes
 tensors of them).  Nothing is downloaded at run time.
 
-IDX files are checked before use (:func:`read_idx`, :func:`load_idx`): gzip is recognised
-from the file's first bytes (not its name) and a truncated or corrupt gzip stream is an
-error; the magic number, element type (unsigned bytes), number of dimensions, 28 x 28
-images, the payload size against the header, equal image and label counts, labels in
-0..9, and a split that leaves every part non-empty.  Every problem is a
-:class:`~dfc_theory._cli.DataError` (a ``ValueError``) whose message starts with the
-file's path; missing files are a ``FileNotFoundError`` naming them.  IDX sets smaller than
-the standard 60000 training / 10000 test images are marked ``reduced``.
+IDX files are checked before use: gzip (recognised from the first bytes) not truncated or
+corrupt, the magic number, unsigned-byte data, the dimensions, 28 x 28 images, the payload
+size, equal image and label counts, labels in 0..9, a split leaving every part non-empty.
+Every problem is a :class:`~dfc_theory._cli.DataError` (a ``ValueError``) whose message
+starts with the file's path; missing files a ``FileNotFoundError`` naming them.
 """
 from __future__ import annotations
 
@@ -146,7 +143,7 @@ def read_idx(path, ndim=None):
     Raises
     ------
     DataError
-        (a ``ValueError``) starting with ``path``, for every check of the module docstring.
+        Starting with ``path``, for every check of the module docstring.
     """
     data = _raw_bytes(path)
     if len(data) < 4:
@@ -205,17 +202,15 @@ def _read_pair(images_path, labels_path):
 def load_idx(data_dir, name="mnist", n_val=10000, seed=0):
     """MNIST or Fashion-MNIST from the IDX files in ``data_dir`` (or ``data_dir/name``),
     checked (module docstring): the training images split into training and validation
-    (``n_val``, seeded permutation), the test images; pixels scaled to [0, 1].
-    ``reduced`` is True when the files hold fewer than :data:`STANDARD_SIZES` images.
+    (``n_val``, seeded), the test images; pixels in [0, 1]; ``reduced`` when the files hold
+    fewer than :data:`STANDARD_SIZES` images.
 
     Raises
     ------
     FileNotFoundError
         ``data_dir`` is missing or not a folder, or files are missing (all named).
     DataError
-        (a ``ValueError``) naming the file: any check of :func:`read_idx`, images and
-        labels that disagree in number, labels outside 0..9, or ``n_val`` leaving no
-        training sample.
+        Naming the file, for every check of the module docstring.
     """
     check_choice(name, "name", ("mnist", "fashion_mnist"))
     n_val = check_int(n_val, "n_val")

@@ -1,26 +1,7 @@
 """Learning the feedback weights Q in a noisy "sleep" phase (THEORY.md sections 4, Theorem 6,
-and 6): the Monte Carlo rule and feedback training, for NumPy and torch networks.
-
-In the sleep phase the network runs its controller with the feedforward output as target,
-r_L* = r_L^- (no teaching signal), while white noise enters the apical compartment of every
-layer: the reference Euler scheme of :func:`dfc_theory.simulate` with noise std
-sigma sqrt(dt) / tau_A per step added to v_fb[k+1].
-
-Learning rule (reference code; THEORY.md section 6), applied once per simulated batch:
-
-    Delta Q = lr * dQ,
-    dQ = -(1 / sigma^2) (1 / (K - 1)) sum_{k=1}^{K-1} mean_b v_fb[k] u[k+1]^T  -  decay(Q),
-
-with K = ``n_steps_fb``.  The one-step lag carries the noise correlation: the noise in
-v_fb[k] raises r_L[k] by J xi, which lowers e[k] and hence u[k+1].  The pair
-(v_fb[0] = 0, u[1]) is identically zero and is left out of the average, so that the
-noise-correlation term is exactly +J^T in the ideal setting below (the reference code's
-plain mean over all K steps is this times (K - 1) / K).  ``decay(Q)`` is weight decay
-beta Q, or the homeostatic variant beta (||Q||_F^2 - C) Q (our reading of THEORY.md's
-"b (||Q||_F^2 - C)": the gradient of (beta / 4)(||Q||_F^2 - C)^2).
-
-The rule's theory -- the exact expected update, our closed-form fixed point, the fixed-point
-solver and the damped-pseudoinverse fit -- lives in :mod:`dfc_theory._feedback_theory`
+and 6): the Monte Carlo rule (:func:`feedback_update`) and feedback training, for NumPy and
+torch networks.  The rule's theory (expected update, our closed-form fixed point, the
+fixed-point solver, the damped-pseudoinverse fit) lives in :mod:`dfc_theory._feedback_theory`
 (NumPy/SciPy only) and is re-exported here; the settings are :class:`FeedbackConfig`.
 """
 
@@ -57,12 +38,18 @@ DEFAULT_GAMMAS = (0.0, 0.1, 1.0, 5.0, 10.0, 100.0, 1000.0)
 def feedback_update(network, Q, x, config=None, seed=None, return_info=False):
     """One sleep-phase feedback update direction dQ (N, n_L), batch-averaged.
 
-    Simulates the reference Euler scheme with target r_L* = r_L^- and apical noise, and
-    returns
+    Simulates the reference Euler scheme (:func:`dfc_theory.simulate`) with target
+    r_L* = r_L^- (no teaching signal) and apical noise of std sigma sqrt(dt) / tau_A per
+    step in v_fb[k+1], and returns, with K = ``n_steps_fb``,
 
-        dQ = -(1 / sigma_fb^2) (1 / (K - 1)) sum_{k=1}^{K-1} mean_b v_fb[k] u[k+1]^T - decay(Q)
+        dQ = -(1 / sigma_fb^2) (1 / (K - 1)) sum_{k=1}^{K-1} mean_b v_fb[k] u[k+1]^T - decay(Q),
 
-    (v_fb including its noise; module docstring), so that a step is Q <- Q + lr_fb dQ.
+    so that a step is Q <- Q + lr_fb dQ.  The one-step lag carries the noise correlation
+    (noise in v_fb[k] raises r_L[k] by J xi, lowering e[k] and u[k+1]); the pair
+    (v_fb[0] = 0, u[1]) is identically zero and left out, so the noise term is exactly +J^T
+    in the ideal setting (the reference code's mean over all K steps is (K - 1) / K times
+    it).  decay(Q) = beta Q, or beta (||Q||_F^2 - C) Q (our reading of THEORY.md's
+    homeostatic "b (||Q||_F^2 - C)": the gradient of (beta / 4)(||Q||_F^2 - C)^2).
 
     Parameters
     ----------
@@ -72,20 +59,16 @@ def feedback_update(network, Q, x, config=None, seed=None, return_info=False):
         Inputs; the batch is simulated in parallel.
     config : FeedbackConfig, optional (default ``FeedbackConfig()``, the reference settings)
     seed : int or numpy Generator
-        Noise source (:func:`dfc_theory.simulate`: NumPy draws, or for a torch network and an
-        int seed a ``torch.Generator`` on its device).
+        Noise source, as the ``seed`` of :func:`dfc_theory.simulate`.
     return_info : bool
-        Also return a dict with ``correlation`` (the averaged v_fb u^T, before -1/sigma^2),
-        ``decay`` and ``u_rms``.
+        Also return a dict with ``correlation`` (the averaged v_fb u^T), ``decay``, ``u_rms``.
 
     Raises
     ------
     ValueError
-        For an empty batch, and, when the simulation fails, for non-finite entries of the
-        tensors ``x`` or ``Q`` (NumPy inputs are checked up front).
+        For an empty batch, or non-finite tensors ``x``, ``Q`` (found when the run fails).
     FloatingPointError
-        If the sleep-phase simulation blows up (unstable controller, Condition 3 violated,
-        or dt_fb too large); never returns a non-finite update.
+        If the sleep-phase simulation blows up (Condition 3 violated or dt_fb too large).
     """
     config = FeedbackConfig() if config is None else config
     Q, x2 = _check_inputs(network, Q, x, config)
@@ -126,19 +109,11 @@ def feedback_update(network, Q, x, config=None, seed=None, return_info=False):
 
 
 def feedback_metrics(network, Q, x, gammas=DEFAULT_GAMMAS, alpha=0.0, J=None):
-    """Alignment and condition measures of Q on inputs x (B, n_0), at the feedforward J.
-
-    Returns a dict of per-sample means over the batch:
-
-    * ``condition2``: ||P_J Q||_F / ||Q||_F (1 under Condition 2).
-    * ``angle_transpose``: angle(Q, J^T) in degrees.
-    * ``angle_damped``: (n_gamma,) angle(Q, J^T (J J^T + gamma I)^{-1}).
-    * ``min_real_eig``: min over samples of min Re eig(J Q) (Condition 3 for ``alpha``
-      holds when it exceeds -alpha; reported as ``condition3``).
-    * ``q_norm``: ||Q||_F.
-
-    ``J`` (B, n_L, N): the feedforward Jacobian of ``x`` when the caller has it.
-    """
+    """Alignment and condition measures of Q on inputs x (B, n_0) at the feedforward J (or
+    the caller's ``J``, (B, n_L, N)): a dict with the batch means ``condition2``
+    (||P_J Q||_F / ||Q||_F), ``angle_transpose`` (with J^T, degrees) and ``angle_damped``
+    ((n_gamma,), with J^T (J J^T + gamma I)^{-1}), the batch minimum ``min_real_eig`` of
+    Re eig(J Q), ``condition3`` (it exceeds -alpha) and ``q_norm`` ||Q||_F."""
     Q = network.convert(Q, "Q", shape=(network.n_total, network.n_out))
     alpha = check_scalar(alpha, "alpha", low=0.0)
     xp = network.xp
@@ -158,21 +133,11 @@ def feedback_metrics(network, Q, x, gammas=DEFAULT_GAMMAS, alpha=0.0, J=None):
 
 @dataclass
 class FeedbackLog:
-    """Metrics of Q during :func:`train_feedback`, one row per log point.
-
-    Attributes
-    ----------
-    updates : (n_log,) number of updates done; ``epochs`` (n_log,) epoch (fractional).
-    condition2 : (n_log,) Condition-2 ratio (mean over the evaluation inputs).
-    angle_transpose : (n_log,) angle(Q, J^T) in degrees.
-    angle_damped : (n_log, n_gamma) angle with J^T (J J^T + gamma I)^{-1}, gamma in ``gammas``.
-    min_real_eig : (n_log,) min Re eig(J Q) over the evaluation inputs (Condition 3 holds
-        for alpha when > -alpha).
-    q_norm : (n_log,) ||Q||_F.
-    gammas : the damping values.
-    optimizer : the Adam state (``train_feedback(..., optimizer="adam")``), to continue
-        with ``state=``.
-    """
+    """Metrics of Q during :func:`train_feedback`, one row per log point: ``updates`` done,
+    ``epochs`` (fractional) and the :func:`feedback_metrics` ``condition2``,
+    ``angle_transpose``, ``angle_damped`` (n_log, n_gamma), ``min_real_eig`` and ``q_norm``
+    (arrays once finished); ``gammas``; ``optimizer``, the Adam state to continue with
+    ``state=``."""
 
     gammas: np.ndarray
     updates: list = field(default_factory=list)
@@ -222,8 +187,7 @@ def train_feedback(network, Q, xs, config=None, epochs=1, batch_size=None, seed=
         Seeds shuffling and noise (one numpy Generator).
     optimizer : {"sgd", "adam"}
     x_eval : (B, n_0), optional
-        Inputs of the logged metrics (default: the first minibatch of the first epoch,
-        as the reference code logs its first batch).
+        Inputs of the logged metrics (default: the first minibatch, as the reference code).
     gammas : damping values of the logged angles.
     log_every : int, optional
         Log every that many updates (always at the start and the end); default: per epoch.
@@ -231,9 +195,8 @@ def train_feedback(network, Q, xs, config=None, epochs=1, batch_size=None, seed=
         Use the exact expected update (deterministic; linearised sleep dynamics; NumPy).
     shuffle : bool
     noise : {"numpy", "torch"}
-        ``"numpy"`` passes the one Generator to every :func:`feedback_update` (the same
-        numbers on every backend); ``"torch"`` seeds a torch Generator per batch from it
-        (fast on a GPU).
+        The one Generator in every :func:`feedback_update` (same numbers on every backend),
+        or a torch Generator per batch seeded from it (fast on a GPU).
     state : Adam, optional
         Continue with this optimizer (``log.optimizer`` of an earlier call).
 

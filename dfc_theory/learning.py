@@ -1,40 +1,16 @@
-"""Forward-weight learning rules of DFC and its baselines (THEORY.md section 6).
+"""Forward-weight learning rules of DFC and its baselines (THEORY.md section 6), for NumPy
+and torch networks alike.
 
-Every rule takes the current network, a batch of inputs x (B, n_0) and output targets
-r_L* (B, n_L) (delta_L = r_L* - r_L^-), and returns the batch average of the per-sample
-update as an :class:`~dfc_theory.Update` whose sign is *the change to apply*
-(multiply by a learning rate eta).  With delta_L = -lambda dLoss/dr_L every rule points
-(approximately) downhill.
-
-The DFC plasticity rule at one network state (v, v^ff, r) is, per layer i = 1..L,
-
-    Delta W_i = (1/B) sum_b a_i r_{i-1}^T,     Delta b_i = (1/B) sum_b a_i,
-
-with the postsynaptic signal
-
-* ``rule="voltage"``:   a_i = v_i - v_i^ff            (somatic minus basal voltage),
-* ``rule="nonlinear"``: a_i = phi_i(v_i) - phi_i(v_i^ff)  (the paper's Eq. for tau_W dW/dt).
-
-v^ff_i = W_i r_{i-1} + b_i is the basal (feedforward) drive evaluated with the rates r_{i-1}
-of the *same* state.  The methods differ in the state(s) the rule is applied at:
-
-* ``"dfc"``:     the reference Euler scheme is simulated and the rule is averaged over all
-  T time steps, Delta W_i = (1/T) sum_{t=1..T} (1/B) sum_b a_i[t] r_{i-1}[t]^T (the
-  continuous rule tau_W dW_i/dt = a_i(t) r_{i-1}(t)^T integrated over the simulation,
-  normalised by its length);
-* ``"dfc-ss"``:  the same simulation, the rule applied once at the final (steady) state;
-* ``"dfc-ssa"``: no simulation: the linearised steady state of Lemma 1,
-  u = (J Q + alpha_eff I)^{-1} delta_L, propagated nonlinearly,
-  v_i = Q_i u + W_i r_{i-1}^ssa + b_i (so v_i - v_i^ff = Q_i u exactly);
-* ``"bp"``:      backpropagation, Delta theta = (1/B) sum_b J_theta^T delta_L;
-* ``"dfa"``:     direct feedback alignment with fixed random matrices B_i (n_i x n_L):
-  e_L = D_L delta_L, e_i = D_i B_i e_L (i < L), Delta W_i = (1/B) sum_b e_i r_{i-1}^T.
-
-The "(fixed)" variants of the paper use Q = weight product Q_i = W_{i+1}^T ... W_L^T
-(Q_L = I); pass ``Q="fixed"`` to build it from the current network (:func:`fixed_feedback`).
-
-Every rule works on NumPy and torch networks alike; a torch caller that already has the
-feedforward pass, J or an exact delta_L passes them (``forward``, ``J``, ``delta_L``).
+Every rule returns the batch average of the per-sample update as an
+:class:`~dfc_theory.Update` whose sign is *the change to apply* (times a learning rate eta);
+with delta_L = r_L* - r_L^- = -lambda dLoss/dr_L every rule points (approximately) downhill.
+The DFC plasticity rule at one state is :func:`rule_at_state`; the methods differ in where
+it is applied (:func:`forward_update`): ``"dfc"`` averages it over a simulation
+(:class:`TimeAveragedRule`), ``"dfc-ss"`` applies it at the simulation's final state,
+``"dfc-ssa"`` at Lemma 1's linearised steady state propagated nonlinearly
+(:func:`dfc_theory.steady_state` with ``method="ssa"``); ``"bp"`` is backpropagation
+(:func:`dfc_theory.gauss_newton.bp_update`) and ``"dfa"`` direct feedback alignment
+(:func:`dfa_update`).  The "(fixed)" variants use Q = weight product (:func:`fixed_feedback`).
 """
 from __future__ import annotations
 
@@ -70,19 +46,19 @@ def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True, r=No
         Delta W_i = (1/B) sum_b a_i r_{i-1}^T,   Delta b_i = (1/B) sum_b a_i,
         a_i = v_i - v_i^ff  ("voltage")  or  phi_i(v_i) - phi_i(v_i^ff)  ("nonlinear"),
 
-    with r_0 = x and r_{i-1} = phi_{i-1}(v_{i-1}) the rates at this state.
+    with r_0 = x, r_{i-1} = phi_{i-1}(v_{i-1}) the rates and v_i^ff = W_i r_{i-1} + b_i the
+    basal drive of this same state ("nonlinear" is the paper's tau_W dW/dt).
 
     Parameters
     ----------
     network : Network
     x : array (B, n_0)
     v, v_ff : arrays (B, N)
-        Stacked somatic and basal voltages of one state (e.g. a steady state's ``v`` and
-        ``v_ff``, or a simulation's ``v_final`` and ``v_ff_final``).
+        Stacked somatic and basal voltages of one state (a steady state's ``v``, ``v_ff``).
     rule : {"voltage", "nonlinear"}
     include_bias : bool
     r : tuple of arrays, optional
-        The rates r_0..r_L of this state when the caller has them (a steady state's ``r``).
+        The rates r_0..r_L of this state when the caller has them.
 
     Returns
     -------
@@ -106,17 +82,15 @@ def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True, r=No
 
 
 class TimeAveragedRule:
-    """Observer for :func:`dfc_theory.simulate` that accumulates the time-averaged rule
+    """Observer for :func:`dfc_theory.simulate` that accumulates the time-averaged rule of
+    :func:`rule_at_state` over the Euler steps t = 1..T (method ``"dfc"``: the continuous
+    tau_W dW_i/dt = a_i(t) r_{i-1}(t)^T integrated over the simulation, over its length),
 
         Delta W_i = (1/T) sum_{t=1..T} (1/B) sum_b a_i[t] r_{i-1}[t]^T,
-        Delta b_i = (1/T) sum_{t=1..T} (1/B) sum_b a_i[t],
 
-    over the Euler steps t = 1..T (t = 0 is the feedforward state, where a_i = 0).
-
-    Per step it adds a_i (r_i - phi_i(v_i^ff) for the nonlinear rule, r_i being computed
-    already) and, for i >= 2, a_i^T r_{i-1}; the input layer's r_0 = x is constant, so its
-    update is formed once at the end.  Arguments: the simulated ``network``, ``batch_size``,
-    ``rule`` ({"voltage", "nonlinear"}) and ``include_bias``.
+    and Delta b_i likewise.  The input layer's r_0 = x is constant, so its update is formed
+    once at the end.  Arguments: the simulated ``network``, ``batch_size``, ``rule``
+    ({"voltage", "nonlinear"}) and ``include_bias``.
     """
 
     def __init__(self, network, batch_size, rule="nonlinear", include_bias=True):
@@ -170,15 +144,10 @@ class ForwardResult:
         The change to apply (times a learning rate).
     method : str
     converged, diverged : (B,) bool arrays or None
-        The reference convergence test of the simulation (``"dfc"``, ``"dfc-ss"``); for
-        ``"dfc-ssa"`` the steady state's ``converged`` (exact residual within its default
-        tolerance, ``info["residual"]``) and a non-finite state; ``None`` for ``"bp"`` /
-        ``"dfa"``.
-    v, v_ff : (B, N) arrays or None
-        The state the steady-state rule was applied at (final simulated state or the SSA
-        state); for ``"dfc"`` the final simulated state.
-    u : (B, n_L) or None
-        Control signal at that state.
+        The simulation's reference convergence test; for ``"dfc-ssa"`` the steady state's
+        ``converged`` (``info["residual"]``) and a non-finite state; None for BP and DFA.
+    v, v_ff, u : (B, N), (B, N), (B, n_L) arrays or None
+        The final simulated state or the SSA state, and its control signal.
     info : dict
         ``n_steps`` simulated, ``blew_up``...
     """
@@ -194,12 +163,8 @@ class ForwardResult:
 
 
 def dfa_feedback(network, seed=None, scale=1.0):
-    """Fixed random DFA feedback matrices B_1..B_{L-1}, B_i of shape (n_i, n_L).
-
-    Entries i.i.d. N(0, scale^2 * 2 / (n_i + n_L)) (Xavier-normal for an n_L -> n_i map),
-    drawn with NumPy (the same numbers on every backend).  The output layer receives the
-    error directly (B_L = I, not stored).
-    """
+    """Fixed random DFA feedback matrices B_1..B_{L-1}, B_i (n_i, n_L) with i.i.d.
+    N(0, scale^2 * 2 / (n_i + n_L)) entries (NumPy draws); B_L = I is not stored."""
     check_type(network, "network", Network)
     scale = check_scalar(scale, "scale", low=0.0, low_inclusive=False)
     rng = as_rng(seed)
@@ -254,21 +219,18 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
         Output targets r_L* (e.g. :func:`dfc_theory.output_target`); delta_L = r_L* - r_L^-.
     method : {"dfc", "dfc-ss", "dfc-ssa", "bp", "dfa"}
     Q : array (N, n_L) or "fixed"
-        Feedback weights (DFC methods); ``"fixed"`` builds the weight product from
-        ``network`` (:func:`fixed_feedback`).
+        Feedback weights (DFC methods); ``"fixed"``: the weight product of ``network``.
     controller : Controller
-        DFC methods (alpha, k_p, tau_v, tau_u, leak; the reference code uses leak="total").
+        DFC methods (the reference code uses leak="total").
     rule : {"voltage", "nonlinear"}
         Postsynaptic signal of the DFC rule.
     dt, n_steps : Euler settings for ``"dfc"`` / ``"dfc-ss"`` (dt < tau_v is required).
     dfa_feedback : tuple of arrays B_i (n_i, n_L), i = 1..L-1, for ``"dfa"``.
     include_bias : bool
     J, delta_L, forward : optional
-        What the caller already computed: the feedforward J (``"dfc-ssa"``), delta_L without
-        cancellation and the feedforward pass (``"bp"``, ``"dfa"``, ``"dfc-ssa"``).
+        The caller's feedforward J (``"dfc-ssa"``), delta_L and feedforward pass.
     **simulate_kwargs
-        ``"dfc"`` / ``"dfc-ss"`` only (a TypeError otherwise): passed to
-        :func:`dfc_theory.simulate` (``instantaneous_transmission``, ``proactive``...).
+        ``"dfc"`` / ``"dfc-ss"`` only (a TypeError otherwise): for :func:`dfc_theory.simulate`.
 
     Returns
     -------

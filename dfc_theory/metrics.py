@@ -36,15 +36,12 @@ def angle(a, b, with_bias=True, matrices=False):
     Parameters
     ----------
     a, b : arrays or :class:`Update`
-        Updates are concatenated over layers (with their biases if ``with_bias``); arrays
-        are flattened, or with ``matrices`` compared per matrix in the last two axes
-        (broadcast over the leading ones).  Computed in float64.
+        Updates are concatenated over layers (biases if ``with_bias``); arrays flattened, or
+        with ``matrices`` compared per matrix in the last two axes (broadcast).  In float64.
 
     Returns
     -------
-    float in [0, 180] (nan when either has zero norm), or an array with ``matrices``.
-    Non-finite entries are refused (ValueError naming ``a`` or ``b``; tensors are not
-    scanned).
+    float in [0, 180] (nan for a zero norm), or an array with ``matrices``.
 
     Examples
     --------
@@ -97,10 +94,9 @@ def layer_norms(network: Network, x):
 def condition1_deviation(network: Network, x, metric="std"):
     """Condition 1 (equal layer norms ||r_0|| = ... = ||r_{L-1}||), per sample (B,).
 
-    ``metric="std"``: std_i(||r_i||) / mean_i(||r_i||) (THEORY.md's definition, population std);
-    ``metric="reference"``: the reference code's sqrt(mean_i((||r_i|| - m)^2) / m) with m the
-    mean norm -- not scale-free, kept to reproduce the paper's Fig 3C.  Both are 0 where
-    every norm is 0 (equal norms).  Example: see :func:`dfc_theory.rescale_to_condition1`.
+    ``metric="std"``: std_i(||r_i||) / mean_i(||r_i||) (THEORY.md's, population std);
+    ``metric="reference"``: the reference code's sqrt(mean_i((||r_i|| - m)^2) / m), m the mean
+    norm (not scale-free; the paper's Fig 3C).  Both are 0 where every norm is 0.
     """
     check_choice(metric, "metric", ("std", "reference"))
     n, xp = layer_norms(network, x), network.xp
@@ -124,8 +120,7 @@ def condition2_ratio(J, Q):
 
     Returns
     -------
-    array () or (B,), float64 (in the namespace of J).  Uses the pseudoinverse, so
-    rank-deficient J is handled.
+    array () or (B,), float64 in the namespace of J (pseudoinverse: any rank).
 
     Examples
     --------
@@ -177,10 +172,8 @@ def spectra(A):
 
 
 def spectral_abscissa(A):
-    """a(A) = max_i Re lambda_i(A); A is Hurwitz (locally asymptotically stable) iff a < 0.
-
-    Every linearised solution obeys ||z(t)|| <= C e^{(a + eps) t} and, generically,
-    ||z(t)|| ~ e^{a t} for large t.
+    """a(A) = max_i Re lambda_i(A); A is Hurwitz (locally asymptotically stable) iff a < 0,
+    and generically ||z(t)|| ~ e^{a t} for large t.
 
     Parameters
     ----------
@@ -212,12 +205,9 @@ def spectral_radius(A):
 
 
 def descent_inner_products(J, delta_v, delta_L):
-    """Proposition 4's per-sample inner product delta_L^T J Delta v (B,).
-
-    With per-layer rates eta_i = eta / ||r_{i-1}||^2 the weight update Delta W_i =
-    eta_i Delta v_i r_{i-1}^T has inner product (eta / lambda) delta_L^T J Delta v with
-    -grad_W Loss (delta_L = -lambda dLoss/dr_L), so a positive value means a descent
-    direction for that sample (THEORY.md section 4)."""
+    """Proposition 4's per-sample inner product delta_L^T J Delta v (B,): (lambda / eta) times
+    that of the update with rates eta_i = eta / ||r_{i-1}||^2 with -grad_W Loss, so > 0 means
+    a descent direction (THEORY.md section 4)."""
     return namespace(J).einsum("bk,bkn,bn->b", delta_L, J, delta_v)
 
 

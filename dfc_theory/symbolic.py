@@ -1,23 +1,12 @@
-"""SymPy derivations for small DFC systems (THEORY.md sections 2, 3 and 5).
-
-What is derived here (each is cross-checked numerically in ``tests/test_symbolic.py``):
-
-* the controller's rest equations for both leak conventions, giving
-  alpha_tilde = alpha / (1 + alpha k_p) ("integral", the paper) and alpha ("total", the
-  reference code) -- :func:`controller_rest`, :func:`alpha_effective`;
-* the exact steady state of a small linear network, equal to Lemma 1's
-  u_ss = (J Q + alpha_eff I)^{-1} delta_L -- :func:`linear_network_steady_state`;
-* the linearised system matrices of THEORY.md section 5 for small networks with symbolic
-  or numeric weights and symbolic alpha, k_p, tau_v, tau_u -- :func:`symbolic_system`,
-  :func:`symbolic_from_system`, :meth:`SymbolicSystem.matrices`;
-* characteristic polynomials and the Routh-Hurwitz / Lienard-Chipart criteria
-  (:mod:`dfc_theory._routh`, re-exported here);
-* closed-form stability regions in (alpha, k_p, rho = tau_v / tau_u) for scalar chains
-  (1-1 and 1-1-1 networks), with the answer to "can Condition 3 hold while the finite-tau_v
-  PI system is unstable?" -- :func:`scalar_chain_region`, :func:`condition3_gap`.
-
-Time is measured in units of tau_u in the "dimensionless" forms (tau_u = 1, tau_v = rho),
-which loses nothing: tau_u A depends on tau_v and tau_u only through rho.
+"""SymPy derivations for small DFC systems (THEORY.md sections 2, 3 and 5), each
+cross-checked numerically in ``tests/test_symbolic.py``: the controller's rest equations
+(alpha_eff), the exact steady state of a small linear network against Lemma 1, the
+section-5 matrices with symbolic or numeric entries, their Routh-Hurwitz / Lienard-Chipart
+criteria (:mod:`dfc_theory._routh`, re-exported here) and closed-form stability regions of
+scalar chains, answering "can Condition 3 hold while the finite-tau_v PI system is
+unstable?" (:func:`condition3_gap`).  The "dimensionless" forms measure time in units of
+tau_u (tau_u = 1, tau_v = rho), which loses nothing: tau_u A depends on the time constants
+only through rho = tau_v / tau_u.
 """
 from __future__ import annotations
 
@@ -107,10 +96,8 @@ def linear_network_steady_state(sizes=(1, 1, 1), leak="integral"):
     if max(sizes) > 3:
         raise ValueError(f"sizes: expected widths in 1..3, got {sizes}")
     L, nL = len(sizes) - 1, sizes[-1]
-    W = [sp.Matrix(sizes[i + 1], sizes[i], lambda a, b, i=i: sp.Symbol(f"W{i + 1}_{a + 1}{b + 1}"))
-         for i in range(L)]
-    Qb = [sp.Matrix(sizes[i + 1], nL, lambda a, b, i=i: sp.Symbol(f"q{i + 1}_{a + 1}{b + 1}"))
-          for i in range(L)]
+    W = [_mat(sizes[i + 1], sizes[i], f"W{i + 1}", None)[0] for i in range(L)]
+    Qb = [_mat(sizes[i + 1], nL, f"q{i + 1}", None)[0] for i in range(L)]
     x = sp.Matrix(sizes[0], 1, lambda a, b: sp.Symbol(f"x_{a + 1}"))
     rstar = sp.Matrix(nL, 1, lambda a, b: sp.Symbol(f"rstar_{a + 1}"))
     u = sp.Matrix(nL, 1, lambda a, b: sp.Symbol(f"u_{a + 1}"))
@@ -337,17 +324,9 @@ def substitutions(sym, system, x, target=None, at="feedforward", controller=True
     net = system.network
     if tuple(net.sizes) != tuple(sym.sizes):
         raise ValueError(f"system: sizes {net.sizes} do not match the symbolic {sym.sizes}")
-    D = _numeric_point(system, x, target, at)
-    vals = {}
-    for i, (w, d) in enumerate(zip(net.weights, D), start=1):
-        for a in range(w.shape[0]):
-            for b in range(w.shape[1]):
-                vals[f"W{i}_{a + 1}{b + 1}"] = w[a, b]
-            vals[f"d{i}_{a + 1}"] = d[a]
-    for a in range(system.Q.shape[0]):
-        for b in range(system.Q.shape[1]):
-            vals[f"q_{a + 1}{b + 1}"] = system.Q[a, b]
-    out = {s: float(vals[name]) for name, s in sym.symbols.items() if name in vals}
+    num = symbolic_from_system(system, x, target, at)  # Floats that hold the doubles exactly
+    out = {s: float(v) for S, N in zip(sym.W + sym.D + [sym.Q], num.W + num.D + [num.Q])
+           for s, v in zip(S, N) if isinstance(s, sp.Symbol)}
     if controller:
         c = system.controller
         for s_, v in ((sym.alpha, c.alpha), (sym.k_p, c.k_p), (sym.tau_v, c.tau_v),
@@ -436,35 +415,32 @@ def scalar_chain_region(depth=2, leak="integral"):
       c_0 = alpha + a + b ("total") or alpha + (1 + alpha k_p)(a + b) ("integral").
     """
     check_choice(leak, "leak", LEAKS)
-    if depth not in (1, 2):
-        raise ValueError(f"depth: expected 1 or 2, got {depth}")
+    check_choice(depth, "depth", (1, 2))
     a, b = sp.symbols("a b", real=True)
-    # D_i = 1, W_2 = 1 and Q = [b; a] realise the loop gains; the characteristic polynomial
-    # depends on the network only through a and b (checked in the tests)
+    # the characteristic polynomial depends on the network only through a and b (tests)
+    return stability_region(_chain(depth, a, b, tau_v=RHO),
+                            "A_PI_integral" if leak == "integral" else "A_PI")
+
+
+def _chain(depth, a, b, **controller):
+    """The 1-1 (depth 1) or 1-1-1 chain with D_i = 1, W_2 = 1 and Q = [b; a] (or [a]), which
+    realise the loop gains a and b of :func:`scalar_chain_region`; tau_u = 1."""
     Q = [[b], [a]] if depth == 2 else [[a]]
-    sym = symbolic_system((1,) * (depth + 1), [[[1]]] * depth, [[1]] * depth, Q,
-                          tau_v=RHO, tau_u=1)
-    return stability_region(sym, "A_PI_integral" if leak == "integral" else "A_PI")
+    return symbolic_system((1,) * (depth + 1), [[[1]]] * depth, [[1]] * depth, Q, tau_u=1,
+                           **controller)
 
 
 def condition3_gap(depth=2, leak="integral", k_p=None):
     """Is there a region where Condition 3 holds but the finite-tau_v system is unstable?
 
-    For the scalar chains of :func:`scalar_chain_region` (n_L = 1, so Condition 3 reads
-    J Q + alpha > 0, i.e. ``cond3 = alpha + a (+ b) > 0``), every Lienard-Chipart condition is
-    classified as
-
-    * ``"positive"``: certified positive by :func:`positive_by_coefficients` after writing the
-      loop gain as J Q = m - alpha with a Condition-3 margin m > 0 (alpha, k_p >= 0; rho, m > 0)
-      -- it can never fail while Condition 3 holds;
-    * ``"condition3"``: the Condition-3 expression itself (or a positive multiple);
-    * ``"condition3+positive"`` (non-negative gains only): Condition 3 plus terms that are
-      products of non-negative quantities;
-    * ``"open"``: not certified; then a witness (Condition 3 true, some condition < 0) is
-      searched on a grid of the closed form and confirmed by the numeric eigenvalues.
-
-    The same is done with the loop gains restricted to a, b >= 0 (as for Q = J^T, where
-    a = D_L^2 and b = (D_2 W_2 D_1)^2): ``*_nonneg`` entries.
+    For the scalar chains of :func:`scalar_chain_region` Condition 3 reads
+    ``cond3 = alpha + a (+ b) > 0``; every Lienard-Chipart condition is classified as
+    ``"positive"`` (certified by :func:`positive_by_coefficients` with J Q = m - alpha, m > 0:
+    it cannot fail while Condition 3 holds), ``"condition3"`` (a positive multiple of it),
+    ``"condition3+positive"`` (gains >= 0 only: it plus non-negative terms) or ``"open"``
+    (then a witness, Condition 3 true and some condition < 0, is searched on a grid and
+    confirmed by the numeric eigenvalues).  ``*_nonneg`` entries restrict the loop gains to
+    a, b >= 0 (as for Q = J^T: a = D_L^2, b = (D_2 W_2 D_1)^2).
 
     Parameters
     ----------
@@ -476,10 +452,9 @@ def condition3_gap(depth=2, leak="integral", k_p=None):
     Returns
     -------
     dict with ``region``, ``conditions``, ``condition3``, ``classification``, ``gap_exists``,
-    ``witness``, ``witness_abscissa`` (> 0 for a genuine witness), ``no_gap_proved`` (every
-    condition certified, so no such region exists), the same with suffix ``_nonneg``,
-    ``critical_b`` (depth 2: the hidden-path gain b at which Delta_2 changes sign, as a
-    function of alpha, k_p, rho, a) and ``explanation`` (text).
+    ``witness``, ``witness_abscissa`` (> 0 for a genuine witness), ``no_gap_proved`` (all
+    certified), the same with suffix ``_nonneg``, ``critical_b`` (depth 2: the b at which
+    Delta_2 changes sign) and ``explanation`` (text).
     """
     reg = scalar_chain_region(depth, leak)
     a, b = sp.symbols("a b", real=True)
@@ -571,15 +546,9 @@ def _find_witness(conds, cond3, k_p, depth, nonneg_gains=False):
 
 
 def _witness_abscissa(depth, leak, w):
-    """Spectral abscissa of the numeric matrix at a witness point (1-1 or 1-1-1 chain with
-    D = 1, W_2 = 1 and Q chosen to realise the loop gains a, b)."""
-    a = w["a"]
-    b = w.get("b", 0.0)
-    derivs = [[1.0]] * (depth)
-    weights = [[[1.0]]] * depth
-    Q = [[b], [a]] if depth == 2 else [[a]]
-    sym = symbolic_system((1,) * (depth + 1), weights, derivs, Q, alpha=w["alpha"],
-                          k_p=w["k_p"], tau_v=w["rho"], tau_u=1)
+    """Spectral abscissa of the numeric matrix of the chain (:func:`_chain`) at a witness."""
+    sym = _chain(depth, w["a"], w.get("b", 0.0), alpha=w["alpha"], k_p=w["k_p"],
+                 tau_v=w["rho"])
     key = "A_PI_integral" if leak == "integral" else "A_PI"
     A = np.array(sym.matrices()[key].evalf(), dtype=np.float64)
     return float(np.linalg.eigvals(A).real.max())

@@ -1,18 +1,11 @@
 """Output targets r_L* = r_L^- - lambda dLoss/dr_L (THEORY.md section 1), with explicit scaling.
 
-The reference code differentiates the batch-MEAN loss, so its delta_L carries a factor
-1/B (and 1/n_L for a mean-reduced MSE).  Here the scaling is an explicit ``reduction``:
-
-* ``"sum"``: Loss_b = ||y_b - r_b||^2 per sample (the paper's derivations): for MSE
-  r_L* = (1 - 2 lambda) r_L^- + 2 lambda y.
-* ``"batch_mean"``: the per-sample loss averaged over the batch (factor 1/B).
-* ``"mean"``: the element-wise mean over batch and outputs (factor 1/(B n_L) for MSE,
-  PyTorch's default ``MSELoss``; equals ``"batch_mean"`` for cross-entropy).
-
-Outputs may be NumPy arrays or torch tensors (the result follows them; a torch loss stays
-differentiable by autograd); ``y`` follows the outputs and is checked for non-finite
-values and, as class labels, for integers in [0, n_L) on both backends.  An empty batch
-gives empty gradients and targets; its mean loss is undefined (a ValueError).
+The loss scaling is an explicit ``reduction``: ``"sum"``, Loss_b = ||y_b - r_b||^2 per
+sample (the paper's derivations; MSE: r_L* = (1 - 2 lambda) r_L^- + 2 lambda y);
+``"batch_mean"``, averaged over the batch (factor 1/B, the reference code's); ``"mean"``,
+over batch and outputs (1/(B n_L) for MSE, PyTorch's ``MSELoss``).  Outputs may be NumPy
+arrays or torch tensors (the result follows them; a torch loss stays differentiable); class
+labels must be integers in [0, n_L).  An empty batch's mean loss is undefined (ValueError).
 """
 from __future__ import annotations
 

@@ -1,34 +1,23 @@
 """Training loop for student-teacher regression with DFC and its baselines (THEORY.md 6-8).
 
 One run = one method (``"dfc"``, ``"dfc-ss"``, ``"dfc-ssa"``, ``"dfa"``, ``"bp"``) with one
-kind of feedback (``"trained"`` or ``"fixed"`` for the DFC methods; DFA's fixed random
-matrices; none for BP).  Schedule (the reference code's, THEORY.md section 6):
+kind of feedback (``"trained"`` or ``"fixed"`` for the DFC methods).  Schedule (the
+reference code's, THEORY.md section 6): ``fb_pretrain_epochs`` sleep-phase epochs
+(:func:`dfc_theory.feedback_learning.train_feedback`, rate ``lr_fb_init``) from a random
+Xavier-normal Q, then per epoch ``fb_epochs_per_epoch`` feedback epochs, one forward epoch
+and ``fb_extra_epochs`` feedback epochs (rate ``lr_fb``; Fig 3: 50 at 0.1, then 1 + 2 at
+0.002).  "(fixed)" feedback is the weight product, frozen at initialisation
+(``fixed_mode="initial"``, THEORY.md section 6) or rebuilt after every update (``"recompute"``).
 
-1. feedback pre-training: ``fb_pretrain_epochs`` sleep-phase epochs on the training inputs
-   (:func:`dfc_theory.feedback_learning.train_feedback`, rate ``lr_fb_init``), from a random
-   Xavier-normal Q (per block Q_i, n_i x n_L);
-2. then per epoch: ``fb_epochs_per_epoch`` feedback epochs, one forward epoch, and
-   ``fb_extra_epochs`` further feedback epochs (rate ``lr_fb``).  The reference code's Fig 3
-   uses 50 pre-training epochs at 0.1, then 1 + 2 feedback epochs per epoch at 0.002.
-
-"(fixed)" feedback is the weight product Q_i = W_{i+1}^T ... W_L^T; ``fixed_mode="initial"``
-freezes it at initialisation (THEORY.md section 6), ``"recompute"`` rebuilds it from the
-current weights after every forward update.
-
-Forward step (SGD with gradient-norm clipping), the reference code's scaling made explicit.
-The output targets are r_L* = r_L^- - lambda dLoss/dr_L with ``reduction="mean"`` (PyTorch's
-MSELoss: delta_L carries 1/(B n_L)); a rule returns the batch average
-Delta theta = (1/B) sum_b (...) (so the step carries 1/B twice, as in the reference code).
-The "gradient" stored per parameter tensor is
-
-    G = -rule_scale * Delta theta        (rule_scale = 2: the reference's teaching signal
-                                          -2 (v - v_ff), i.e. d||.||^2),
-
-clipped to norm ``clip`` per tensor (W_i and b_i separately, ``clip_mode="per_tensor"``,
-the reference's) or over all parameters (``"global"``), and the step is
-theta <- theta - lr_eff G with lr_eff = lr / lambda (``normalize_lr``, the paper's
-"0.05 / lambda") or lr.  With these settings a step equals, for BP,
--(2 lr / B) grad_theta of the mean loss: an effective rate of 2 * 0.05 / 128 ~ 7.8e-4.
+Forward step (SGD with gradient-norm clipping), the reference code's scaling made explicit:
+targets r_L* = r_L^- - lambda dLoss/dr_L with ``reduction="mean"`` (PyTorch's MSELoss:
+delta_L carries 1/(B n_L)), a rule's batch average Delta theta (so the step carries 1/B
+twice, as in the reference code), the "gradient" G = -rule_scale Delta theta per parameter
+tensor (rule_scale = 2: the reference's teaching signal -2 (v - v_ff)), clipped to norm
+``clip`` per tensor (``clip_mode="per_tensor"``, the reference's) or over all parameters
+(``"global"``), and theta <- theta - lr_eff G with lr_eff = lr / lambda (``normalize_lr``,
+the paper's "0.05 / lambda") or lr.  For BP a step is then -(2 lr / B) grad_theta of the
+mean loss: an effective rate of 2 * 0.05 / 128 ~ 7.8e-4.
 
 Logging (``log_batches``: ``"first"`` batch of every epoch like the reference code,
 ``"all"``, or every k-th batch), on the batch *before* its update: ``loss``; the angles of

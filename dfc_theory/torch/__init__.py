@@ -1,17 +1,11 @@
-"""Full-scale DFC with PyTorch: the core's numerics on tensors, batched, on any device and
-dtype.
-
-Optional: ``pip install 'dfc-theory[torch]'``.  ``import dfc_theory`` never imports torch;
-``import dfc_theory.torch`` does (and fails with a clear message when it is missing).
-
-There is one implementation: the core's functions run on tensors and the names here are
-entry points to them.  :class:`Network` and :class:`DFCSystem` hold tensors (``dtype`` and
-``device`` follow the input unless given: float64 NumPy weights give float64 tensors).
-Torch-only: autograd, data (:mod:`~dfc_theory.torch.data`), run records
-(:mod:`~dfc_theory.torch.records`) and the trainer (``python -m dfc_theory.torch --help``,
-alias ``python -m dfc_theory.torch.train``); SciPy parts (stability, ``simulate(method=
-"ivp" | "linear")``, the feedback theory) stay NumPy-only.  Batched CPU LU solves work
-around pytorch#142815 (:func:`dfc_theory._backend.solve`).
+"""Full-scale DFC with PyTorch (optional: ``pip install 'dfc-theory[torch]'``; only this
+package imports torch): the core's one implementation on tensors, batched, on any device and
+dtype, the names here its entry points.  :class:`Network` and :class:`DFCSystem` hold
+tensors (``dtype`` and ``device`` follow the input unless given: float64 NumPy weights give
+float64 tensors).  Torch-only: autograd, data (:mod:`~dfc_theory.torch.data`), run records
+(:mod:`~dfc_theory.torch.records`) and the trainer (``python -m dfc_theory.torch --help``);
+SciPy parts (stability, ``simulate(method="ivp" | "linear")``, the feedback theory) stay
+NumPy-only.
 
 Example
 -------

@@ -17,7 +17,6 @@ from .data import DATASETS
 __all__ = ["FullScaleConfig", "default_sizes", "FEEDBACK_KINDS"]
 
 
-
 def default_sizes(dataset):
     """784-256-256-256-10 (classification) or 784-256-32-256-784 (autoencoder)."""
     return (784, 256, 32, 256, 784) if dataset == "mnist_ae" else (784, 256, 256, 256, 10)
@@ -27,19 +26,14 @@ def default_sizes(dataset):
 class FullScaleConfig:
     """All settings of one full-scale run (per seed).
 
-    Controller and lambda defaults are the reference MNIST settings of THEORY.md section 9
-    (DFC / DFC-SS: k_p 2, alpha 1.39e-3, dt 0.02, 1000 steps, ratio 0.2, lambda 0.078;
-    DFC-SSA: k_p 0, ratio 0.005), leak "total" (the reference code's convention), the
-    nonlinear rule phi(v) - phi(v^ff).  Feedback learning: alpha_fb 0.61, k_p_fb 0.157 and
-    sigma_fb 1.5e-3 (THEORY.md section 9; we read its "sigma" as the sleep-phase noise), the
-    remaining sleep-phase settings are those of Fig 1D; Adam on -dQ with ``lr_fb``.  Learning
-    rates and the feedback schedule are our choices (not in the published material we had).
-    ``sizes=None`` picks :func:`default_sizes`; ``epochs=None`` the paper's (100; 25 for
-    the autoencoder).  Logging: the exact-steady-state metrics (Newton with at most
-    ``newton_max_iter`` iterations, Proposition 4, Condition 3, Lemma 1) use the first
-    ``metric_samples`` samples of a logged batch (None: all; 16 by default for the
-    autoencoder, whose n_L = 784 makes each of them cost B n_L^2 N), the full-system spectral
-    abscissa the first ``abscissa_samples``.
+    Controller, lambda and feedback (alpha_fb, k_p_fb, sigma_fb: we read its "sigma" as the
+    sleep-phase noise) defaults are the reference MNIST settings of THEORY.md section 9
+    (``k_p``, ``tau_v`` None: per method), leak "total", the nonlinear rule; the other
+    sleep-phase settings are Fig 1D's.  Learning rates and the feedback schedule are our
+    choices (not in the published material we had).  ``sizes``, ``epochs`` None: the
+    paper's.  Logged exact-steady-state metrics (Newton, Proposition 4, Condition 3, Lemma 1)
+    use the first ``metric_samples`` samples of a batch (None: all; 16 for the autoencoder,
+    whose n_L = 784 makes each cost B n_L^2 N), the full-system abscissa ``abscissa_samples``.
     """
 
     method: str = "dfc-ssa"
@@ -96,12 +90,11 @@ class FullScaleConfig:
         if isinstance(m, str) and m.endswith("-fixed"):
             s(self, "method", m[:-len("-fixed")])
             s(self, "feedback", "fixed")
-        check_choice(self.method, "method", FORWARD_METHODS)
-        check_choice(self.feedback, "feedback", FEEDBACK_KINDS)
-        check_choice(self.dataset, "dataset", DATASETS)
-        check_choice(self.rule, "rule", RULES)
-        check_choice(self.fixed_mode, "fixed_mode", ("initial", "recompute"))
-        check_choice(self.fb_optimizer, "fb_optimizer", ("sgd", "adam"))
+        for name, choices in (("method", FORWARD_METHODS), ("feedback", FEEDBACK_KINDS),
+                              ("dataset", DATASETS), ("rule", RULES),
+                              ("fixed_mode", ("initial", "recompute")),
+                              ("fb_optimizer", ("sgd", "adam"))):
+            check_choice(getattr(self, name), name, choices)
         if self.method not in DFC_METHODS:
             s(self, "feedback", None)
         if self.sizes is None:

@@ -6,12 +6,10 @@ import torch
 
 from .._methods import DFC_METHODS
 from .._steady_state import steady_state
-from .._training_log import ANGLE_REFS
+from .._training_log import alignment_row
 from ..feedback import dfa_as_feedback
-from ..gauss_newton import _bp, _gn, _min_norm
 from ..learning import forward_update, rule_at_state
-from ..metrics import (angle, condition1_deviation, condition2_ratio, descent_inner_products,
-                       layer_angles, spectral_abscissa)
+from ..metrics import angle, condition2_ratio, descent_inner_products, spectral_abscissa
 from ..targets import loss_gradient, loss_value
 from ._tensors import DFCSystem
 
@@ -49,32 +47,15 @@ def _epoch_row(network, data, cfg, epoch):
 
 def _alignment_row(cfg, network, Q, controller, x, y, target, delta, fp, J, res, B_fb):
     """Metrics of one batch before its update (names: :mod:`dfc_theory.torch.records`)."""
-    L = network.depth
     row = {"loss": float(loss_value(fp.r[-1], y, cfg.loss, "batch_mean"))}
-    Js = network.split(J)  # J_i blocks (B, n_L, n_i)
-    upd = res.update
-    refs = {"bp": _bp(network, fp, delta),
-            "gn": _gn(fp, Js, delta, cfg.gn_damping),
-            "mn": _min_norm(network, fp, J, delta, cfg.gn_damping, cfg.rule)}
-    system = None
+    system = ssa = None
     if cfg.method in DFC_METHODS:
         system = DFCSystem(network, Q, controller)
-        if cfg.method == "dfc-ssa":
-            ssa_res = res
-        else:
-            ssa_res = forward_update(network, x, target, "dfc-ssa", Q=Q, controller=controller,
-                                     rule=cfg.rule, J=J, delta_L=delta, forward=fp)
-        refs["ssa"] = ssa_res.update
-    finite = bool(torch.isfinite(upd.vector()).all())
-    for k in ANGLE_REFS:
-        ref = refs.get(k)
-        ok = ref is not None and finite and not (k == "ssa" and cfg.method == "dfc-ssa")
-        row[f"angle_{k}"] = angle(upd, ref) if ok else None
-        las = layer_angles(upd, ref) if ok else [None] * L
-        for i, a in enumerate(las, start=1):
-            row[f"angle_{k}_l{i}"] = a
-    row["cond1_std"] = float(condition1_deviation(network, x, "std").mean())
-    row["cond1_ref"] = float(condition1_deviation(network, x, "reference").mean())
+        if cfg.method != "dfc-ssa":  # the angle of DFC-SSA with itself is not logged
+            ssa = forward_update(network, x, target, "dfc-ssa", Q=Q, controller=controller,
+                                 rule=cfg.rule, J=J, delta_L=delta, forward=fp).update
+    row.update(alignment_row(network, x, fp, J, delta, res.update, ssa, cfg.gn_damping,
+                             cfg.rule, None))
     Qm = Q if Q is not None else (dfa_as_feedback(network, B_fb) if B_fb is not None else None)
     row["cond2"] = float(condition2_ratio(J, Qm).mean()) if Qm is not None else None
     for key in ("angle_ssa_exact", "abscissa", "abscissa_inst", "descent_frac",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -34,25 +33,19 @@ def train_run(cfg: FullScaleConfig, seed=0, data=None, progress=True, stream=Non
               resume=False, overwrite=False):
     """Train one configuration with one seed; returns the run record (a dict).
 
-    ``seed`` initialises the network, Q / DFA matrices, shuffling and the sleep-phase noise
-    (four streams spawned from ``numpy.random.SeedSequence(seed)``).
-
-    ``out`` (a folder): the record is written there (:func:`records.record_name`) after
-    every epoch (status "running") and at the end; the state (parameters, Q, Adam states,
-    every RNG, the record so far) is checkpointed after the feedback pre-training and every
-    epoch in ``<out>/checkpoints/<record name>.npz`` (:mod:`dfc_theory._checkpoint`),
-    removed once the run is finished.  A finished record of this configuration and seed
-    in ``out`` is returned as it is (``"_path"`` names it), unless ``overwrite``: the new
-    run replaces it once finished.  ``resume`` continues the checkpointed run (the record
-    equals an uninterrupted run's, timings and the ``resumed`` list aside); with neither
-    flag a checkpoint raises ValueError.  Ctrl-C or SIGTERM abandons the current epoch,
-    marks the record "interrupted" and raises :class:`dfc_theory._cli.Interrupted`.
+    ``seed`` spawns the streams of the network, Q / DFA matrices, shuffling and sleep-phase
+    noise.  ``out`` (a folder): the record is written there after every epoch (status
+    "running") and at the end, the state checkpointed in ``<out>/checkpoints/``
+    (:mod:`dfc_theory._checkpoint`) until the run is finished.  A finished record of this
+    run in ``out`` is returned as it is (``"_path"`` names it) unless ``overwrite``;
+    ``resume`` continues a checkpointed run (the record equals an uninterrupted run's,
+    timings and ``resumed`` aside); with neither a checkpoint raises ValueError.  Ctrl-C or
+    SIGTERM marks the record "interrupted" and raises :class:`dfc_theory._cli.Interrupted`.
     """
     if not isinstance(cfg, FullScaleConfig):
         raise TypeError(f"cfg: expected a FullScaleConfig, got {type(cfg).__name__}")
     if out is None and (resume or overwrite):
         raise ValueError("out: resume and overwrite need the folder of the run")
-    stream = sys.stdout if stream is None else stream
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype)
     say = Progress(f"{cfg.label} {cfg.dataset} seed {seed}", progress, stream)

