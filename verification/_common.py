@@ -131,7 +131,7 @@ def save_loglog(ctx, name, x, series, xlabel, ylabel, slope=None, title=None, an
         ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
-    return _save(ctx, fig, name)
+    return save_figure(ctx, fig, name)
 
 
 def plot_sweep(ctx, name, curves, control=(), slope=None, xlabel="eps", ylabel="error",
@@ -167,10 +167,10 @@ def plot_sweep(ctx, name, curves, control=(), slope=None, xlabel="eps", ylabel="
         ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
-    return _save(ctx, fig, name)
+    return save_figure(ctx, fig, name)
 
 
-def _save(ctx, fig, name):
+def save_figure(ctx, fig, name):
     fname = f"{name}.png"
     fig.tight_layout()
     fig.savefig(ctx.out / fname, dpi=100)
@@ -243,3 +243,32 @@ def _lu(A):
 def _lu_solve(lu, b):
     import scipy.linalg
     return scipy.linalg.lu_solve(lu, b)
+
+
+def plot_points(ctx, name, groups, xlabel, ylabel, title=None, lines=(), logy=False,
+                logx=False, diagonal=False):
+    """Scatter plot of per-draw values: ``groups`` = {label: (x, y)}; ``lines`` = [(value,
+    "h" | "v", label)] reference lines; ``diagonal`` draws y = x."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for i, (label, (x, y)) in enumerate(groups.items()):
+        ax.plot(x, y, "o" if i == 0 else "x", ms=5, label=label, alpha=0.8)
+    for value, kind, label in lines:
+        (ax.axhline if kind == "h" else ax.axvline)(value, color="k", ls="--", lw=1,
+                                                     label=label)
+    if diagonal:
+        allv = np.concatenate([np.ravel(v) for xy in groups.values() for v in xy])
+        allv = allv[np.isfinite(allv)]
+        if allv.size:
+            lo, hi = allv.min(), allv.max()
+            ax.plot([lo, hi], [lo, hi], "k:", lw=1, label="y = x")
+    if logy:
+        ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    return save_figure(ctx, fig, name)

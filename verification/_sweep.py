@@ -143,3 +143,17 @@ def worst_of(rows, key, what, mode="max"):
     else:
         v, i = max(vals)
     return {"what": what, "value": float(v), "draw": rows[i].get("network", i)}
+
+
+def minmax(rows, key):
+    """(min, max) of ``row[key]`` over the rows that have a value (None, None when none)."""
+    v = [r[key] for r in rows if r.get(key) is not None]
+    return (float(np.min(v)), float(np.max(v))) if v else (None, None)
+
+
+def extreme(rows, key, mode="max"):
+    """max (or min) of ``row[key]`` over the rows that have a value, None when none."""
+    v = [r[key] for r in rows if r.get(key) is not None]
+    if not v:
+        return None
+    return float(np.max(v) if mode == "max" else np.min(v))

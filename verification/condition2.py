@@ -13,11 +13,11 @@ import numpy as np
 
 import dfc_theory as dfc
 
-from ._common import angle_deg, loglog_slope, plot_sweep, rel
+from ._common import loglog_slope, plot_sweep, rel
 from ._draws import (break_condition2, cond_jjt, inputs, lam_for_displacement, net_text,
                      network, q_jt_m, sigma_min, sizes_for, target_direction)
-from ._sweep import (SweepRun, consistency_result, make_draw, premise_pairs, theorem_result,
-                     worst_of)
+from ._sweep import (SweepRun, consistency_result, extreme, make_draw, minmax, premise_pairs,
+                     theorem_result, worst_of)
 
 EXACT = 1e-10
 WHY_EXACT = ("an algebraic identity evaluated in float64; the rounding error of a pseudoinverse "
@@ -50,8 +50,7 @@ def _identity_sweeps(ctx):
         run_p, name="condition2_pinv_identity",
         claim="if J has full row rank and Q = J^T M (M invertible), then Q (JQ)^{-1} = J^+",
         reference="THEORY.md s.4, Condition 2", predicted=0.0,
-        measured={"max relative error": max((r["relative error"] for r in run_p.rows),
-                                            default=None)},
+        measured={"max relative error": extreme(run_p.rows, "relative error")},
         tolerance=f"max relative error <= {EXACT:g}", why=WHY_EXACT,
         worst=worst_of(run_p.rows, "relative error", "max relative error"))]
 
@@ -79,10 +78,8 @@ def _identity_sweeps(ctx):
         claim=("||P_J Q||_F / ||Q||_F = 1 for Q = J^T, J^+, J^T M and J^T (J J^T + gamma I)^{-1} "
                "(a Gaussian Q, reported for contrast, has ratio < 1)"),
         reference="THEORY.md s.4 and s.7", predicted=1.0,
-        measured={"max |ratio - 1|": max((r["max |ratio - 1|"] for r in run_r.rows),
-                                         default=None),
-                  "max Gaussian-Q ratio": max((r["Gaussian Q ratio"] for r in run_r.rows),
-                                              default=None)},
+        measured={"max |ratio - 1|": extreme(run_r.rows, "max |ratio - 1|"),
+                  "max Gaussian-Q ratio": extreme(run_r.rows, "Gaussian Q ratio")},
         tolerance=f"|ratio - 1| <= {EXACT:g}", why=WHY_EXACT,
         worst=worst_of(run_r.rows, "max |ratio - 1|", "max |ratio - 1|")))
     return res
@@ -152,9 +149,8 @@ def _alpha_limit(ctx):
                "O(alpha^2)"),
         reference="THEORY.md s.4, Condition 2 / Theorem 3",
         predicted="slope 1 in alpha; constant ||J^+ (JQ)^{-1} delta_L|| / ||J^+ delta_L||",
-        measured={"slopes (min, max)": (min((r["slope"] for r in rows), default=None),
-                                        max((r["slope"] for r in rows), default=None)),
-                  "max |C/C* - 1|": max((r["|C/C* - 1|"] for r in rows), default=None)},
+        measured={"slopes (min, max)": minmax(rows, "slope"),
+                  "max |C/C* - 1|": extreme(rows, "|C/C* - 1|")},
         tolerance=(f"every judged draw: |slope - 1| <= {SLOPE_TOL}; fitted constant within "
                    f"{CONST_TOL:g} (relative) of the prediction"),
         why=("Delta v - J^+ delta = -alpha Q (JQ + alpha I)^{-1} (JQ)^{-1} delta + O(lambda^2): with "
@@ -166,8 +162,7 @@ def _alpha_limit(ctx):
                          "J Q (same spectrum and stability) with a part outside row(J), whose "
                          "limit Q (JQ)^{-1} delta_L differs from J^+ delta_L"),
         control_measured={"control slopes (min, max)":
-                          (min((r["control slope"] for r in rows), default=None),
-                           max((r["control slope"] for r in rows), default=None))},
+                          minmax(rows, "control slope")},
         plot=plot, details={"alpha grid": "eps sigma_min(JQ), eps in " + str(list(eps))})
 
 

@@ -24,7 +24,7 @@ from dfc_theory.learning import forward_update, rule_at_state
 from ._common import angle_deg, loglog_slope, plot_sweep, simulate_rule
 from ._draws import (FIG3, cond_jjt, inputs, lam_for_displacement, net_text, network, q_jt_m,
                      sizes_for)
-from ._sweep import SweepRun, make_draw, premise_pairs, theorem_result, worst_of
+from ._sweep import SweepRun, make_draw, minmax, premise_pairs, theorem_result, worst_of
 
 #: Fig 3 controller (THEORY.md s.8): reference-code leak, k_p 1.5, alpha 0.0015, ratio 0.2
 CTRL = dict(alpha=0.0015, k_p=1.5, tau_v=0.2, tau_u=1.0, leak="total")
@@ -93,8 +93,7 @@ def _lambda(ctx):
                "rest point) approaches the DFC-SSA update with an angle O(lambda) (Lemma 1 "
                "applied to the plasticity rule)"),
         reference="THEORY.md s.3 Lemma 1, s.6", predicted="slope 1 in lambda",
-        measured={"slopes (min, max)": (min((r["slope"] for r in rows), default=None),
-                                        max((r["slope"] for r in rows), default=None))},
+        measured={"slopes (min, max)": minmax(rows, "slope")},
         tolerance="every judged draw: slope in [0.9, 1.1]",
         why=("the states differ by O(lambda^2) (Lemma 1) against an O(lambda) update, so the "
              "angle is lambda (c + O(eps)), eps <= 1e-2 the voltage displacement; the "
@@ -155,8 +154,7 @@ def _horizon(ctx):
                "by the transient's integral divided by T: the difference decays like 1/T"),
         reference="THEORY.md s.6 (DFC averages the rule over the simulation)",
         predicted="slope -1 in T", measured={
-            "slopes (min, max)": (min((r["slope"] for r in rows), default=None),
-                                  max((r["slope"] for r in rows), default=None))},
+            "slopes (min, max)": minmax(rows, "slope")},
         tolerance="every judged draw: slope in [-1.1, -0.9] over T |a| in {10, 20, 40}",
         why=("(1/T) int_0^T a(t) dt = a_ss + (1/T) int_0^T (a(t) - a_ss) dt, and the integral "
              "has converged up to e^{-|a| T} <= e^{-10} (premise 'settles' within 100), so the "

@@ -14,7 +14,8 @@ from dfc_theory.testing.premises import PREMISES
 from ._common import rel
 from ._draws import (cond_jjt, inputs, lam_for_displacement, net_text, network, q_jt_m,
                      sizes_for)
-from ._sweep import SweepRun, consistency_result, make_draw, premise_pairs, worst_of
+from ._sweep import (SweepRun, consistency_result, extreme, make_draw, premise_pairs,
+                     worst_of)
 
 EXACT = 1e-10
 SETTLE = 1e-11
@@ -75,7 +76,7 @@ def _scale(ctx):
         claim=("(Q, alpha) -> (cQ, c alpha) leaves v_ss unchanged and scales u_ss by 1/c "
                "('total' leak; 'integral' with k_p = 0, where alpha_tilde = alpha)"),
         reference="THEORY.md s.4, further identities", predicted=0.0,
-        measured={"max relative difference": max((r["worst"] for r in run.rows), default=None)},
+        measured={"max relative difference": extreme(run.rows, "worst")},
         tolerance=f"relative <= {EXACT:g}",
         why=("the steady-state equations depend on Q u and alpha u only; Newton converges to "
              "1e-12, far inside the tolerance"),
@@ -133,7 +134,7 @@ def _integrators(ctx):
         claim=("Euler (reference scheme) and the stiff ivp solver reach the exact Newton steady "
                "state; the exact linearised trajectory reaches the linearised (SSA) solution"),
         reference="THEORY.md s.2-3, s.5", predicted=0.0,
-        measured={"max relative difference": max((r["worst"] for r in run.rows), default=None)},
+        measured={"max relative difference": extreme(run.rows, "worst")},
         tolerance="relative <= 1e-8",
         why=(f"each run lasts until its linearisation has decayed by {SETTLE:g}: T = "
              f"log({SETTLE:g}) / a for ivp (a: spectral abscissa; premise 'settles' within "

@@ -16,15 +16,16 @@ pass (independent of Newton).  "Exact" is Newton in u (plain Newton, residual ~1
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 import dfc_theory as dfc
 
-from ._common import loglog_slope, plot_sweep
-from ._draws import (break_condition2, inputs, lam_for_displacement, linear_u, net_text,
+from ._common import loglog_slope, plot_points, plot_sweep, save_figure
+from ._draws import (break_condition2, inputs, lam_for_displacement, net_text,
                      network, q_jt_m, sigma_min, sizes_for, target_direction, cond_jjt)
-from ._sweep import SweepRun, make_draw, premise_pairs, theorem_result, worst_of
-from .result import Result
+from ._sweep import (SweepRun, extreme, make_draw, minmax, premise_pairs, theorem_result,
+                     worst_of)
 
 SLOPE_TOL = 0.1
 CONST_TOL = 1e-2
@@ -146,21 +147,17 @@ def _slope_sweep(ctx, leak):
                "propagated v) differs from the exact one by O(lambda^2), for any Q with stable "
                f"dynamics ('{leak}' leak, k_p > 0)"),
         reference="THEORY.md s.3, Lemma 1", predicted="log-log slope 2 in lambda (u and v)",
-        measured={"slopes u (min, max)": _mm(rows, "slope u"),
-                  "slopes v (min, max)": _mm(rows, "slope v")},
+        measured={"slopes u (min, max)": minmax(rows, "slope u"),
+                  "slopes v (min, max)": minmax(rows, "slope v")},
         tolerance=f"every judged draw: slopes of u and v in [2 - {SLOPE_TOL}, 2 + {SLOPE_TOL}]",
         why=WHY_SLOPE, worst=worst_of(rows, "worst |slope - 2|", "max |slope - 2|"),
         control_premise=("the linearisation uses the controller's own leak convention "
                          "(alpha_tilde); control: the other convention's leak, an O(lambda) "
                          "error"),
-        control_measured={"control slopes (min, max)": _mm(rows, "control slope")},
+        control_measured={"control slopes (min, max)": minmax(rows, "control slope")},
         plot=plot, details={"eps grid": eps, "premises": PREMISES,
                             "Q families": "J^T M, weight product, J^T M + (I - P_J) G"})
 
-
-def _mm(rows, key):
-    v = [r[key] for r in rows if r.get(key) is not None]
-    return (float(np.min(v)), float(np.max(v))) if v else (None, None)
 
 
 def _constant_sweep(ctx):
@@ -192,7 +189,7 @@ def _constant_sweep(ctx):
                "control": bool(abs(c_ctrl / s["c_star"] - 1) <= CONST_TOL)}
         row.update(_paper_lambda_errors(s))
         run.add(row)
-        pts.append((1 / smin, c_meas, s["c_star"]))
+        pts.append((1 / smin, c_meas, s["c_star"], bound))
     plot = _plot_constant(ctx, name, pts)
     rows = run.rows
     pe = [r.get("relative error of u_lin at lambda=0.05") for r in rows]
@@ -207,8 +204,8 @@ def _constant_sweep(ctx):
                "JQ + alpha_tilde I nears singularity"),
         reference="THEORY.md s.3, Lemma 1 (constant: ours)",
         predicted="C measured at lambda -> 0 equals C* (second difference of the forward pass)",
-        measured={"max |C/C* - 1|": max((r["|C/C* - 1|"] for r in rows), default=None),
-                  "C* sigma_min/||q|| (min, max)": _mm(rows, "C* sigma_min / ||q|| (<= 1)"),
+        measured={"max |C/C* - 1|": extreme(rows, "|C/C* - 1|"),
+                  "C* sigma_min/||q|| (min, max)": minmax(rows, "C* sigma_min / ||q|| (<= 1)"),
                   "relative error of u_lin at the paper's lambda = 0.05 (median, max)":
                       (float(np.median(pe)), float(np.max(pe))) if pe else None,
                   "at lambda = 0.078 (median, max)":
@@ -223,7 +220,7 @@ def _constant_sweep(ctx):
         control_premise=("the linearisation uses the controller's own leak convention; "
                          "control: the other convention's alpha_tilde, whose O(lambda) error "
                          "makes |u_lin' - u|/lambda^2 diverge"),
-        control_measured={"control |C/C* - 1| (min, max)": _mm(rows, "control |C/C* - 1|")},
+        control_measured={"control |C/C* - 1| (min, max)": minmax(rows, "control |C/C* - 1|")},
         plot=plot, provenance="ours",
         details={"paper controllers (odd draws)": PAPER_CONTROLLERS, "eps": float(eps[0])})
 
@@ -245,18 +242,17 @@ def _paper_lambda_errors(s):
 
 
 def _plot_constant(ctx, name, pts):
-    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3.6))
     if pts:
-        inv, cm, cs = map(np.asarray, zip(*pts))
+        inv, cm, cs, bd = map(np.asarray, zip(*pts))
         ax.loglog(inv, cs, "o", mfc="none", label="C* (second difference)")
         ax.loglog(inv, cm, "x", label="C measured (Newton)")
+        ax.loglog(inv, bd, "v", mfc="none", label="bound ||q|| / sigma_min")
     ax.set_xlabel("1 / sigma_min(JQ + alpha_tilde I)")
     ax.set_ylabel("O(lambda^2) constant")
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
-    from ._common import _save
-    return _save(ctx, fig, name)
+    return save_figure(ctx, fig, name)
 
 
 # ---------------------------------------------------------------------------- alpha_tilde
@@ -304,20 +300,27 @@ def _alpha_tilde(ctx):
             err_sw[leak] = abs(meas[leak] - swapped) / swapped
         worst = max(err.values())
         run.add({"network": net_text(net), "cond(JJ^T)": cond_jjt(J), "alpha": alpha,
-                 "k_p": k_p, "tau_v": tau_v, "e.u/u.u integral": meas["integral"],
+                 "k_p": k_p, "tau_v": tau_v, "predicted": pred, "swapped": {
+                     "integral": alpha, "total": alpha / (1 + alpha * k_p)},
+                 "e.u/u.u integral": meas["integral"],
                  "e.u/u.u total": meas["total"], "max relative error": worst,
                  "control min relative error": min(err_sw.values()),
                  "passed": bool(worst <= ALPHA_TILDE_TOL),
                  "control": bool(max(err_sw.values()) <= ALPHA_TILDE_TOL)})
     rows = run.rows
+    xs = [r["predicted"][lk] for r in rows for lk in ("integral", "total")]
+    ys = [r[f"e.u/u.u {lk}"] for r in rows for lk in ("integral", "total")]
+    xc = [r["swapped"][lk] for r in rows for lk in ("integral", "total")]
+    plot = plot_points(ctx, name, {"own convention": (xs, ys), "swapped (control)": (xc, ys)},
+                       "predicted alpha_tilde", "measured e.u / u.u at rest", diagonal=True,
+                       title="alpha_tilde from simulations of both leak conventions")
     return theorem_result(
-        run, name=name,
+        run, name=name, plot=plot,
         claim=("at rest e = alpha_tilde u with alpha_tilde = alpha/(1 + alpha k_p) for the "
                "paper's 'integral' leak and alpha for the reference code's 'total' leak, "
                "measured from simulations (never from the alpha_tilde formula)"),
         reference="THEORY.md s.2-3", predicted="e.u / u.u = alpha_tilde of each convention",
-        measured={"max relative error": max((r["max relative error"] for r in rows),
-                                            default=None)},
+        measured={"max relative error": extreme(rows, "max relative error")},
         tolerance=f"relative error <= {ALPHA_TILDE_TOL:g} for both conventions, every draw",
         why=(f"each stiff simulation (Radau, rtol 1e-10) runs for T = log({SETTLE:g}) / a, a the "
              f"spectral abscissa of the full linearised system at the steady state, so the "
@@ -328,7 +331,7 @@ def _alpha_tilde(ctx):
                          "swapped assignment (relative difference alpha k_p / (1 + alpha k_p) "
                          ">= 4.8%)"),
         control_measured={"min relative error of the swapped formula":
-                          min((r["control min relative error"] for r in rows), default=None)},
+                          extreme(rows, "control min relative error", "min")},
         details={"alpha": "U(0.1, 0.5)", "k_p": "U(0.5, 2)", "tau_v": "U(0.05, 0.3)",
                  "integrator": "ivp (Radau)"})
 

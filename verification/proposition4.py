@@ -20,12 +20,12 @@ import matplotlib.pyplot as plt
 import dfc_theory as dfc
 from dfc_theory.gauss_newton import bp_update
 
-from ._common import _save, angle_deg, loglog_slope
+from ._common import save_figure, angle_deg, loglog_slope
 from ._draws import (cond_jjt, inputs, net_text, network, perp_part, positive_real_m, q_pinv,
                      sizes_for)
-from ._sweep import SweepRun, theorem_result, worst_of
+from ._sweep import SweepRun, extreme, minmax, theorem_result, worst_of
 from ._updates import steady_update
-from .theorem2 import _controller, _eps, _grid, _mm, _premises_ok
+from .theorem2 import _controller, _eps, _grid, _premises_ok
 
 SLOPE_MIN = 0.9
 
@@ -100,7 +100,7 @@ def run(ctx):
     ax.set_xlabel("angle with -grad Loss at eps = 1e-4 [deg]")
     ax.set_ylabel("judged draws")
     ax.legend(fontsize=8)
-    plot = _save(ctx, fig, name)
+    plot = save_figure(ctx, fig, name)
     rows = run_.rows
     return [theorem_result(
         run_, name=name,
@@ -110,9 +110,8 @@ def run(ctx):
                "alpha, lambda -> 0"),
         reference="THEORY.md s.4, Proposition 4",
         predicted="angles < 90 deg; relative inner-product error O(eps) (slope >= 1)",
-        measured={"max angle [deg]": max((r["max angle with -grad [deg]"] for r in rows),
-                                         default=None),
-                  "error slopes (min, max)": _mm(rows, "error slope")},
+        measured={"max angle [deg]": extreme(rows, "max angle with -grad [deg]"),
+                  "error slopes (min, max)": minmax(rows, "error slope")},
         tolerance=(f"every judged draw: all angles < 90 deg, relative error < 1 and its "
                    f"slope in eps >= {SLOPE_MIN}"),
         why=("the error is O(alpha ||(JQ)^{-1}||) + O(lambda) = O(eps): an upper bound on the "
@@ -122,10 +121,9 @@ def run(ctx):
         control_premise=("per-layer rates eta_i = eta/||r_{i-1}||^2; control: a single rate "
                          "eta, whose inner product tends to sum_i ||r_{i-1}||^2 delta^T J_i "
                          "Delta v_i, not ||delta||^2 (layer norms differ)"),
-        control_measured={"control error slopes (min, max)": _mm(rows, "control error slope"),
+        control_measured={"control error slopes (min, max)": minmax(rows, "control error slope"),
                           "control relative error at eps = 1e-4 (min)":
-                              min((r["control relative error at eps = 1e-4"] for r in rows),
-                                  default=None)},
+                              extreme(rows, "control relative error at eps = 1e-4", "min")},
         plot=plot, details={"eps grid": eps, "premises": names})]
 
 

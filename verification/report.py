@@ -61,11 +61,12 @@ def _draws_text(r):
     return f"{d['judged']}/{d['tried']}" + (f" ({ex} excl.)" if ex else "")
 
 
-def _worst_text(r):
+def _worst_text(r, what=False):
     w = r.worst
     if not w or w.get("value") is None:
         return "-"
-    return f"{fmt(w['value'])} ({w.get('draw', '')})"
+    head = f"{w.get('what')} = " if what else ""
+    return f"{head}{fmt(w['value'])} ({w.get('draw', '')})"
 
 
 def _control_text(r):
@@ -120,7 +121,7 @@ def _markdown(results, meta):
              "|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {'PASS' if r.passed else '**FAIL**'} | [{r.name}](#{r.name}) | "
-                     f"{r.kind} | {_draws_text(r)} | {_cell(_short(_worst_text(r), 60))} | "
+                     f"{r.kind} | {_draws_text(r)} | {_cell(_short(_worst_text(r, True), 70))} | "
                      f"{_cell(_control_text(r))} | {r.provenance} |")
     lines.append("")
     for kind in KINDS:
@@ -159,7 +160,7 @@ def _result_md(r):
                      f"{fmt(c.get('measured'))}; fails on {c.get('draws failing')} draws "
                      f"({'control PASSED: the check cannot tell the claim from its negation' if c.get('passed') else 'as it must'})")
     if r.worst:
-        lines.append(f"- worst judged draw: {r.worst.get('what')} = {_worst_text(r)}")
+        lines.append(f"- worst judged draw: {_worst_text(r, True)}")
     lines.append(f"- time: {r.seconds:.2f} s")
     for k, v in r.details.items():
         if k in ("module", "traceback") or isinstance(v, np.ndarray) and v.size > 12:

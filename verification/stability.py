@@ -19,10 +19,11 @@ import matplotlib.pyplot as plt
 import dfc_theory as dfc
 from dfc_theory import stability as stab
 
-from ._common import _save, loglog_slope
+from ._common import loglog_slope, plot_points, plot_sweep, save_figure
 from ._draws import (cond_jjt, inputs, lam_for_displacement, net_text, network, perp_part,
                      q_pinv, sizes_for, spectrum_matrix)
-from ._sweep import SweepRun, make_draw, premise_pairs, theorem_result, worst_of
+from ._sweep import (SweepRun, extreme, make_draw, minmax, premise_pairs, theorem_result,
+                     worst_of)
 
 MARGIN = 0.02  # |spectral abscissa| below this (in 1/tau_u) counts as marginal, not judged
 CONV, DEPART = 1e-2, 1.0
@@ -98,20 +99,22 @@ def _prop5_instantaneous(ctx):
         cQ = _placed_q(rng, net, x, -(ca + cctrl.alpha_eff) / 2)
         csys = dfc.DFCSystem(net, cQ, cctrl)
         ct = _target(net, cQ, x, y, cctrl.alpha_eff)
-        cc = None
+        cc, cm, cr = None, None, None
         if premise_pairs([make_draw(csys, x, ct)], ["newton_converged"])[0][1]:
-            c3c = dfc.condition3(csys, x, ct, at="steady_state")
-            ca_true = _abscissa(csys, x, ct)
-            cconv, cdep, _, _ = _simulate(csys, x, ct, ca_true)
-            cc = _agrees(bool(np.min(c3c.margin) > 0), cconv, cdep)
+            cm = float(np.min(dfc.condition3(csys, x, ct, at="steady_state").margin))
+            cconv, cdep, cr, _ = _simulate(csys, x, ct, _abscissa(csys, x, ct))
+            cc = _agrees(cm > 0, cconv, cdep)
         run.add({"network": net_text(net), "cond(JJ^T)": cond_jjt(net.jacobian(x)),
                  "Condition 3 margin": margin, "predicted": "stable" if stable else "unstable",
-                 "simulated ratio": ratio, "T": T,
+                 "simulated ratio": ratio, "T": T, "control Condition 3 margin": cm,
+                 "control simulated ratio": cr,
                  "passed": _agrees(stable, conv, dep), "control": cc})
     rows = run.rows
+    plot = _verdict_plot(ctx, name, rows, "Condition 3 margin", "control Condition 3 margin",
+                         "min Re eig(J_ss Q) + alpha (Condition 3 margin)")
     n_st = sum(r["predicted"] == "stable" for r in rows)
     return theorem_result(
-        run, name=name,
+        run, name=name, plot=plot,
         claim=("for the instantaneous system (tau_v -> 0) with k_p = 0, the dynamics are "
                "locally asymptotically stable iff Condition 3 holds: every eigenvalue of "
                "J_ss Q has real part > -alpha"),
@@ -128,6 +131,21 @@ def _prop5_instantaneous(ctx):
         control_measured={"control draws agreeing with Condition 3":
                           sum(bool(r["control"]) for r in rows if r["control"] is not None)},
         details={"margin": MARGIN, "integrator": "ivp (Radau), rtol 1e-6, atol 1e-9"})
+
+
+def _verdict_plot(ctx, name, rows, key, ckey, xlabel):
+    """Predicted stability margin (> 0: stable) against the simulated distance ratio."""
+    g = {"judged draws": ([r[key] for r in rows], [r["simulated ratio"] for r in rows])}
+    c = [r for r in rows if r.get(ckey) is not None and r.get("control simulated ratio")]
+    if c:
+        g["negative control"] = ([r[ckey] for r in c], [r["control simulated ratio"]
+                                                       for r in c])
+    for label, (xx, yy) in g.items():
+        g[label] = (np.asarray(xx, float), np.clip(np.asarray(yy, float), 1e-12, 1e12))
+    return plot_points(ctx, name, g, xlabel, "||z(T) - z_ss|| / ||z(0) - z_ss||",
+                       lines=[(CONV, "h", "converged below"), (DEPART, "h", "departed above"),
+                              (0.0, "v", "predicted boundary")], logy=True,
+                       title="stable (margin > 0) must converge, unstable must depart")
 
 
 def _high_gain(system, x, y, alpha):
@@ -175,22 +193,28 @@ def _pi_finite_tau(ctx):
         # and a large part outside row(J), scaled to high gain
         hq = _placed_q(rng, net, x, float(rng.uniform(0.3, 1.0)), perp=5.0)
         hg = _high_gain(system.replace(Q=hq), x, y, alpha)
-        cc = None
+        cc, cm, cr = None, None, None
         if hg is not None:
-            if hg is not None:
-                hs, ht, ha = hg
-                c3h = bool(np.min(dfc.condition3(hs, x, ht, at="steady_state").margin) > 0)
-                hconv, hdep, _, _ = _simulate(hs, x, ht, ha)
-                cc = _agrees(c3h, hconv, hdep)
+            hs, ht, ha = hg
+            cm = float(np.min(dfc.condition3(hs, x, ht, at="steady_state").margin))
+            hconv, hdep, cr, _ = _simulate(hs, x, ht, ha)
+            cc = _agrees(cm > 0, hconv, hdep)
         run.add({"network": net_text(net), "cond(JJ^T)": cond_jjt(net.jacobian(x)),
                  "abscissa": a, "predicted": "stable" if stable else "unstable",
                  "Condition 3 (proxy) agrees": c3 == stable, "simulated ratio": ratio,
                  "T": T, "k_p": ctrl.k_p, "tau_v": ctrl.tau_v,
+                 "control Condition 3 margin": cm, "control simulated ratio": cr,
                  "passed": _agrees(stable, conv, dep), "control": cc})
     rows = run.rows
+    for r in rows:
+        r["-abscissa"] = -r["abscissa"]
+    plot = _verdict_plot(ctx, name, rows, "-abscissa", "control Condition 3 margin",
+                         "-spectral abscissa (full system) / Condition 3 margin (control)")
+    for r in rows:
+        del r["-abscissa"]
     n_st = sum(r["predicted"] == "stable" for r in rows)
     return theorem_result(
-        run, name=name,
+        run, name=name, plot=plot,
         claim=("with finite tau_v and PI control (k_p > 0, 'total' leak) the spectral abscissa "
                "of the full linearised system at the steady state predicts whether the "
                "simulation converges"),
@@ -301,15 +325,14 @@ def _decay_rate(ctx):
         ax.semilogy(tt, err[0] * np.exp(a * tt), "k--", lw=1, label=f"exp(a t), a = {a:.3f}")
     ax.set_xlabel("t / tau_u")
     ax.legend(fontsize=8)
-    plot = _save(ctx, fig, name)
+    plot = save_figure(ctx, fig, name)
     rows = run.rows
     return theorem_result(
         run, name=name,
         claim=("the exponential decay rate of the simulated (nonlinear) dynamics near the "
                "steady state equals the spectral abscissa of the full linearised system"),
         reference="THEORY.md s.5", predicted="measured rate = spectral abscissa of A_system",
-        measured={"max relative error": max((r["relative error"] for r in rows),
-                                            default=None)},
+        measured={"max relative error": extreme(rows, "relative error")},
         tolerance=f"relative difference <= {RATE_TOL:g} on every judged draw",
         why=("the envelope (max over one period) of ||z(t) - z_ss|| is C e^{a t} up to the "
              "secondary modes, faded by e^{-9.2} = 1e-4 at t1 (premise: the next mode decays "
@@ -321,7 +344,7 @@ def _decay_rate(ctx):
                          "abscissa of Condition 3's matrix -(J_ss Q + alpha I) (premises "
                          "tau_v -> 0, k_p = 0 broken)"),
         control_measured={"control relative error (min)":
-                          min((r["control relative error"] for r in rows), default=None)},
+                          extreme(rows, "control relative error", "min")},
         plot=plot, details={"integrator": "ivp (Radau), rtol 1e-10, atol 1e-13"})
 
 
@@ -372,7 +395,6 @@ def _timescale_limit(ctx):
                  "passed": bool(c3_eff == full and slope >= 0.9),
                  "control": bool(c3_other == full)})
         curves.append((taus[-3:], conv))
-    from ._common import plot_sweep
     plot = plot_sweep(ctx, name, curves, slope=1, xlabel="tau_v / tau_u",
                       ylabel="|a(tau_v) - a(0)|",
                       title="Proposition 5: slow spectrum converges as tau_v/tau_u -> 0")
@@ -388,9 +410,7 @@ def _timescale_limit(ctx):
         reference="THEORY.md s.4 Prop 5 (alpha_tilde: found in this project), s.5",
         predicted="sign(a(tau_v -> 0)) = Condition 3 (alpha_tilde); |a - a(0)| = O(tau_v)",
         measured={"draws per category": cats,
-                  "convergence slopes (min, max)": (
-                      min((r["convergence slope"] for r in rows), default=None),
-                      max((r["convergence slope"] for r in rows), default=None))},
+                  "convergence slopes (min, max)": minmax(rows, "convergence slope")},
         tolerance="every judged draw: verdict at tau_v/tau_u = 1e-4 agrees; slope >= 0.9",
         why=("singular perturbation (Tikhonov; premise: the fast subsystem is Hurwitz): the "
              "slow eigenvalues are those of the tau_v = 0 system plus O(tau_v), whose real "

@@ -26,7 +26,8 @@ from ._common import angle_deg, gn_signal, loglog_slope, plot_sweep, transformed
 from ._draws import (break_condition2, cond_jjt, inputs, lam_for_displacement, net_text,
                      network, positive_real_m, q_jt_m, q_pinv, sigma_min, sizes_for,
                      )
-from ._sweep import SweepRun, make_draw, premise_pairs, theorem_result, worst_of
+from ._sweep import (SweepRun, extreme, make_draw, minmax, premise_pairs, theorem_result,
+                     worst_of)
 from ._updates import euler_dt, instantaneous_controller, integrated_rule, steady_update
 
 SLOPE_TOL = 0.1
@@ -147,24 +148,17 @@ def _voltage_sweep(ctx, name, general_q):
                "Delta W_i = Delta v_i r_{i-1}^T (biases included) aligns with the minimum-norm "
                "Gauss-Newton update J_theta^+ delta_L as alpha, lambda -> 0"),
         reference="THEORY.md s.4, Theorem 2", predicted="angle -> 0 with slope 1 in eps",
-        measured={"slopes (min, max)": _mm(rows, "slope"),
-                  "angle at eps = 1e-4 [deg] (max)": max((r["angle at smallest eps [deg]"]
-                                                          for r in rows), default=None)},
+        measured={"slopes (min, max)": minmax(rows, "slope"),
+                  "angle at eps = 1e-4 [deg] (max)": extreme(rows, "angle at smallest eps [deg]")},
         tolerance=f"every judged draw: slope of the angle in [1 - {SLOPE_TOL}, 1 + {SLOPE_TOL}]",
         why=WHY_SLOPE, worst=worst_of(rows, "|slope - 1|", "max |slope - 1|"),
         control_premise=control,
-        control_measured={"control slopes (min, max)": _mm(rows, "control slope"),
+        control_measured={"control slopes (min, max)": minmax(rows, "control slope"),
                           "control angle at eps = 1e-4 [deg] (min)":
-                              min((r["control angle at smallest eps [deg]"] for r in rows
-                                   if r["control angle at smallest eps [deg]"] is not None),
-                                  default=None)},
+                              extreme(rows, "control angle at smallest eps [deg]", "min")},
         plot=plot, details={"eps grid": eps, "premises": PREMISES,
                             "biases": "included in theta (Condition 1 keeps them equal too)"})
 
-
-def _mm(rows, key):
-    v = [r[key] for r in rows if r.get(key) is not None]
-    return (float(np.min(v)), float(np.max(v))) if v else (None, None)
 
 
 # ---------------------------------------------------------------------------- paper's rule
@@ -276,14 +270,14 @@ def _nonlinear_rule(ctx):
                "plain Gauss-Newton update tends to angle(D a, a), D = phi'(v^-)"),
         reference="THEORY.md s.4 Theorem 2, s.6 (first bullet), s.7 (nonlinear GNT angle)",
         predicted="angle -> 0 with slope 1 in eps (T = K_T / (eps |a|))",
-        measured={"slopes (min, max)": _mm(rows, "slope"),
+        measured={"slopes (min, max)": minmax(rows, "slope"),
                   "angle with plain GN minus predicted limit (max) [deg]":
                       max(gap, default=None)},
         tolerance=f"every judged draw: slope in [1 - {SLOPE_TOL}, 1 + {SLOPE_TOL}]",
         why=WHY_SLOPE, worst=worst_of(rows, "|slope - 1|", "max |slope - 1|"),
         control_premise=("Condition 1; control: the same draw without the rescaling to equal "
                          "layer norms"),
-        control_measured={"control slopes (min, max)": _mm(rows, "control slope")},
+        control_measured={"control slopes (min, max)": minmax(rows, "control slope")},
         plot=plot,
         details={"eps grid": eps, "premises": names,
                  "simulation": "reference Euler scheme, tau_v = 0, k_p = 0, dt = 0.6 / "

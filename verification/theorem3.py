@@ -24,9 +24,9 @@ from ._common import (angle_deg, layer_angles_deg, loglog_slope, min_norm_signal
                       transformed_update)
 from ._draws import (break_condition2, cond_jjt, inputs, net_text, network, positive_real_m,
                      q_jt_m, q_pinv, sizes_for)
-from ._sweep import SweepRun, theorem_result, worst_of
+from ._sweep import SweepRun, minmax, theorem_result, worst_of
 from ._updates import steady_update
-from .theorem2 import (_controller, _eps, _eps_rule, _grid, _mm, _premises_ok, rule_grid,
+from .theorem2 import (_controller, _eps, _eps_rule, _grid, _premises_ok, rule_grid,
                        rule_premises, rule_updates)
 
 SLOPE_TOL = 0.1
@@ -113,7 +113,7 @@ def _weighted_min_norm(ctx):
                "(J^+ delta)_i r_{i-1}^T / ||r_{i-1}||^2 in every layer (no Condition 1)"),
         reference="THEORY.md s.4, Theorem 3",
         predicted="per-layer factor ||r_{i-1}||^2, error slope 1 in eps",
-        measured={"slopes (min, max)": _mm(rows, "slope"),
+        measured={"slopes (min, max)": minmax(rows, "slope"),
                   "max layer angle at eps = 1e-4 [deg]": max(
                       (r["max layer angle at eps = 1e-4 [deg]"] for r in rows), default=None),
                   "concatenated angle eta_i = eta (min) [deg]": min(
@@ -125,7 +125,7 @@ def _weighted_min_norm(ctx):
         why=WHY, worst=worst_of(rows, "|slope - 1|", "max |slope - 1|"),
         control_premise=("Condition 2; control: Q + (I - P_J) G (same J Q, a part outside "
                          "row(J))"),
-        control_measured={"control slopes (min, max)": _mm(rows, "control slope")},
+        control_measured={"control slopes (min, max)": minmax(rows, "control slope")},
         plot=plot, details={"eps grid": eps, "premises": names})
 
 
@@ -191,13 +191,13 @@ def _nonlinear_rule(ctx):
                "T -> infinity"),
         reference="THEORY.md s.4 Theorem 3, s.6 (first bullet)",
         predicted="factor error -> 0 with slope 1 in eps (T = K_T / (eps |a|))",
-        measured={"slopes (min, max)": _mm(rows, "slope"),
+        measured={"slopes (min, max)": minmax(rows, "slope"),
                   "factor error against the plain weighted min-norm (min, max)":
-                      _mm(rows, "factor error against the plain weighted min-norm")},
+                      minmax(rows, "factor error against the plain weighted min-norm")},
         tolerance=f"every judged draw: slope in [1 - {SLOPE_TOL}, 1 + {SLOPE_TOL}]",
         why=WHY, worst=worst_of(rows, "|slope - 1|", "max |slope - 1|"),
         control_premise="Condition 2; control: Q + (I - P_J) G (same J Q)",
-        control_measured={"control slopes (min, max)": _mm(rows, "control slope")},
+        control_measured={"control slopes (min, max)": minmax(rows, "control slope")},
         plot=plot, details={"eps grid": eps, "premises": names})
 
 

@@ -36,7 +36,7 @@ from dfc_theory.feedback_learning import (FeedbackConfig, closed_form_feedback,
                                           expected_feedback_update, feedback_update,
                                           fit_damped_gamma, train_feedback)
 
-from ._common import chord_newton, fd_jacobian, loglog_slope, plot_sweep, rel
+from ._common import chord_newton, fd_jacobian, loglog_slope, plot_points, plot_sweep, rel
 from ._draws import FIG3, cond_jjt, inputs, label_sizes
 from ._sweep import (SweepRun, consistency_result, make_draw, premise_pairs, theorem_result,
                      worst_of)
@@ -44,23 +44,32 @@ from ._sweep import (SweepRun, consistency_result, make_draw, premise_pairs, the
 #: networks of the Theorem-6 sweeps: toys (Fig 2's 5-2-2 among them), Fig 3's 15-10-10-5,
 #: the 20-10-5 of Figs S2-S4, and a wide network.  The exact expectation propagates a
 #: covariance of size 2 (N + n_L) per Euler step, and a fixed point needs N n_L evaluations
-#: of it, so the wide network of the fixed-point sweeps is 100-16-16-10 in quick mode
-#: (100-64-64-10 in full mode, where it costs minutes).
+#: of it: the closed-form residual sweep (a few evaluations per draw) uses 100-16-16-10 in
+#: quick and 100-64-64-10 in full mode; the fixed-point sweeps use 100-16-16-10 in full
+#: mode only (seconds per root; 100-64-64-10 would take minutes per root).
 T6_TOYS = ((5, 2, 2), (5, 4, 3), (8, 6, 4), (6, 8, 8, 3))
 S2_NET = (20, 10, 5)
 
 
+#: the wide network of the fixed-point sweeps (root finding needs N n_L evaluations)
+WIDE_FP = (100, 16, 16, 10)
+
+
 def _wide(ctx):
-    return (100, 64, 64, 10) if ctx.full else (100, 16, 16, 10)
+    """The wide network of the closed-form residual sweep (one evaluation per step size)."""
+    return (100, 64, 64, 10) if ctx.full else WIDE_FP
 
 
-def t6_sizes(ctx, j, wide=True):
-    """Schedule: toy, Fig 3, toy, Figs S2-S4 net (or the wide net every 8th draw)."""
+def t6_sizes(ctx, j, wide=None):
+    """Schedule: toy, Fig 3, toy, Figs S2-S4 net -- every 8th draw the wide network instead:
+    ``wide`` (default: :func:`_wide`), or none when ``wide`` is False."""
     s = ("toy", FIG3, "toy", "other")[j % 4]
     if s == "toy":
         return T6_TOYS[(j // 2) % len(T6_TOYS)]
     if s == "other":
-        return _wide(ctx) if wide and (j // 4) % 2 == 1 else S2_NET
+        if wide is None:
+            wide = _wide(ctx)
+        return wide if wide and (j // 4) % 2 == 1 else S2_NET
     return s
 
 
@@ -146,8 +155,7 @@ def _closed_form(ctx):
                "at Q* up to the Euler error O(dt)"),
         reference="THEORY.md s.4 Theorem 6 (closed form: ours)",
         predicted="||E[dQ](Q*)|| = O(dt): slope 1",
-        measured={"slopes (min, max)": (min((r["slope"] for r in rows), default=None),
-                                        max((r["slope"] for r in rows), default=None))},
+        measured={"slopes (min, max)": minmax(rows, "slope")},
         tolerance="every judged draw: slope in [0.9, 1.1] over dt a_max in {0.02, 0.04}",
         why=("the expected Euler rule differs from its continuous-time limit by dt c(Q) + "
              "O(dt^2) and the closed form is the root of the limit, so the residual is "
@@ -157,9 +165,7 @@ def _closed_form(ctx):
         control_premise=("k_p_fb = 0; control: the same expectation with k_p_fb = 0.3 / "
                          "rho(J Q*), where the closed form is not the fixed point (the residual "
                          "stays O(1))"),
-        control_measured={"control slopes (min, max)": (
-            min((r["control slope"] for r in rows), default=None),
-            max((r["control slope"] for r in rows), default=None))},
+        control_measured={"control slopes (min, max)": minmax(rows, "control slope")},
         plot=plot, provenance="ours", details={"horizon T": T, "beta": "U(0.5, 2)",
                                                "alpha_fb": "U(0.5, 2)"})]
     crow = cons.rows
@@ -168,8 +174,8 @@ def _closed_form(ctx):
         claim=("the closed form Q* = J^T h(J J^T) satisfies Condition 2 exactly and Condition "
                "3 even for alpha = 0 (J Q* = G h(G) symmetric positive definite)"),
         reference="THEORY.md s.4 Theorem 6 (closed form: ours)", predicted=0.0,
-        measured={"max |ratio - 1|": max((r["|ratio - 1|"] for r in crow), default=None),
-                  "min eig(JQ*)": min((r["min eig(JQ)"] for r in crow), default=None)},
+        measured={"max |ratio - 1|": extreme(crow, "|ratio - 1|"),
+                  "min eig(JQ*)": extreme(crow, "min eig(JQ)", "min")},
         tolerance="|ratio - 1| <= 1e-10, asymmetry <= 1e-10, min eig > 0",
         why="identities of the form J^T h(G): hold by construction up to rounding",
         worst=worst_of(crow, "|ratio - 1|", "max |ratio - 1|"), provenance="ours"))
@@ -214,7 +220,7 @@ def _sgd_sweep(ctx):
     run_s = SweepRun(ctx, "theorem6_error_scaling")
     logs = []
     for k, rng, j in run_l:
-        sizes = t6_sizes(ctx, j, wide=ctx.full)
+        sizes = t6_sizes(ctx, j, wide=ctx.full and WIDE_FP)
         net = linear_net(rng, sizes)
         x = inputs(rng, sizes[0], batch=1)
         xb = np.repeat(x, BATCH, axis=0)
@@ -350,8 +356,15 @@ def _scaling_row(run, sizes, J, lrs, spreads, ses, pred, cspreads, pred_cov):
 def _sgd_results(ctx):
     run_l, run_s, logs = _sgd_sweep(ctx)
     rows = run_l.rows
+    zk = "z = ||Q - Q_fp|| / sqrt(tr P)"
+    zr = [r for r in rows if r.get(zk) is not None]
+    lplot = plot_points(ctx, "theorem6_noisy_learning",
+                        {"judged draws": (np.arange(len(zr)), [r[zk] for r in zr])},
+                        "judged draw", "||Q - Q_fp|| / sqrt(tr P)",
+                        lines=[(np.sqrt(CHI2_1E8), "h", "threshold sqrt(32.8)")],
+                        title="noisy learning ends within the predicted SGD spread")
     learn = theorem_result(
-        run_l, name="theorem6_noisy_learning",
+        run_l, name="theorem6_noisy_learning", plot=lplot,
         claim=("noisy sleep-phase learning from a random Q ends within the stationary SGD "
                "spread of the fixed point Q_fp of the expected rule (Condition-2 ratio -> 1, "
                "Condition 3 holds): the learned Q is the expected-rule fixed point up to noise"),
@@ -390,10 +403,7 @@ def _sgd_results(ctx):
                "~sqrt(lr) for small lr"),
         reference="THEORY.md s.6 (rule); SGD spread: ours",
         predicted="slope of log spread vs log lr = that of sqrt(tr P(lr)) (~0.5)",
-        measured={"slopes (min, max)": (min((r["slope of the spread"] for r in srows
-                                             if "slope of the spread" in r), default=None),
-                                        max((r["slope of the spread"] for r in srows
-                                             if "slope of the spread" in r), default=None)),
+        measured={"slopes (min, max)": minmax(srows, "slope of the spread"),
                   "pooled z": zpool},
         tolerance=(f"every judged draw |z| <= {Z_DRAW:g} (batch means, 20 batches); pooled "
                    f"z = sum z / sqrt(n) within +-{Z_POOL:g}"),
@@ -425,7 +435,7 @@ def _sample_average(ctx):
     cfg = FeedbackConfig.ideal(**SA_CFG)
     curves, ctrl_curves = [], []
     for k, rng, j in run:
-        sizes = t6_sizes(ctx, j, wide=ctx.full)
+        sizes = t6_sizes(ctx, j, wide=ctx.full and WIDE_FP)
         net = dfc.Network.random(list(sizes), activation="tanh",
                                  seed=int(rng.integers(2**63)), bias_scale=0.2)
         x0 = inputs(rng, sizes[0])
@@ -471,8 +481,7 @@ def _sample_average(ctx):
                "rule, sigma -> 0) is the sample average of the per-input fixed points, up to "
                "O(spread^2) of the inputs"),
         reference="THEORY.md s.4 Theorem 6 (nonlinear networks)", predicted="slope 2",
-        measured={"slopes (min, max)": (min((r["slope"] for r in rows), default=None),
-                                        max((r["slope"] for r in rows), default=None))},
+        measured={"slopes (min, max)": minmax(rows, "slope")},
         tolerance="every judged draw: slope in [1.8, 2.2], every root converged (1e-10)",
         why=("the root of the averaged map is the average of the roots plus a term quadratic in "
              "the deviations of the per-input maps (the first-order terms are the same linear "
@@ -509,7 +518,7 @@ def _damped_pinv(ctx):
     run = SweepRun(ctx, name)
     cfg = FeedbackConfig()  # the reference sleep settings (Fig 1D, THEORY.md s.8)
     for k, rng, j in run:
-        sizes = t6_sizes(ctx, j, wide=ctx.full)
+        sizes = t6_sizes(ctx, j, wide=ctx.full and WIDE_FP)
         net = linear_net(rng, sizes, gain=(1.5, 4.0))
         x = inputs(rng, sizes[0], batch=1)
         J = net.jacobian(x[0])
@@ -556,19 +565,28 @@ def _damped_pinv(ctx):
                     "passed": bool(fit.angle <= tol), "control": cc})
         run.add(row)
     rows = run.rows
+    ok = [r for r in rows if "tolerance [deg]" in r]
+    groups = {"learned Q": ([r["tolerance [deg]"] for r in ok], [r["fit angle [deg]"]
+                                                                for r in ok])}
+    okc = [r for r in ok if r.get("control fit angle [deg]") is not None]
+    if okc:
+        groups["negative control (no output noise)"] = (
+            [r["tolerance [deg]"] for r in okc], [r["control fit angle [deg]"] for r in okc])
+    plot = plot_points(ctx, name, groups, "tolerance theta_perp + theta_c [deg]",
+                       "best damped-pinv fit angle [deg]", diagonal=True,
+                       title="reference sleep settings: fit angle vs tolerance (pass: below)")
     gam = [r["fitted gamma"] for r in rows if "fitted gamma" in r]
     over = sum(r["in-row fit angle [deg]"] > r["closed-form misfit bound [deg]"]
                for r in rows if "in-row fit angle [deg]" in r)
     return theorem_result(
-        run, name=name,
+        run, name=name, plot=plot,
         claim=("at the reference sleep-phase settings (alpha_fb 0.25, k_p_fb 0.1, tau_v_fb "
                "0.01, tau_A 0.3, 50 steps of 0.002, beta 0.025) the learned Q (fixed point of "
                "the expected rule) is proportional to a damped pseudoinverse J^T (J J^T + "
                "gamma I)^{-1}, on networks where that family spans >= 40 deg"),
         reference="THEORY.md s.4 Theorem 6, s.6, s.8 (Fig 1D settings)",
         predicted="best damped-pinv fit angle <= angle outside row(J) + closed-form misfit",
-        measured={"fit angles [deg] (max)": max((r.get("fit angle [deg]", np.inf)
-                                                 for r in rows), default=None),
+        measured={"fit angles [deg] (max)": extreme(rows, "fit angle [deg]"),
                   "fitted gamma (min, max)": (min(gam), max(gam)) if gam else None,
                   "paper's 2 alpha beta": 2 * cfg.alpha_fb * cfg.beta,
                   "draws whose in-row misfit exceeds the closed-form bound": over},
@@ -618,8 +636,7 @@ def _sigma_invariance(ctx):
                "not depend on sigma (the sleep dynamics scale with sigma, the rule divides by "
                "sigma^2)"),
         reference="THEORY.md s.6 (rule scaling)", predicted=0.0,
-        measured={"max relative difference": max((r["relative difference"]
-                                                  for r in run.rows), default=None)},
+        measured={"max relative difference": extreme(run.rows, "relative difference")},
         tolerance="<= 1e-10", why="linearity with identical noise: an identity up to rounding",
         worst=worst_of(run.rows, "relative difference", "max relative difference"),
         provenance="ours")
