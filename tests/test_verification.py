@@ -19,6 +19,14 @@ FAST = ["lemma1", "condition2", "theorem2", "theorem3", "proposition4", "identit
 SLOW = ["stability", "theorem6"]
 
 
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """As the runner does: small matrices are far faster (and reproducible) on one thread."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture
 def ctx(tmp_path):
     return Context(mode="quick", seed=0, out=tmp_path, n=2)

