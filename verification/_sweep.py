@@ -18,6 +18,7 @@ import numpy as np
 
 from dfc_theory.testing.premises import Draw, Sweep, check_premises
 
+from ._common import loglog_slope
 from .result import Result
 
 
@@ -35,6 +36,7 @@ class SweepRun:
         self.max_tries = int(max_tries if max_tries is not None else 4 * self.n + 12)
         self.sweep = Sweep([])
         self.rows = []
+        self.curves, self.control_curves = [], []
 
     def __iter__(self):
         for k in range(self.max_tries):
@@ -54,6 +56,12 @@ class SweepRun:
         """Record a judged draw: a dict with ``passed`` (bool) and ``control`` (bool or None:
         did the control measurement pass its rule), plus anything worth reporting."""
         self.rows.append(row)
+
+    def add_curves(self, x, y, yc=None):
+        """Keep a judged draw's curve (and its control's) for the sweep's plot."""
+        self.curves.append((np.asarray(x, float), np.asarray(y, float)))
+        if yc is not None:
+            self.control_curves.append((np.asarray(x, float), np.asarray(yc, float)))
 
     @property
     def judged(self):
@@ -157,3 +165,19 @@ def extreme(rows, key, mode="max"):
     if not v:
         return None
     return float(np.max(v) if mode == "max" else np.min(v))
+
+
+def slope_key(target):
+    """Row key of the slope's distance to its prediction: '|slope - 1|', '|slope + 1|'."""
+    return f"|slope - {target:g}|" if target >= 0 else f"|slope + {-target:g}|"
+
+
+def slope_verdict(x, y, yc, target, tol):
+    """Fitted log-log slopes of a judged draw (``y``) and of its control (``yc`` or None):
+    {"slope", slope_key(target), "control slope", "passed", "control"}, passing within
+    ``tol`` of ``target``."""
+    s = loglog_slope(x, y)
+    cs = None if yc is None else loglog_slope(x, yc)
+    return {"slope": s, slope_key(target): abs(s - target), "control slope": cs,
+            "passed": bool(abs(s - target) <= tol),
+            "control": None if cs is None else bool(abs(cs - target) <= tol)}

@@ -13,11 +13,11 @@ import numpy as np
 
 import dfc_theory as dfc
 
-from ._common import loglog_slope, plot_sweep, rel
+from ._common import plot_sweep, rel
 from ._draws import (break_condition2, cond_jjt, inputs, lam_for_displacement, net_text,
                      network, q_jt_m, sigma_min, sizes_for, target_direction)
 from ._sweep import (SweepRun, consistency_result, extreme, make_draw, minmax, premise_pairs,
-                     theorem_result, worst_of)
+                     slope_verdict, theorem_result, worst_of)
 
 EXACT = 1e-10
 WHY_EXACT = ("an algebraic identity evaluated in float64; the rounding error of a pseudoinverse "
@@ -93,7 +93,6 @@ def _alpha_limit(ctx):
     name = "condition2_alpha_limit"
     run = SweepRun(ctx, name)
     eps = _eps(ctx)
-    curves, ctrl_curves = [], []
     for k, rng, j in run:
         sizes = sizes_for(j)
         net = network(rng, sizes)
@@ -126,19 +125,16 @@ def _alpha_limit(ctx):
         c_pred = np.linalg.norm(np.linalg.pinv(J) @ np.linalg.solve(JQ, t - rL)) \
             / np.linalg.norm(gn)
         c_meas = e[0] / alphas[0]
-        slope, cslope = loglog_slope(alphas, e), loglog_slope(alphas, ec)
+        v = slope_verdict(alphas, e, ec, 1.0, SLOPE_TOL)
         cdev = abs(c_meas / c_pred - 1)
+        v["passed"] = v["passed"] and bool(cdev <= CONST_TOL)
         run.add({"network": net_text(net), "cond(JJ^T)": cond_jjt(J),
-                 "sigma_min(JQ)": sigma_min(JQ), "lambda": lam, "slope": slope,
+                 "sigma_min(JQ)": sigma_min(JQ), "lambda": lam,
                  "constant measured": float(c_meas), "constant predicted": float(c_pred),
-                 "|C/C* - 1|": float(cdev), "control slope": cslope,
-                 "control error at smallest alpha": float(ec[0]),
-                 "|slope - 1|": abs(slope - 1),
-                 "passed": bool(abs(slope - 1) <= SLOPE_TOL and cdev <= CONST_TOL),
-                 "control": bool(abs(cslope - 1) <= SLOPE_TOL)})
-        curves.append((eps, e))
-        ctrl_curves.append((eps, ec))
-    plot = plot_sweep(ctx, name, curves, ctrl_curves, slope=1, xlabel="alpha / sigma_min(JQ)",
+                 "|C/C* - 1|": float(cdev), "control error at smallest alpha": float(ec[0]),
+                 **v})
+        run.add_curves(eps, e, ec)
+    plot = plot_sweep(ctx, name, run.curves, run.control_curves, slope=1, xlabel="alpha / sigma_min(JQ)",
                       ylabel="||Delta v - J^+ delta_L|| / ||J^+ delta_L||",
                       title="Condition 2: Delta v -> J^+ delta_L (control: Q + (I - P_J) G)")
     rows = run.rows

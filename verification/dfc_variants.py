@@ -21,10 +21,11 @@ import numpy as np
 import dfc_theory as dfc
 from dfc_theory.learning import forward_update, rule_at_state
 
-from ._common import angle_deg, loglog_slope, plot_sweep, simulate_rule
+from ._common import angle_deg, plot_sweep, simulate_rule
 from ._draws import (FIG3, cond_jjt, inputs, lam_for_displacement, net_text, network, q_jt_m,
                      sizes_for)
-from ._sweep import SweepRun, make_draw, minmax, premise_pairs, theorem_result, worst_of
+from ._sweep import (SweepRun, make_draw, minmax, premise_pairs, slope_verdict, theorem_result,
+                     worst_of)
 
 #: Fig 3 controller (THEORY.md s.8): reference-code leak, k_p 1.5, alpha 0.0015, ratio 0.2
 CTRL = dict(alpha=0.0015, k_p=1.5, tau_v=0.2, tau_u=1.0, leak="total")
@@ -48,7 +49,6 @@ def _lambda(ctx):
     name = "dfc_ss_vs_ssa_lambda"
     run = SweepRun(ctx, name)
     eps = np.array([1e-2, 4e-3, 1.6e-3])
-    curves, ctrl_curves = [], []
     for k, rng, j in run:
         net, x, Q, ctrl, g = _draw(rng, j)
         s = dfc.DFCSystem(net, Q, ctrl)
@@ -75,15 +75,11 @@ def _lambda(ctx):
             ss_v = rule_at_state(net, x2, sim.v, sim.v_ff, "voltage")
             ang.append(angle_deg(ss, ssa))
             cang.append(angle_deg(ss_v, ssa))
-        slope, cslope = loglog_slope(lams, ang), loglog_slope(lams, cang)
         run.add({"network": net_text(net), "cond(JJ^T)": cond_jjt(net.jacobian(x)),
                  "Q": "J^T M" if j % 2 else "weight product", "angles [deg]": ang,
-                 "slope": slope, "|slope - 1|": abs(slope - 1), "control slope": cslope,
-                 "passed": bool(abs(slope - 1) <= 0.1),
-                 "control": bool(abs(cslope - 1) <= 0.1)})
-        curves.append((eps, np.array(ang)))
-        ctrl_curves.append((eps, np.array(cang)))
-    plot = plot_sweep(ctx, name, curves, ctrl_curves, slope=1, xlabel="eps",
+                 **slope_verdict(lams, ang, cang, 1.0, 0.1)})
+        run.add_curves(eps, ang, cang)
+    plot = plot_sweep(ctx, name, run.curves, run.control_curves, slope=1, xlabel="eps",
                       ylabel="angle(DFC-SS, DFC-SSA)",
                       title="converged simulation vs linearised steady state (paper's rule)")
     rows = run.rows
@@ -110,7 +106,6 @@ def _lambda(ctx):
 def _horizon(ctx):
     name = "dfc_vs_dfc_ss_horizon"
     run = SweepRun(ctx, name)
-    curves, ctrl_curves = [], []
     for k, rng, j in run:
         net, x, Q, ctrl, g = _draw(rng, j)
         s = dfc.DFCSystem(net, Q, ctrl)
@@ -137,14 +132,10 @@ def _horizon(ctx):
             ang.append(_rel_diff(avg, final))
             cang.append(_rel_diff(avg, volt))  # control: against the voltage rule
         Ts = np.array(snaps) * dt
-        slope, cslope = loglog_slope(Ts, ang), loglog_slope(Ts, cang)
         run.add({"network": net_text(net), "abscissa": a, "T": Ts,
-                 "||DFC - DFC-SS|| / ||DFC-SS||": ang,
-                 "slope": slope, "|slope + 1|": abs(slope + 1), "control slope": cslope,
-                 "passed": bool(abs(slope + 1) <= 0.1), "control": bool(abs(cslope + 1) <= 0.1)})
-        curves.append((Ts * abs(a), np.array(ang)))
-        ctrl_curves.append((Ts * abs(a), np.array(cang)))
-    plot = plot_sweep(ctx, name, curves, ctrl_curves, slope=-1, xlabel="T |a|",
+                 "||DFC - DFC-SS|| / ||DFC-SS||": ang, **slope_verdict(Ts, ang, cang, -1.0, 0.1)})
+        run.add_curves(Ts * abs(a), ang, cang)
+    plot = plot_sweep(ctx, name, run.curves, run.control_curves, slope=-1, xlabel="T |a|",
                       ylabel="||DFC - DFC-SS|| / ||DFC-SS||",
                       title="time-averaged DFC vs steady-state DFC-SS")
     rows = run.rows

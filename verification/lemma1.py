@@ -120,7 +120,6 @@ def _slope_sweep(ctx, leak):
     name = f"lemma1_{leak}"
     run = SweepRun(ctx, name)
     eps = _eps(ctx)
-    curves, ctrl_curves = [], []
     for k, rng, j in run:
         s = _setup(ctx, rng, j, leak)
         lams = eps * s["unit"]
@@ -135,9 +134,8 @@ def _slope_sweep(ctx, leak):
                  "control slope": sc, "passed": bool(ok),
                  "control": bool(abs(sc - 2) <= SLOPE_TOL),
                  "worst |slope - 2|": max(abs(su - 2), abs(sv - 2))})
-        curves.append((eps, eu))
-        ctrl_curves.append((eps, ec))
-    plot = plot_sweep(ctx, name, curves, ctrl_curves, slope=2, xlabel="eps (lambda / lambda_unit)",
+        run.add_curves(eps, eu, ec)
+    plot = plot_sweep(ctx, name, run.curves, run.control_curves, slope=2, xlabel="eps (lambda / lambda_unit)",
                       ylabel="|u_lin - u_exact|",
                       title=f"Lemma 1, leak='{leak}': every judged draw (control dashed)")
     rows = run.rows

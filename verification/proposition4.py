@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import dfc_theory as dfc
 from dfc_theory.gauss_newton import bp_update
 
-from ._common import save_figure, angle_deg, loglog_slope
+from ._common import angle_deg, loglog_slope, save_figure
 from ._draws import (cond_jjt, inputs, net_text, network, perp_part, positive_real_m, q_pinv,
                      sizes_for)
 from ._sweep import SweepRun, extreme, minmax, theorem_result, worst_of

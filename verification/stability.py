@@ -45,6 +45,20 @@ def _placed_q(rng, net, x, mu0, perp=0.0, others=(0.5, 2.0)):
     return Q
 
 
+def _balanced(rng, j, k):
+    """A draw of the balanced verdict sweeps: judged draw j even places mu_0 at a margin
+    m alpha above -alpha (Condition 3 holds), odd below; m ~ U(0.3, 1), alpha ~ U(0.1, 0.5);
+    every other draw adds a part outside row(J).  Returns (net, x, y, alpha, Q)."""
+    sizes = sizes_for(j)
+    net = network(rng, sizes)
+    x = inputs(rng, sizes[0])
+    y = rng.standard_normal(net.n_out)
+    alpha = float(rng.uniform(0.1, 0.5))
+    side = 1.0 if j % 2 == 0 else -1.0
+    mu0 = -alpha + side * float(rng.uniform(0.3, 1.0)) * alpha
+    return net, x, y, alpha, _placed_q(rng, net, x, mu0, perp=float(k % 2))
+
+
 def _target(net, Q, x, y, alpha):
     g = 2.0 * (y - net.forward(x).output)
     lam = float(lam_for_displacement(net, Q, x, g, alpha, 1e-3))
@@ -72,14 +86,7 @@ def _prop5_instantaneous(ctx):
     name = "stability_prop5_instantaneous"
     run = SweepRun(ctx, name)
     for k, rng, j in run:
-        sizes = sizes_for(j)
-        net = network(rng, sizes)
-        x = inputs(rng, sizes[0])
-        y = rng.standard_normal(net.n_out)
-        alpha = float(rng.uniform(0.1, 0.5))
-        side = 1.0 if j % 2 == 0 else -1.0
-        mu0 = -alpha + side * float(rng.uniform(0.3, 1.0)) * alpha
-        Q = _placed_q(rng, net, x, mu0, perp=float(k % 2))
+        net, x, y, alpha, Q = _balanced(rng, j, k)
         system = dfc.DFCSystem(net, Q, dfc.Controller(alpha=alpha, k_p=0.0, tau_v=0.0,
                                                       leak="total"))
         t = _target(net, Q, x, y, alpha)
@@ -169,14 +176,7 @@ def _pi_finite_tau(ctx):
     name = "stability_pi_finite_tau"
     run = SweepRun(ctx, name)
     for k, rng, j in run:
-        sizes = sizes_for(j)
-        net = network(rng, sizes)
-        x = inputs(rng, sizes[0])
-        y = rng.standard_normal(net.n_out)
-        alpha = float(rng.uniform(0.1, 0.5))
-        side = 1.0 if j % 2 == 0 else -1.0
-        mu0 = -alpha + side * float(rng.uniform(0.3, 1.0)) * alpha
-        Q = _placed_q(rng, net, x, mu0, perp=float(k % 2))
+        net, x, y, alpha, Q = _balanced(rng, j, k)
         ctrl = dfc.Controller(alpha=alpha, k_p=float(rng.uniform(0.5, 2.0)),
                               tau_v=float(rng.uniform(0.05, 0.3)), leak="total")
         system = dfc.DFCSystem(net, Q, ctrl)

@@ -22,12 +22,12 @@ import numpy as np
 
 import dfc_theory as dfc
 
-from ._common import angle_deg, gn_signal, loglog_slope, plot_sweep, transformed_update
+from ._common import angle_deg, gn_signal, plot_sweep, transformed_update
 from ._draws import (break_condition2, cond_jjt, inputs, lam_for_displacement, net_text,
                      network, positive_real_m, q_jt_m, q_pinv, sigma_min, sizes_for,
                      )
-from ._sweep import (SweepRun, extreme, make_draw, minmax, premise_pairs, theorem_result,
-                     worst_of)
+from ._sweep import (SweepRun, extreme, make_draw, minmax, premise_pairs, slope_verdict,
+                     theorem_result, worst_of)
 from ._updates import euler_dt, instantaneous_controller, integrated_rule, steady_update
 
 SLOPE_TOL = 0.1
@@ -94,7 +94,6 @@ def _premises_ok(net, Q, x, g, grid, names):
 def _voltage_sweep(ctx, name, general_q):
     run = SweepRun(ctx, name)
     eps = _eps(ctx)
-    curves, ctrl_curves = [], []
     for k, rng, j in run:
         net0, net1, x = _condition1_net(rng, j)
         if net1 is None:
@@ -118,23 +117,16 @@ def _voltage_sweep(ctx, name, general_q):
         c_ok = all(h for _, h in _premises_ok(cnet, cQ, x, cg, cgrid,
                                               ["newton_converged", "stable"]))
         cang = _angles(cnet, cQ, x, cg, cgrid) if c_ok else None
-        slope = loglog_slope(eps, ang)
-        cslope = loglog_slope(eps, cang) if c_ok else None
         run.add({"network": net_text(net1), "cond(JJ^T)": cond_jjt(J),
                  "Condition-1 deviation before rescaling":
                      float(dfc.condition1_deviation(net0, x)[0]),
-                 "slope": slope, "|slope - 1|": abs(slope - 1),
                  "angle at smallest eps [deg]": float(ang[0]),
                  "angle / eps [deg]": float(ang[0] / eps[0]),
-                 "control slope": cslope,
                  "control angle at smallest eps [deg]": None if cang is None else float(cang[0]),
-                 "passed": bool(abs(slope - 1) <= SLOPE_TOL),
-                 "control": None if cslope is None else bool(abs(cslope - 1) <= SLOPE_TOL)})
-        curves.append((eps, ang))
-        if cang is not None:
-            ctrl_curves.append((eps, cang))
+                 **slope_verdict(eps, ang, cang, 1.0, SLOPE_TOL)})
+        run.add_curves(eps, ang, cang)
     qtext = "Q = J^T M (M random invertible)" if general_q else "Q = J^T"
-    plot = plot_sweep(ctx, name, curves, ctrl_curves, slope=1, xlabel="eps",
+    plot = plot_sweep(ctx, name, run.curves, run.control_curves, slope=1, xlabel="eps",
                       ylabel="angle(DFC, GN)", title=f"Theorem 2, {qtext}")
     rows = run.rows
     if general_q:
@@ -206,7 +198,6 @@ def _nonlinear_rule(ctx):
     name = "theorem2_nonlinear_rule"
     run = SweepRun(ctx, name)
     eps = _eps_rule(ctx)
-    curves, ctrl_curves = [], []
     names = RULE_PREMISES
     for k, rng, j in run:
         net0, net1, x = _condition1_net(rng, j)
@@ -242,20 +233,13 @@ def _nonlinear_rule(ctx):
             cups, csteps = rule_updates(net0, cQ, x, cg, cgrid, eps)
             cang = np.array([angle_deg(up, transformed_update(net0, x, gn_signal(net0, x, d)))
                              for up, d in cups])
-        slope = loglog_slope(eps, ang)
-        cslope = None if cang is None else loglog_slope(eps, cang)
         run.add({"network": net_text(net1), "cond(JJ^T)": cond_jjt(J), "Euler steps": steps,
-                 "slope": slope, "|slope - 1|": abs(slope - 1),
                  "angle at smallest eps [deg]": float(ang[-1]),
                  "angle with plain GN at smallest eps [deg]": float(ang_plain[-1]),
                  "predicted limit angle(D a, a) [deg]": float(ang_pred[-1]),
-                 "control slope": cslope,
-                 "passed": bool(abs(slope - 1) <= SLOPE_TOL),
-                 "control": None if cslope is None else bool(abs(cslope - 1) <= SLOPE_TOL)})
-        curves.append((eps, ang))
-        if cang is not None:
-            ctrl_curves.append((eps, cang))
-    plot = plot_sweep(ctx, name, curves, ctrl_curves, slope=1, xlabel="eps",
+                 **slope_verdict(eps, ang, cang, 1.0, SLOPE_TOL)})
+        run.add_curves(eps, ang, cang)
+    plot = plot_sweep(ctx, name, run.curves, run.control_curves, slope=1, xlabel="eps",
                       ylabel="angle(integrated rule, transformed GN)",
                       title="Theorem 2 with the paper's plasticity rule (T = K_T/(eps |a|))")
     rows = run.rows

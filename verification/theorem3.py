@@ -20,11 +20,11 @@ import numpy as np
 import dfc_theory as dfc
 from dfc_theory.gauss_newton import weighted_min_norm_update
 
-from ._common import (angle_deg, layer_angles_deg, loglog_slope, min_norm_signal, plot_sweep,
+from ._common import (angle_deg, layer_angles_deg, min_norm_signal, plot_sweep,
                       transformed_update)
 from ._draws import (break_condition2, cond_jjt, inputs, net_text, network, positive_real_m,
                      q_jt_m, q_pinv, sizes_for)
-from ._sweep import SweepRun, minmax, theorem_result, worst_of
+from ._sweep import SweepRun, minmax, slope_verdict, theorem_result, worst_of
 from ._updates import steady_update
 from .theorem2 import (_controller, _eps, _eps_rule, _grid, _premises_ok, rule_grid,
                        rule_premises, rule_updates)
@@ -68,7 +68,6 @@ def _weighted_min_norm(ctx):
     name = "theorem3_weighted_min_norm"
     run = SweepRun(ctx, name)
     eps = _eps(ctx)
-    curves, ctrl_curves = [], []
     names = SS_PREMISES
     for k, rng, j in run:
         sizes = sizes_for(j)
@@ -88,21 +87,15 @@ def _weighted_min_norm(ctx):
         c_ok = all(h for _, h in _premises_ok(net, cQ, x, g, cgrid,
                                               ["newton_converged", "stable"]))
         cerr = _ss_errors(net, cQ, x, g, cgrid)[0] if c_ok else None
-        slope = loglog_slope(eps, err)
-        cslope = None if cerr is None else loglog_slope(eps, cerr)
-        run.add({"network": net_text(net), "cond(JJ^T)": cond_jjt(J), "slope": slope,
-                 "|slope - 1|": abs(slope - 1), "factor error at eps = 1e-4": float(err[0]),
+        run.add({"network": net_text(net), "cond(JJ^T)": cond_jjt(J),
+                 "factor error at eps = 1e-4": float(err[0]),
                  "max layer angle at eps = 1e-4 [deg]": ang[0],
                  "concatenated angle, eta_i = eta [deg]": cat[0],
                  "concatenated angle, eta_i = eta/||r||^2 [deg]": cat_eta[0],
-                 "control slope": cslope,
                  "control factor error at eps = 1e-4": None if cerr is None else float(cerr[0]),
-                 "passed": bool(abs(slope - 1) <= SLOPE_TOL),
-                 "control": None if cslope is None else bool(abs(cslope - 1) <= SLOPE_TOL)})
-        curves.append((eps, err))
-        if cerr is not None:
-            ctrl_curves.append((eps, cerr))
-    plot = plot_sweep(ctx, name, curves, ctrl_curves, slope=1, xlabel="eps",
+                 **slope_verdict(eps, err, cerr, 1.0, SLOPE_TOL)})
+        run.add_curves(eps, err, cerr)
+    plot = plot_sweep(ctx, name, run.curves, run.control_curves, slope=1, xlabel="eps",
                       ylabel="max_i |factor_i / ||r_{i-1}||^2 - 1|",
                       title="Theorem 3: per-layer factor ||r_{i-1}||^2 (control: Q + (I-P_J)G)")
     rows = run.rows
@@ -146,7 +139,6 @@ def _nonlinear_rule(ctx):
     name = "theorem3_nonlinear_rule"
     run = SweepRun(ctx, name)
     eps = _eps_rule(ctx)
-    curves, ctrl_curves = [], []
     names = RULE_PREMISES
     for k, rng, j in run:
         sizes = sizes_for(j)
@@ -167,19 +159,12 @@ def _nonlinear_rule(ctx):
                                                ["newton_converged", "stable",
                                                 "reference_euler_stable"]))
         cerr = _nl_errors(net, cQ, x, g, cgrid, eps)[0] if c_ok else None
-        slope = loglog_slope(eps, err)
-        cslope = None if cerr is None else loglog_slope(eps, cerr)
         run.add({"network": net_text(net), "cond(JJ^T)": cond_jjt(J), "Euler steps": steps,
-                 "slope": slope, "|slope - 1|": abs(slope - 1),
                  "factor error at smallest eps": float(err[-1]),
                  "factor error against the plain weighted min-norm": float(err_plain[-1]),
-                 "control slope": cslope,
-                 "passed": bool(abs(slope - 1) <= SLOPE_TOL),
-                 "control": None if cslope is None else bool(abs(cslope - 1) <= SLOPE_TOL)})
-        curves.append((eps, err))
-        if cerr is not None:
-            ctrl_curves.append((eps, cerr))
-    plot = plot_sweep(ctx, name, curves, ctrl_curves, slope=1, xlabel="eps",
+                 **slope_verdict(eps, err, cerr, 1.0, SLOPE_TOL)})
+        run.add_curves(eps, err, cerr)
+    plot = plot_sweep(ctx, name, run.curves, run.control_curves, slope=1, xlabel="eps",
                       ylabel="max_i |factor_i / ||r_{i-1}||^2 - 1|",
                       title="Theorem 3 with the paper's plasticity rule")
     rows = run.rows

@@ -36,10 +36,10 @@ from dfc_theory.feedback_learning import (FeedbackConfig, closed_form_feedback,
                                           expected_feedback_update, feedback_update,
                                           fit_damped_gamma, train_feedback)
 
-from ._common import chord_newton, fd_jacobian, loglog_slope, plot_points, plot_sweep, rel
+from ._common import chord_newton, fd_jacobian, plot_points, plot_sweep, rel
 from ._draws import FIG3, cond_jjt, inputs, label_sizes
 from ._sweep import (SweepRun, consistency_result, extreme, make_draw, minmax, premise_pairs,
-                     theorem_result, worst_of)
+                     slope_verdict, theorem_result, worst_of)
 
 #: networks of the Theorem-6 sweeps: toys (Fig 2's 5-2-2 among them), Fig 3's 15-10-10-5,
 #: the 20-10-5 of Figs S2-S4, and a wide network.  The exact expectation propagates a
@@ -102,7 +102,6 @@ def _closed_form(ctx):
     name = "theorem6_closed_form"
     run = SweepRun(ctx, name)
     cons = SweepRun(ctx, "theorem6_closed_form_conditions")
-    curves, ctrl_curves = [], []
     T = 1.0
     for k, rng, j in run:
         sizes = t6_sizes(ctx, j)
@@ -127,15 +126,11 @@ def _closed_form(ctx):
                        / np.linalg.norm(J))
             cres.append(np.linalg.norm(expected_feedback_update(
                 net, Qc, x, cfg.replace(k_p_fb=kp))) / np.linalg.norm(J))
-        slope, cslope = loglog_slope(dts, res), loglog_slope(dts, cres)
         run.add({"network": f"{label_sizes(sizes)} linear", "cond(JJ^T)": cond_jjt(J),
                  "alpha_fb": alpha, "beta": beta, "dt a_max": 0.04,
-                 "relative residual at dt": [float(r) for r in res], "slope": slope,
-                 "|slope - 1|": abs(slope - 1), "control slope": cslope,
-                 "passed": bool(abs(slope - 1) <= 0.1),
-                 "control": bool(abs(cslope - 1) <= 0.1)})
-        curves.append((dts * a_max, np.array(res)))
-        ctrl_curves.append((dts * a_max, np.array(cres)))
+                 "relative residual at dt": [float(r) for r in res],
+                 **slope_verdict(dts, res, cres, 1.0, 0.1)})
+        run.add_curves(dts * a_max, res, cres)
         # consistency: Condition 2 exactly, J Q* symmetric positive definite
         cons.sweep.judge(None, extra=[])
         JQ = J @ Qc
@@ -145,7 +140,7 @@ def _closed_form(ctx):
         cons.add({"network": f"{label_sizes(sizes)} linear", "|ratio - 1|": float(dev),
                   "||JQ - (JQ)^T|| / ||JQ||": float(asym), "min eig(JQ)": mineig,
                   "passed": bool(dev <= 1e-10 and asym <= 1e-10 and mineig > 0)})
-    plot = plot_sweep(ctx, name, curves, ctrl_curves, slope=1, xlabel="dt a_max",
+    plot = plot_sweep(ctx, name, run.curves, run.control_curves, slope=1, xlabel="dt a_max",
                       ylabel="||E[dQ](Q*)|| / ||J||",
                       title="closed form: residual of the expected rule (control: k_p_fb > 0)")
     rows = run.rows
@@ -435,7 +430,6 @@ def _sample_average(ctx):
     run = SweepRun(ctx, name)
     eps = np.array([0.08, 0.04, 0.02])
     cfg = FeedbackConfig.ideal(**SA_CFG)
-    curves, ctrl_curves = [], []
     for k, rng, j in run:
         sizes = t6_sizes(ctx, j, wide=ctx.full and WIDE_FP, max_wide=2)
         net = dfc.Network.random(list(sizes), activation="tanh",
@@ -463,16 +457,13 @@ def _sample_average(ctx):
             Qavg = np.mean([p[0] for p in per], axis=0)
             errs.append(rel(Qfp, Qavg))
             cerrs.append(rel(Qfp, Q0))  # control: the fixed point at the mean input x0
-        slope, cslope = loglog_slope(eps, errs), loglog_slope(eps, cerrs)
+        v = slope_verdict(eps, errs, cerrs, 2.0, 0.2)
+        v["passed"] = v["passed"] and bool(ok_all)
         run.add({"network": f"{label_sizes(sizes)} tanh", "cond(JJ^T)": cond_jjt(J0),
-                 "relative differences": [float(v) for v in errs], "slope": slope,
-                 "|slope - 2|": abs(slope - 2), "control slope": cslope,
-                 "roots converged": bool(ok_all),
-                 "passed": bool(ok_all and abs(slope - 2) <= 0.2),
-                 "control": bool(abs(cslope - 2) <= 0.2)})
-        curves.append((eps, np.array(errs)))
-        ctrl_curves.append((eps, np.array(cerrs)))
-    plot = plot_sweep(ctx, name, curves, ctrl_curves, slope=2,
+                 "relative differences": [float(e) for e in errs],
+                 "roots converged": bool(ok_all), **v})
+        run.add_curves(eps, errs, cerrs)
+    plot = plot_sweep(ctx, name, run.curves, run.control_curves, slope=2,
                       xlabel="input spread (max first-layer displacement)",
                       ylabel="||Q_fp(avg rule) - avg Q_fp|| / ||Q||",
                       title="tanh nets: learned Q vs sample average (control: Q at the mean input)")
