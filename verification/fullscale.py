@@ -18,7 +18,8 @@ machine), read from the folder named by the environment variable ``DFC_RUNS`` (d
 * ``fullscale_alignment`` (Fig 3B): the alignment of the DFC update with the damped
   minimum-norm update degrades less during training with learned than with fixed feedback;
 * ``fullscale_test_error`` (Table 1): the DFC variants' test error relative to BP's is
-  within the paper's reported spread (full data); on reduced data a labelled proxy;
+  within the paper's reported spread, on records of the full protocol (full data, the
+  paper's epochs); reduced protocols are reported in ``fullscale_records``, not judged;
 * ``fullscale_records``: the records themselves are complete and finite.
 
 Without records, ``--full`` trains a small CPU version itself (the paper's network on the
@@ -338,9 +339,10 @@ def judge(records, source):
                           "records of the same method)")
 
     # --- Table 1: test error relative to BP ----------------------------------------------
-    res = _test_error_result(records, g, suffix)
+    res, reduced = _test_error_result(records, g, suffix)
     if res is None:
-        not_judged.append("fullscale_test_error (need BP and DFC classification records)")
+        not_judged.append("fullscale_test_error (need BP and DFC classification records on "
+                          "the full protocol: full data and the paper's epochs)")
     else:
         results.append(res)
 
@@ -368,13 +370,14 @@ def judge(records, source):
         why="a diverged or truncated run cannot support any of the claims above",
         passed=not bad and bool(records), provenance="ours",
         details={"defects": bad, "not judged": not_judged, "source": source,
+                 "test error on reduced protocols (reported, not judged)": reduced,
                  "records": [r.get("_path") for r in records]}))
     return results
 
 
 def _test_error_result(records, g, suffix):
     from dfc_theory.torch.records import PAPER_TABLE1, PAPER_EPOCHS
-    rows, ok, proxy_any = {}, True, False
+    rows, reduced, ok = {}, {}, True
     for (tag, m, f), recs in g.items():
         d = recs[0]["config"]["dataset"]
         if m not in DFC or d == "mnist_ae" or (tag, "bp", None) not in g:
@@ -388,33 +391,34 @@ def _test_error_result(records, g, suffix):
         spread = math.hypot(ps, bs)
         full = all(not r["summary"].get("reduced_data") and
                    r["summary"].get("epochs_done", 0) >= PAPER_EPOCHS[d] for r in recs + bp)
-        if full:
-            bound = ours_bp + (pm - bm) + 2 * spread
-            rule = "ours - BP_ours <= (paper - BP_paper) + 2 x paper spread"
-        else:
-            proxy_any = True
-            bound = ours_bp * (pm + 2 * spread) / bm
-            rule = "ours <= BP_ours x (paper + 2 x spread) / BP_paper (reduced data: proxy)"
+        row = {"ours [%]": ours, "BP ours [%]": ours_bp, "paper [%]": pm,
+               "paper BP [%]": bm, "seeds": len(recs)}
+        if not full:
+            # Table 1 compares converged training on the full data: a few epochs on a subset
+            # (one seed) cannot support or refute it, so it is reported, not judged
+            reduced[f"{tag}:{lab}"] = row
+            continue
+        bound = ours_bp + (pm - bm) + 2 * spread
         good = ours <= bound
         ok &= good
-        rows[f"{tag}:{lab}"] = {"ours [%]": ours, "BP ours [%]": ours_bp, "bound [%]": bound,
-                              "paper [%]": pm, "full protocol": full, "rule": rule,
-                              "seeds": len(recs)}
+        rows[f"{tag}:{lab}"] = {**row, "bound [%]": bound, "full protocol": full,
+                              "rule": "ours - BP_ours <= (paper - BP_paper) + 2 x paper spread"}
     if not rows:
-        return None
-    return Result(
+        return None, reduced
+    res = Result(
         name="fullscale_test_error",
         claim=("the DFC variants' test error (at the best validation epoch) relative to BP's is "
                "within the paper's reported spread" + suffix),
         reference="THEORY.md s.9 (Table 1)",
         predicted="DFC-variant error <= BP error + paper gap + 2 paper spreads",
-        measured=rows, tolerance=("full data and >= the paper's epochs: ours - BP_ours <= "
-                                  "(paper - BP_paper) + 2 sqrt(sd^2 + sd_BP^2); otherwise the "
-                                  "same bound as a ratio to our BP"),
+        measured=rows, tolerance=("records on full data with >= the paper's epochs: ours - "
+                                  "BP_ours <= (paper - BP_paper) + 2 sqrt(sd^2 + sd_BP^2)"),
         why=("Table 1 reports 5-seed means +- std; two combined standard deviations is the "
-             "paper's own spread.  Reduced data (the 5000-digit subset, few epochs) changes the "
-             "error level, so there the bound is scaled to our BP error and labelled a proxy"),
-        passed=bool(ok), provenance="proxy" if proxy_any else "paper")
+             "paper's own spread.  Records on reduced data or epochs are reported in "
+             "fullscale_records, not judged: a few epochs on a subset cannot support or "
+             "refute a claim about converged training"),
+        passed=bool(ok), provenance="paper", details={"reduced protocols (not judged)": reduced})
+    return res, reduced
 
 
 # ---------------------------------------------------------------------------- entry point
