@@ -16,7 +16,10 @@ Feedback matrices (Q = N x n_L), all built at the feedforward state of the draw'
 * ``perp``: any of the above plus (I - P_J) G, a Gaussian part outside the row space of J:
   J Q is unchanged (same spectrum, same stability) but Condition 2 is broken -- the
   negative control of the Condition-2 claims;
-* ``weight_product``: the paper's fixed feedback Q_i = W_{i+1}^T ... W_L^T.
+* ``weight_product``: the paper's fixed feedback Q_i = W_{i+1}^T ... W_L^T;
+* ``learned``: the feedback the sleep phase learns, in closed form: the fixed point
+  J^T h(J J^T) of the expected feedback rule at the draw's J (ours; the reference sleep
+  settings alpha_fb 0.25, beta 0.025, horizon 0.1).
 
 Regimes: an O(lambda) or O(alpha) claim is fitted over a grid of a dimensionless parameter
 eps, with lambda chosen so that the largest voltage displacement |Q u|_inf of the
@@ -107,6 +110,12 @@ def q_jt_m(rng, J):
     """Q = J^T M (Condition 2, J Q in the right half-plane); returns (Q, M)."""
     M = positive_real_m(rng, J.shape[0])
     return J.T @ M, M
+
+
+def q_learned(J, alpha_fb=0.25, beta=0.025, horizon=0.1):
+    """The learned feedback in closed form, Q = J^T h(J J^T) (the fixed point of the expected
+    sleep-phase rule; reference settings by default)."""
+    return dfc.feedback_learning.closed_form_feedback(J, alpha_fb, beta, horizon=horizon)
 
 
 def q_pinv(J, S):

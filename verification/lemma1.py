@@ -23,7 +23,8 @@ import dfc_theory as dfc
 
 from ._common import loglog_slope, plot_points, plot_sweep, save_figure
 from ._draws import (break_condition2, inputs, lam_for_displacement, net_text,
-                     network, q_jt_m, sigma_min, sizes_for, target_direction, cond_jjt)
+                     network, q_jt_m, q_learned, sigma_min, sizes_for, target_direction,
+                     cond_jjt)
 from ._sweep import (SweepRun, extreme, make_draw, minmax, premise_pairs, theorem_result,
                      worst_of)
 
@@ -44,11 +45,13 @@ def _eps(ctx):
     return np.logspace(-4, -2, 9 if ctx.full else 5)
 
 
-def _q(rng, j, net, x):
+def _q(rng, k, net, x):
     J = net.jacobian(x)
-    fam = ("J^T M", "weight product", "J^T M + (I - P_J) G")[j % 3]
+    fam = ("J^T M", "weight product", "J^T M + (I - P_J) G", "learned")[k % 4]
     if fam == "weight product":
         return dfc.feedback.weight_product(net), fam
+    if fam == "learned":
+        return q_learned(J), fam
     Q, _ = q_jt_m(rng, J)
     if fam.endswith("G"):
         Q = break_condition2(rng, J, Q, rel=0.5)
@@ -70,12 +73,12 @@ def second_order(net, Q, x, u1):
     return 0.5 * (f(h) + f(-h) - 2 * f(0.0)) / h ** 2
 
 
-def _setup(ctx, rng, j, leak, controller=None):
+def _setup(ctx, rng, j, k, leak, controller=None):
     sizes = sizes_for(j)
     net = network(rng, sizes)
     x = inputs(rng, sizes[0])
     g = target_direction(rng, net, x)
-    Q, fam = _q(rng, j, net, x)
+    Q, fam = _q(rng, k, net, x)
     ctrl = controller or _controller(rng, leak)
     system = dfc.DFCSystem(net, Q, ctrl)
     a = ctrl.alpha_eff
@@ -121,7 +124,7 @@ def _slope_sweep(ctx, leak):
     run = SweepRun(ctx, name)
     eps = _eps(ctx)
     for k, rng, j in run:
-        s = _setup(ctx, rng, j, leak)
+        s = _setup(ctx, rng, j, k, leak)
         lams = eps * s["unit"]
         if not _judge(run, s, lams):
             continue
@@ -154,7 +157,8 @@ def _slope_sweep(ctx, leak):
                          "error"),
         control_measured={"control slopes (min, max)": minmax(rows, "control slope")},
         plot=plot, details={"eps grid": eps, "premises": PREMISES,
-                            "Q families": "J^T M, weight product, J^T M + (I - P_J) G"})
+                            "Q families": "J^T M, weight product, J^T M + (I - P_J) G, "
+                                          "learned (closed form)"})
 
 
 
@@ -167,7 +171,7 @@ def _constant_sweep(ctx):
         paper = PAPER_CONTROLLERS[(j // 2) % 2] if j % 2 else None
         leak = ("integral", "total")[k % 2]
         ctrl = dfc.Controller(**paper) if paper else None
-        s = _setup(ctx, rng, j, leak, controller=ctrl)
+        s = _setup(ctx, rng, j, k, leak, controller=ctrl)
         lams = eps * s["unit"]
         if not _judge(run, s, lams):
             continue

@@ -21,8 +21,8 @@ import dfc_theory as dfc
 from dfc_theory.gauss_newton import bp_update
 
 from ._common import angle_deg, loglog_slope, save_figure
-from ._draws import (cond_jjt, inputs, net_text, network, perp_part, positive_real_m, q_pinv,
-                     sizes_for)
+from ._draws import (cond_jjt, inputs, net_text, network, perp_part, positive_real_m,
+                     q_learned, q_pinv, sizes_for)
 from ._sweep import SweepRun, extreme, minmax, theorem_result, worst_of
 from ._updates import steady_update
 from .theorem2 import _controller, _eps, _grid, _premises_ok
@@ -30,11 +30,13 @@ from .theorem2 import _controller, _eps, _grid, _premises_ok
 SLOPE_MIN = 0.9
 
 
-def _q(rng, j, net, x):
+def _q(rng, k, net, x):
     J = net.jacobian(x)
-    fam = ("J^+ S + (I - P_J) G", "weight product", "Gaussian")[j % 3]
+    fam = ("J^+ S + (I - P_J) G", "weight product", "Gaussian", "learned")[k % 4]
     if fam == "weight product":
         return dfc.feedback.weight_product(net), fam
+    if fam == "learned":
+        return q_learned(J), fam
     if fam == "Gaussian" and net.n_out <= 3:
         return dfc.feedback.random_gaussian(net, seed=int(rng.integers(2**63))), fam
     Q = q_pinv(J, positive_real_m(rng, net.n_out))
@@ -68,7 +70,7 @@ def run(ctx):
         sizes = sizes_for(j)
         net = network(rng, sizes)
         x = inputs(rng, sizes[0])
-        Q, fam = _q(rng, j, net, x)
+        Q, fam = _q(rng, k, net, x)
         y = rng.standard_normal(net.n_out)
         g = 2.0 * (y - net.forward(x).output)
         J = net.jacobian(x)
@@ -105,7 +107,7 @@ def run(ctx):
     return [theorem_result(
         run_, name=name,
         claim=("for any Q with stable dynamics (Q = J^+ S + (I - P_J) G, weight product, "
-               "Gaussian), the steady-state update with eta_i = eta/||r_{i-1}||^2 is within 90 "
+               "Gaussian, learned), the steady-state update with eta_i = eta/||r_{i-1}||^2 is within 90 "
                "deg of -grad Loss, and <Delta W, -grad> -> (eta/lambda) ||delta_L||^2 as "
                "alpha, lambda -> 0"),
         reference="THEORY.md s.4, Proposition 4",
