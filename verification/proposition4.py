@@ -79,8 +79,11 @@ def run(ctx):
             continue
         n2 = dfc.metrics.layer_norms(net, x)[0] ** 2
         ang, err, err_plain = _measure(net, Q, x, g, grid, n2)
-        slope = loglog_slope(eps, err)
-        cslope = loglog_slope(eps, err_plain)
+        # the order of the error at the small end (its first-order coefficient is a sum of
+        # an alpha and a lambda term that may nearly cancel, so that the O(eps^2) term bends
+        # the curve at the top of the range): local slope over the two smallest eps
+        slope = loglog_slope(eps[:2], err[:2])
+        cslope = loglog_slope(eps[:2], err_plain[:2])
         ok = bool(np.all(ang < 90) and err[0] < 1 and slope >= SLOPE_MIN)
         run_.add({"network": net_text(net), "Q": fam, "cond(JJ^T)": cond_jjt(J),
                   "min Re eig(JQ)": float(np.linalg.eigvals(J @ Q).real.min()),
@@ -114,11 +117,13 @@ def run(ctx):
         predicted="angles < 90 deg; relative inner-product error O(eps) (slope >= 1)",
         measured={"max angle [deg]": extreme(rows, "max angle with -grad [deg]"),
                   "error slopes (min, max)": minmax(rows, "error slope")},
-        tolerance=(f"every judged draw: all angles < 90 deg, relative error < 1 and its "
-                   f"slope in eps >= {SLOPE_MIN}"),
+        tolerance=(f"every judged draw: all angles < 90 deg, relative error < 1, and its local "
+                   f"slope over the two smallest eps >= {SLOPE_MIN}"),
         why=("the error is O(alpha ||(JQ)^{-1}||) + O(lambda) = O(eps): an upper bound on the "
-             "order, so a slope >= 0.9 (a draw whose first-order coefficient nearly cancels "
-             "decreases faster, which is allowed); error < 1 is the descent property itself"),
+             "order, so a slope >= 0.9 (a draw whose first-order coefficient vanishes decreases "
+             "faster, which is allowed); the alpha and lambda terms may nearly cancel, leaving "
+             "the O(eps^2) term to bend the curve near eps = 1e-2, so the order is read at the "
+             "small end; error < 1 is the descent property itself"),
         worst=worst_of(rows, "max angle with -grad [deg]", "max angle with -grad Loss [deg]"),
         control_premise=("per-layer rates eta_i = eta/||r_{i-1}||^2; control: a single rate "
                          "eta, whose inner product tends to sum_i ||r_{i-1}||^2 delta^T J_i "
