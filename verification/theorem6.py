@@ -37,7 +37,7 @@ from dfc_theory.feedback_learning import (FeedbackConfig, closed_form_feedback,
                                           fit_damped_gamma, train_feedback)
 
 from ._common import chord_newton, fd_jacobian, plot_points, plot_sweep, rel
-from ._draws import FIG3, cond_jjt, inputs, label_sizes
+from ._draws import FIG3, cond_jjt, inputs, label_sizes, q_jt_m
 from ._sweep import (SweepRun, consistency_result, extreme, make_draw, minmax, premise_pairs,
                      slope_verdict, theorem_result, worst_of)
 
@@ -620,7 +620,8 @@ def _sigma_invariance(ctx):
         net = linear_net(rng, sizes)
         x = inputs(rng, sizes[0], batch=1)
         run.sweep.judge(None, extra=[])
-        Q0 = feedback.random_gaussian(net, seed=int(rng.integers(2**63)))
+        # J^T M: J Q0 in the right half-plane, so the sleep phase is stable (Condition 3)
+        Q0 = q_jt_m(rng, net.jacobian(x[0]))[0]
         seed = int(rng.integers(2**63))
         out = []
         for s in (0.05, 0.005):
