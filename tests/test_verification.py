@@ -203,6 +203,8 @@ def test_stability_checks_fail_with_wrong_verdicts(ctx, monkeypatch):
 
     monkeypatch.setattr(dfc, "condition3", flipped)
     monkeypatch.setattr(mod, "_abscissa", lambda *a, **k: -_real_abscissa(*a, **k))
+    real_rate = mod._envelope_rate
+    monkeypatch.setattr(mod, "_envelope_rate", lambda *a: 1.1 * real_rate(*a))
     failed = set(_failed(ctx, "stability"))
     assert {"stability_prop5_instantaneous", "stability_pi_finite_tau",
             "stability_decay_rate", "proposition5_timescale_limit"} <= failed
