@@ -185,7 +185,7 @@ def _draw_table(rows):
         for k in row:
             if k not in keys:
                 keys.append(k)
-    out = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    out = ["| " + " | ".join(_cell(k) for k in keys) + " |", "|" + "---|" * len(keys)]
     for row in rows:
         out.append("| " + " | ".join(_cell(_short(fmt(row.get(k, "")), 40)) for k in keys)
                    + " |")
