@@ -87,21 +87,30 @@ def make_draw(system, x, target, label="", **meta):
 
 def theorem_result(run, *, name, claim, reference, predicted, tolerance, why,
                    measured, worst, control_premise, control_measured, plot=None,
-                   provenance="paper", details=None, extra_ok=True, extra_why=None):
-    """Assemble the Result of a theorem sweep (module docstring for the verdict)."""
+                   provenance="paper", details=None, extra_ok=True, extra_why=None,
+                   aggregate=None):
+    """Assemble the Result of a theorem sweep (module docstring for the verdict).
+
+    ``aggregate`` = (claim holds, control holds): for a claim about typical values over the
+    draws (a figure's message, not a theorem), the verdict uses these sweep-level rules
+    instead of "every judged draw passes"; the per-draw verdicts are still reported."""
     rows = run.rows
     judged = len(rows)
     n_ok = sum(bool(r["passed"]) for r in rows)
     ctrl = [r["control"] for r in rows if r.get("control") is not None]
     ctrl_fail = sum(not c for c in ctrl)
     control_passed = bool(ctrl) and ctrl_fail == 0
+    draws_ok = n_ok == judged
+    if aggregate is not None:
+        draws_ok, control_passed = bool(aggregate[0]), bool(aggregate[1])
     enough = judged >= run.n
-    passed = bool(enough and n_ok == judged and ctrl and not control_passed and extra_ok)
+    passed = bool(enough and draws_ok and ctrl and not control_passed and extra_ok)
     reasons = []
     if not enough:
         reasons.append(f"only {judged} of {run.n} required draws judged")
-    if n_ok < judged:
-        reasons.append(f"{judged - n_ok} judged draw(s) failed")
+    if not draws_ok:
+        reasons.append("the sweep-level rule failed" if aggregate is not None
+                       else f"{judged - n_ok} judged draw(s) failed")
     if not ctrl:
         reasons.append("no control measurement")
     elif control_passed:
