@@ -129,7 +129,7 @@ def save_loglog(ctx, name, x, series, xlabel, ylabel, slope=None, title=None, an
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    _legend(ax, 8)
     ax.grid(True, which="both", alpha=0.3)
     return save_figure(ctx, fig, name)
 
@@ -165,9 +165,14 @@ def plot_sweep(ctx, name, curves, control=(), slope=None, xlabel="eps", ylabel="
     ax.set_ylabel(ylabel + (" (normalised)" if normalise else ""))
     if title:
         ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    _legend(ax, 7)
     ax.grid(True, which="both", alpha=0.3)
     return save_figure(ctx, fig, name)
+
+
+def _legend(ax, size):
+    if ax.get_legend_handles_labels()[0]:  # an empty sweep has nothing to label
+        ax.legend(fontsize=size)
 
 
 def save_figure(ctx, fig, name):
@@ -269,6 +274,6 @@ def plot_points(ctx, name, groups, xlabel, ylabel, title=None, lines=(), logy=Fa
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    _legend(ax, 7)
     ax.grid(True, which="both", alpha=0.3)
     return save_figure(ctx, fig, name)
