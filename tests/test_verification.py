@@ -333,7 +333,7 @@ def _strip(report):
 @pytest.mark.slow
 def test_jobs_give_bit_identical_results(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    args = ["--only", "condition2", "proposition4", "identities", "--seed", "11"]
+    args = ["--only", "condition2", "proposition4", "identities", "fullscale", "--seed", "11"]
     assert main(args + ["--out", str(a)]) == 0
     assert main(args + ["--out", str(b), "--jobs", "2"]) == 0
     ra = json.loads((a / "report.json").read_text())
