@@ -115,25 +115,6 @@ def simulate_rule(system, x, target, dt, n_steps, snapshots=None, rule="nonlinea
 
 
 # ---------------------------------------------------------------------------- plots
-def save_loglog(ctx, name, x, series, xlabel, ylabel, slope=None, title=None, anchor=None):
-    """Plot y-series against x on log-log axes; draw the predicted slope through ``anchor``
-    (default: the first series' first point).  Returns the file name (relative to ctx.out)."""
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    for label, y in series.items():
-        ax.loglog(x, y, "o-", ms=4, label=label)
-    if slope is not None:
-        y0 = anchor if anchor is not None else list(series.values())[0][0]
-        ax.loglog(x, y0 * (np.asarray(x) / x[0]) ** slope, "k--", lw=1,
-                  label=f"predicted slope {slope:g}")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title, fontsize=10)
-    _legend(ax, 8)
-    ax.grid(True, which="both", alpha=0.3)
-    return save_figure(ctx, fig, name)
-
-
 def plot_sweep(ctx, name, curves, control=(), slope=None, xlabel="eps", ylabel="error",
                title=None, normalise=True):
     """All judged draws of a sweep on log-log axes: ``curves`` and ``control`` are lists of
