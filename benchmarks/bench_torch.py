@@ -42,7 +42,7 @@ import torch  # noqa: E402
 
 import dfc_theory.torch as dtt  # noqa: E402
 from dfc_theory.torch import records  # noqa: E402
-from dfc_theory.torch._common import resolve_device  # noqa: E402
+from dfc_theory._validation import resolve_device  # noqa: E402
 from dfc_theory.torch.data import load_data  # noqa: E402
 from dfc_theory.torch.feedback_learning import feedback_update  # noqa: E402
 from dfc_theory.torch.learning import fixed_feedback, forward_update  # noqa: E402
@@ -138,7 +138,7 @@ def bench_once(device, rounds, skip_epoch, log=print):
     t.update(measure({"euler": euler}, max(1, rounds // 2), device))
     ss, sim = out["ss"], out["sim"]
     # the simulation's end state measured by the same exact residual as Newton's
-    from dfc_theory.torch.steady_state import _state_at
+    from dfc_theory._steady_state import _state_at
     F_sim = _state_at(system, x, target, sim.u_final)[2]
     info = {"newton_iterations": ss.iterations, "newton_residual_max": float(ss.residual.max()),
             "newton_converged": int(ss.converged.sum()),

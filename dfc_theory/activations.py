@@ -1,20 +1,34 @@
-"""Nonlinearities phi with their first and second derivatives.
+"""Nonlinearities phi with their first and second derivatives, for every array backend.
 
-Every activation is an :class:`Activation` with three vectorised callables:
-``f(v) = phi(v)``, ``df(v) = phi'(v)`` (the diagonal of D_i in THEORY.md section 1) and
-``d2f(v) = phi''(v)`` (needed only for the exact Jacobian of the PI controller's
-right-hand side away from equilibrium).
+Every activation is an :class:`Activation`: ``f(v) = phi(v)``, ``df(v) = phi'(v)`` (the
+diagonal of D_i, THEORY.md section 1) and ``d2f(v) = phi''(v)`` (for the PI right-hand
+side's Jacobian away from rest), written once against the array API and bound to a
+namespace by :meth:`Activation.on` (``f``, ``df``, ``d2f`` are the NumPy versions).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
+from ._backend import NUMPY
 
-__all__ = ["Activation", "get_activation", "ACTIVATIONS"]
+__all__ = ["Activation", "get_activation", "ACTIVATIONS", "LEAKY_SLOPE"]
 
+#: negative-side slope of ``"leaky_relu"``
 LEAKY_SLOPE = 0.01
+
+
+@dataclass(frozen=True)
+class Bound:
+    """An activation bound to one array namespace: ``f``, ``df``, ``d2f`` and its ``name``."""
+
+    name: str
+    f: Callable
+    df: Callable
+    d2f: Callable
+
+    def __call__(self, v):
+        return self.f(v)
 
 
 @dataclass(frozen=True)
@@ -24,14 +38,32 @@ class Activation:
     Attributes
     ----------
     name : str
-    f, df, d2f : callable
-        phi, phi' and phi'' (elementwise, NumPy arrays in and out).
+    make : callable
+        ``make(xp)`` returns the triple (phi, phi', phi'') written with namespace ``xp``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import get_activation
+    >>> tanh = get_activation("tanh")
+    >>> v = np.array([-1.0, 0.0, 2.0])
+    >>> bool(np.allclose(tanh.df(v), 1 - np.tanh(v) ** 2))
+    True
     """
 
     name: str
-    f: Callable[[np.ndarray], np.ndarray]
-    df: Callable[[np.ndarray], np.ndarray]
-    d2f: Callable[[np.ndarray], np.ndarray]
+    make: Callable = field(repr=False, compare=False)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def on(self, xp) -> Bound:
+        """The functions bound to namespace ``xp`` (cached)."""
+        if xp not in self._cache:
+            self._cache[xp] = Bound(self.name, *self.make(xp))
+        return self._cache[xp]
+
+    f = property(lambda self: self.on(NUMPY).f, doc="phi for NumPy arrays")
+    df = property(lambda self: self.on(NUMPY).df, doc="phi' for NumPy arrays")
+    d2f = property(lambda self: self.on(NUMPY).d2f, doc="phi'' for NumPy arrays")
 
     def __call__(self, v):
         return self.f(v)
@@ -40,57 +72,77 @@ class Activation:
         return f"Activation({self.name!r})"
 
 
-def _sigmoid(v):
-    # numerically stable logistic function
-    return 0.5 * (1.0 + np.tanh(0.5 * v))
+def _linear(xp):
+    return (lambda v: v * 1.0), xp.ones_like, xp.zeros_like
 
 
-def _tanh_d(v):
-    t = np.tanh(v)
-    return 1.0 - t * t
+def _tanh(xp):
+    def df(v):
+        t = xp.tanh(v)
+        return 1.0 - t * t
+
+    def d2f(v):
+        t = xp.tanh(v)
+        return -2.0 * t * (1.0 - t * t)
+    return xp.tanh, df, d2f
 
 
-def _tanh_d2(v):
-    t = np.tanh(v)
-    return -2.0 * t * (1.0 - t * t)
+def _sigmoid_parts(xp):
+    def sig(v):  # numerically stable logistic function
+        return 0.5 * (1.0 + xp.tanh(0.5 * v))
+
+    def dsig(v):
+        s = sig(v)
+        return s * (1.0 - s)
+
+    def d2sig(v):
+        s = sig(v)
+        return s * (1.0 - s) * (1.0 - 2.0 * s)
+    return sig, dsig, d2sig
 
 
-def _sig_d(v):
-    s = _sigmoid(v)
-    return s * (1.0 - s)
+def _relu(xp):
+    return (lambda v: xp.maximum(v, xp.zeros_like(v)),
+            lambda v: xp.astype(v > 0, v.dtype), xp.zeros_like)
 
 
-def _sig_d2(v):
-    s = _sigmoid(v)
-    return s * (1.0 - s) * (1.0 - 2.0 * s)
+def _leaky_relu(xp):
+    return (lambda v: xp.where(v > 0, v, LEAKY_SLOPE * v),
+            lambda v: xp.where(v > 0, xp.ones_like(v), xp.full_like(v, LEAKY_SLOPE)),
+            xp.zeros_like)
 
 
-ACTIVATIONS = {
-    "linear": Activation("linear", lambda v: np.asarray(v, dtype=float) * 1.0,
-                         lambda v: np.ones_like(v, dtype=float),
-                         lambda v: np.zeros_like(v, dtype=float)),
-    "tanh": Activation("tanh", np.tanh, _tanh_d, _tanh_d2),
-    "relu": Activation("relu", lambda v: np.maximum(v, 0.0),
-                       lambda v: (np.asarray(v) > 0).astype(float),
-                       lambda v: np.zeros_like(v, dtype=float)),
-    "leaky_relu": Activation("leaky_relu", lambda v: np.where(v > 0, v, LEAKY_SLOPE * v),
-                             lambda v: np.where(np.asarray(v) > 0, 1.0, LEAKY_SLOPE),
-                             lambda v: np.zeros_like(v, dtype=float)),
-    "sigmoid": Activation("sigmoid", _sigmoid, _sig_d, _sig_d2),
+def _softplus(xp):
     # softplus(v) = log(1 + e^v), softplus' = sigmoid, softplus'' = sigmoid'
-    "softplus": Activation("softplus", lambda v: np.logaddexp(0.0, v), _sigmoid, _sig_d),
-}
+    sig, dsig, _ = _sigmoid_parts(xp)
+    return (lambda v: xp.logaddexp(xp.zeros_like(v), v)), sig, dsig
+
+
+ACTIVATIONS = {name: Activation(name, make) for name, make in (
+    ("linear", _linear), ("tanh", _tanh), ("relu", _relu), ("leaky_relu", _leaky_relu),
+    ("sigmoid", _sigmoid_parts), ("softplus", _softplus))}
 
 
 def get_activation(name, argname="activation") -> Activation:
     """Return the :class:`Activation` called ``name`` (or ``name`` itself if it is one).
 
-    ``argname`` is the argument named in the error message (e.g. "output_activation").
+    Parameters
+    ----------
+    name : str or Activation
+        One of ``ACTIVATIONS``: linear, tanh, relu, leaky_relu, sigmoid, softplus.
+    argname : str
+        The argument named in the error message (e.g. "output_activation").
 
     Raises
     ------
     ValueError
         If ``name`` is not one of ``ACTIVATIONS``.
+
+    Examples
+    --------
+    >>> from dfc_theory import get_activation
+    >>> get_activation("softplus")
+    Activation('softplus')
     """
     if isinstance(name, Activation):
         return name

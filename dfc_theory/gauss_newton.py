@@ -2,7 +2,7 @@
 
 All take the feedforward network, inputs x (B, n_0) and output errors delta_L (B, n_L)
 (delta_L = r_L* - r_L^- = -lambda dLoss/dr_L), and return the batch average
-(1/B) sum_b of the per-sample update as an :class:`~dfc_theory.updates.Update`.
+(1/B) sum_b of the per-sample update as an :class:`~dfc_theory.Update`.
 
 J_theta is never materialised: with J_theta = [J_1 (x) r_0^T, I-part J_1, ...],
 
@@ -13,33 +13,39 @@ so a Gauss-Newton step costs n_L x n_L solves per sample (THEORY.md section 4, T
 """
 from __future__ import annotations
 
-import numpy as np
-
-from ._validation import as_float_array, check_scalar
-from .network import Network
-from .updates import Update
+from ._backend import eye, namespace, solve
+from ._network import Network
+from ._updates import Update
+from ._validation import check_choice, check_nonempty, check_scalar, check_type
 
 __all__ = ["gn_update", "min_norm_update", "weighted_min_norm_update", "bp_update",
            "per_layer_from_signal"]
 
 
 def _prep(network, x, delta_L):
-    if not isinstance(network, Network):
-        raise TypeError(f"network: expected a dfc_theory.Network, got {type(network).__name__}")
-    fp = network.forward(np.atleast_2d(np.asarray(x, dtype=np.float64)))
-    d = as_float_array(delta_L, "delta_L", ndim=(1, 2))
-    d = np.atleast_2d(d)
+    check_type(network, "network", Network)
+    x2 = check_nonempty(network._input(x)[0], "x", "the batch-averaged update")
+    fp = network._forward(x2)
+    d = network.convert(delta_L, "delta_L", ndim=(1, 2))
+    d = d[None] if d.ndim == 1 else d
     if d.shape != fp.r[-1].shape:
-        raise ValueError(f"delta_L: expected shape {fp.r[-1].shape}, got {np.shape(delta_L)}")
+        raise ValueError(f"delta_L: expected shape {tuple(fp.r[-1].shape)}, "
+                         f"got {tuple(d.shape)}")
     return fp, d
 
 
 def per_layer_from_signal(a_blocks, r, with_bias=True):
     """Delta W_i = (1/B) sum_b a_i r_{i-1}^T and Delta b_i = (1/B) sum_b a_i, from per-layer
-    signals a_i (B, n_i) and presynaptic rates r = (r_0, ..., r_{L-1}) (B, n_{i-1})."""
+    signals a_i (B, n_i) and presynaptic rates r = (r_0, ..., r_{L-1}) (B, n_{i-1}).
+
+    Returns
+    -------
+    Update
+    """
+    xp = namespace(a_blocks[0])
     B = a_blocks[0].shape[0]
     dW = tuple(a.T @ ri / B for a, ri in zip(a_blocks, r))
-    db = tuple(a.mean(axis=0) for a in a_blocks) if with_bias else None
+    db = tuple(xp.mean(a, axis=0) for a in a_blocks) if with_bias else None
     return Update(dW, db)
 
 
@@ -50,16 +56,45 @@ def gn_update(network, x, delta_L, gamma=0.0, include_bias=True):
 
     (gamma = 0: the minimum-norm solution J_theta^+ delta_L of Theorem 2 when J_theta has
     full row rank).  ``include_bias`` adds the biases to theta.
+
+    Parameters
+    ----------
+    network : Network
+    x : array (B, n_0) or (n_0,)
+    delta_L : array (B, n_L) or (n_L,)
+        r_L* - r_L^- (= -lambda dLoss/dr_L).
+    gamma : float >= 0
+        Damping ("gn damping").
+    include_bias : bool
+
+    Returns
+    -------
+    Update
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> from dfc_theory.gauss_newton import gn_update
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> x, d = np.ones(3), np.array([0.01, -0.02])
+    >>> theta = gn_update(net, x, d).vector()        # J_theta theta = delta_L (min-norm)
+    >>> bool(np.allclose(net.weight_jacobian(x) @ theta, d))
+    True
     """
     gamma = check_scalar(gamma, "gamma", low=0.0)
     fp, d = _prep(network, x, delta_L)
-    Js = network.layer_jacobians(fp.r[0])
-    nL = network.n_out
-    G = gamma * np.eye(nL) + sum(
-        (np.sum(r * r, axis=1) + (1.0 if include_bias else 0.0))[:, None, None]
-        * (Ji @ np.swapaxes(Ji, 1, 2)) for Ji, r in zip(Js, fp.r[:-1]))
-    c = np.linalg.solve(G, d[..., None])  # (B, n_L, 1)
-    a = [(np.swapaxes(Ji, 1, 2) @ c)[..., 0] for Ji in Js]
+    return _gn(fp, network._jacobian_blocks(list(fp.v)), d, gamma, include_bias)
+
+
+def _gn(fp, Js, d, gamma=0.0, include_bias=True):
+    """:func:`gn_update` from a forward pass, the layer Jacobians J_i and delta_L."""
+    xp = namespace(d)
+    G = gamma * eye(xp, d.shape[1], d) + sum(
+        (xp.sum(r * r, axis=1) + (1.0 if include_bias else 0.0))[:, None, None]
+        * (Ji @ Ji.mT) for Ji, r in zip(Js, fp.r[:-1]))
+    c = solve(G, d[..., None])  # (B, n_L, 1)
+    a = [(Ji.mT @ c)[..., 0] for Ji in Js]
     return per_layer_from_signal(a, fp.r[:-1], include_bias)
 
 
@@ -69,14 +104,31 @@ def min_norm_update(network, x, delta_L, gamma=0.0, rule="voltage", include_bias
         a = J^T (J J^T + gamma I)^{-1} delta_L,   Delta W_i = (1/B) sum_b a_i r_{i-1}^T
 
     ``rule="nonlinear"`` uses a_i <- phi(v_i^- + a_i) - phi(v_i^-) (THEORY.md section 7).
+    Parameters and returns as :func:`gn_update`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> from dfc_theory.gauss_newton import min_norm_update
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> x, d = np.ones((1, 3)), np.array([[0.1, -0.2]])
+    >>> a = net.split(np.linalg.pinv(net.jacobian(x)[0]) @ d[0])          # J^+ delta_L
+    >>> bool(np.allclose(min_norm_update(net, x, d).dW[0], np.outer(a[0], x[0])))
+    True
     """
     gamma = check_scalar(gamma, "gamma", low=0.0)
-    if rule not in ("voltage", "nonlinear"):
-        raise ValueError(f"rule: expected 'voltage' or 'nonlinear', got {rule!r}")
+    check_choice(rule, "rule", ("voltage", "nonlinear"))
     fp, d = _prep(network, x, delta_L)
-    J = network.jacobian(fp.r[0])
-    G = J @ np.swapaxes(J, 1, 2) + gamma * np.eye(network.n_out)
-    a = (np.swapaxes(J, 1, 2) @ np.linalg.solve(G, d[..., None]))[..., 0]
+    return _min_norm(network, fp, network._jacobian(fp.v_stacked), d, gamma, rule,
+                     include_bias)
+
+
+def _min_norm(network, fp, J, d, gamma=0.0, rule="voltage", include_bias=True):
+    """:func:`min_norm_update` from a forward pass, the stacked J (B, n_L, N) and delta_L."""
+    check_choice(rule, "rule", ("voltage", "nonlinear"))
+    G = J @ J.mT + gamma * eye(network.xp, network.n_out, d)
+    a = (J.mT @ solve(G, d[..., None]))[..., 0]
     blocks = network.split(a)
     if rule == "nonlinear":
         blocks = [network.phi(i).f(v + ai) - network.phi(i).f(v)
@@ -87,11 +139,11 @@ def min_norm_update(network, x, delta_L, gamma=0.0, rule="voltage", include_bias
 def weighted_min_norm_update(network, x, delta_L):
     """Theorem 3's solution: min sum_i ||r_{i-1}||^2 ||Delta W_i||_F^2 subject to
     sum_i J_i Delta W_i r_{i-1} = delta_L, i.e. Delta W_i = (J^+ delta_L)_i r_{i-1}^T / ||r_{i-1}||^2
-    (weights only; batch-averaged)."""
+    (weights only; batch-averaged).  Parameters and returns as :func:`gn_update`."""
     fp, d = _prep(network, x, delta_L)
-    J = network.jacobian(fp.r[0])
-    a = np.einsum("bij,bj->bi", np.linalg.pinv(J), d)
-    blocks = [ai / np.maximum(np.sum(r * r, axis=1, keepdims=True), 1e-300)
+    xp = network.xp
+    a = xp.einsum("bij,bj->bi", xp.linalg.pinv(network._jacobian(fp.v_stacked)), d)
+    blocks = [ai / xp.maximum(xp.sum(r * r, axis=1, keepdims=True), 1e-300)
               for ai, r in zip(network.split(a), fp.r[:-1])]
     return per_layer_from_signal(blocks, fp.r[:-1], with_bias=False)
 
@@ -101,8 +153,24 @@ def bp_update(network, x, delta_L, include_bias=True):
 
     With delta_L = -lambda dLoss/dr_L this is -lambda grad_theta Loss (a descent direction).
     Computed by the backward recursion e_L = D_L delta_L, e_i = D_i W_{i+1}^T e_{i+1}.
+    Parameters and returns as :func:`gn_update`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> from dfc_theory.gauss_newton import bp_update
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> x, d = np.ones((1, 3)), np.array([[0.1, -0.2]])
+    >>> bool(np.allclose(bp_update(net, x, d).vector(), net.weight_jacobian(x)[0].T @ d[0]))
+    True
     """
     fp, d = _prep(network, x, delta_L)
+    return _bp(network, fp, d, include_bias)
+
+
+def _bp(network, fp, d, include_bias=True):
+    """:func:`bp_update` from a forward pass and delta_L."""
     L = network.depth
     e = [None] * L
     e[L - 1] = network.phi(L).df(fp.v[L - 1]) * d

@@ -1,74 +1,213 @@
-"""Metrics of the paper's figures (THEORY.md section 7)."""
+"""Every measure of the paper's figures and checks (THEORY.md sections 4, 5 and 7), for
+NumPy arrays and torch tensors alike: angles, Condition 1/2/3 measures, spectra.
+
+Angles are 2 atan2(||a - b||, ||a + b||) of the unit-norm arguments: arccos(<a, b> / (||a||
+||b||)) but accurate near 0 and 180 degrees (arccos loses ~eps / angle: 1e-11 deg at 0.005).
+"""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
-from ._validation import check_choice
-from .network import Network
-from .updates import Update
+from ._backend import eigvals, errstate, namespace, norm
+from ._network import Network
+from ._updates import Update
+from ._validation import as_array, check_choice, is_tensor
 
 __all__ = ["angle", "layer_angles", "condition1_deviation", "condition2_ratio",
-           "layer_norms"]
+           "layer_norms", "spectra", "spectral_abscissa", "spectral_radius",
+           "descent_inner_products"]
+
+_DEG = 180.0 / math.pi
 
 
-def _flat(a, with_bias=True):
-    if isinstance(a, Update):
-        return a.vector(with_bias)
-    return np.asarray(a, dtype=np.float64).ravel()
+def _float64_pair(a, b, names=("a", "b"), **checks):
+    """Both as float64 arrays of one namespace (torch when either is a tensor), checked
+    (:func:`dfc_theory._validation.as_array` keywords)."""
+    kw = {"dtype": "float64", "device": (a if is_tensor(a) else b).device} \
+        if is_tensor(a) or is_tensor(b) else {}
+    return tuple(as_array(c, n, **kw, **checks) for c, n in zip((a, b), names))
 
 
-def angle(a, b, with_bias=True):
-    """angle(A, B) = degrees(arccos(<A, B>_F / (||A||_F ||B||_F))), cosine clipped to [-1, 1].
+def angle(a, b, with_bias=True, matrices=False):
+    """angle(A, B) = degrees(arccos(<A, B>_F / (||A||_F ||B||_F))) (THEORY.md section 7).
 
-    ``a``, ``b``: arrays of equal size or :class:`Update` objects (concatenated over layers).
-    Returns nan when either has zero norm.
+    Parameters
+    ----------
+    a, b : arrays or :class:`Update`
+        Updates are concatenated over layers (biases if ``with_bias``); arrays flattened, or
+        with ``matrices`` compared per matrix in the last two axes (broadcast).  In float64.
+
+    Returns
+    -------
+    float in [0, 180] (nan for a zero norm), or an array with ``matrices``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import angle
+    >>> angle(np.array([1.0, 0.0]), np.array([1.0, 1.0]))
+    45.0
+    >>> angle(np.eye(2), np.stack([np.eye(2), -np.eye(2)]), matrices=True)
+    array([  0., 180.])
     """
-    x, y = _flat(a, with_bias), _flat(b, with_bias)
+    if isinstance(a, Update):
+        a = a.vector(with_bias)
+    if isinstance(b, Update):
+        b = b.vector(with_bias)
+    x, y = _float64_pair(a, b)
+    if matrices:
+        mnorm = namespace(x).linalg.matrix_norm
+        q, p = x / mnorm(x, keepdims=True), y / mnorm(y, keepdims=True)
+        return namespace(x).atan2(mnorm(q - p), mnorm(q + p)) * (2 * _DEG)
+    return _flat_angle(x.reshape(-1), y.reshape(-1))
+
+
+def _flat_angle(x, y):
     if x.shape != y.shape:
-        raise ValueError(f"b: expected {x.size} entries to match a, got {y.size}")
-    nx, ny = np.linalg.norm(x), np.linalg.norm(y)
+        raise ValueError(f"b: expected {x.shape[0]} entries to match a, got {y.shape[0]}")
+    nx, ny = float(norm(x)), float(norm(y))
     if nx == 0 or ny == 0:
         return float("nan")
-    return float(np.degrees(np.arccos(np.clip(x @ y / (nx * ny), -1.0, 1.0))))
+    q, p = x / nx, y / ny
+    return float(math.atan2(float(norm(q - p)), float(norm(q + p))) * (2 * _DEG))
 
 
 def layer_angles(a: Update, b: Update, with_bias=True):
-    """Angles per layer i = 1..L between two updates."""
+    """Angles per layer i = 1..L between two updates (NumPy array of degrees)."""
     if a.depth != b.depth:
         raise ValueError(f"b: expected {a.depth} layers, got {b.depth}")
     wb = with_bias and a.db is not None and b.db is not None
-    return np.array([angle(a.layer(i, wb), b.layer(i, wb)) for i in range(1, a.depth + 1)])
+    x, y = _float64_pair(a.vector(wb), b.vector(wb))  # one conversion, then per layer
+    offs = np.cumsum([0] + [a.layer(i, wb).shape[0] for i in range(1, a.depth + 1)])
+    return np.array([_flat_angle(x[i:j], y[i:j]) for i, j in zip(offs[:-1], offs[1:])])
 
 
 def layer_norms(network: Network, x):
     """||r_i|| for i = 0..L-1 (output excluded), shape (B, L)."""
-    fp = network.forward(np.atleast_2d(np.asarray(x, dtype=np.float64)))
-    return np.stack([np.linalg.norm(r, axis=1) for r in fp.r[:-1]], axis=1)
+    fp = network._forward(network._input(x)[0])
+    xp = network.xp
+    return xp.stack([xp.linalg.vector_norm(r, axis=1) for r in fp.r[:-1]], axis=1)
 
 
 def condition1_deviation(network: Network, x, metric="std"):
     """Condition 1 (equal layer norms ||r_0|| = ... = ||r_{L-1}||), per sample (B,).
 
-    ``metric="std"``: std_i(||r_i||) / mean_i(||r_i||) (THEORY.md's definition, population std);
-    ``metric="reference"``: the reference code's sqrt(mean_i((||r_i|| - m)^2) / m) with m the
-    mean norm -- not scale-free, kept to reproduce the paper's Fig 3C.
+    ``metric="std"``: std_i(||r_i||) / mean_i(||r_i||) (THEORY.md's, population std);
+    ``metric="reference"``: the reference code's sqrt(mean_i((||r_i|| - m)^2) / m), m the mean
+    norm (not scale-free; the paper's Fig 3C).  Both are 0 where every norm is 0.
     """
     check_choice(metric, "metric", ("std", "reference"))
-    n = layer_norms(network, x)
-    m = n.mean(axis=1)
-    if metric == "std":
-        return n.std(axis=1) / m
-    return np.sqrt(np.mean((n - m[:, None]) ** 2, axis=1) / m)
+    n, xp = layer_norms(network, x), network.xp
+    m = xp.mean(n, axis=1)
+    with errstate(xp, invalid="ignore"):
+        if metric == "std":
+            dev = xp.std(n, axis=1) / m
+        else:
+            dev = xp.sqrt(xp.mean((n - m[:, None]) ** 2, axis=1) / m)
+    return xp.where(m > 0, dev, xp.zeros_like(dev))
 
 
 def condition2_ratio(J, Q):
-    """Condition 2 measure ||P_J Q||_F / ||Q||_F with P_J = J^T (J J^T)^{-1} J the projector on
-    the row space of J (1 iff col(Q) lies in row(J)).  J (n_L, N) or (B, n_L, N); Q (N, n_L)
-    or (B, N, n_L).  Uses the pseudoinverse so rank-deficient J is handled."""
-    J = np.asarray(J, dtype=np.float64)
-    Q = np.asarray(Q, dtype=np.float64)
+    """Condition 2 measure ||P_J Q||_F / ||Q||_F with P_J = J^T (J J^T)^{-1} J = J^+ J the
+    projector on the row space of J (1 iff col(Q) lies in row(J)).
+
+    Parameters
+    ----------
+    J : array (n_L, N) or (B, n_L, N)
+    Q : array (N, n_L) or (B, N, n_L)
+
+    Returns
+    -------
+    array () or (B,), float64 in the namespace of J (pseudoinverse: any rank).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import condition2_ratio
+    >>> J = np.random.default_rng(0).standard_normal((2, 5))
+    >>> float(np.round(condition2_ratio(J, J.T @ np.array([[1.0, 2.0], [0.0, 1.0]])), 12))
+    1.0
+    """
+    J, Q = _float64_pair(J, Q, ("J", "Q"), ndim=(2, 3))
     if J.shape[-1] != Q.shape[-2] or J.shape[-2] != Q.shape[-1]:
         raise ValueError(f"Q: expected shape (..., {J.shape[-1]}, {J.shape[-2]}) to match J "
-                         f"{J.shape}, got {Q.shape}")
-    PQ = np.linalg.pinv(J) @ (J @ Q)
-    return np.linalg.norm(PQ, axis=(-2, -1)) / np.linalg.norm(Q, axis=(-2, -1))
+                         f"{tuple(J.shape)}, got {tuple(Q.shape)}")
+    xp = namespace(J)
+    PQ = xp.linalg.pinv(J) @ (J @ Q)
+    return xp.linalg.matrix_norm(PQ) / xp.linalg.matrix_norm(Q)
+
+
+def _square_batch(A, name="A"):
+    """(M, M) or (B, M, M), real or complex -> ((B, M, M), single)."""
+    arr = as_array(A, name, ndim=(2, 3), complex_ok=True)
+    single = arr.ndim == 2
+    arr = arr[None] if single else arr
+    if arr.shape[-1] != arr.shape[-2] or arr.shape[-1] == 0:
+        raise ValueError(f"{name}: expected square matrices (M, M) or (B, M, M), "
+                         f"got shape {tuple(arr.shape[1:] if single else arr.shape)}")
+    return arr, single
+
+
+def spectra(A):
+    """Eigenvalues of A, sorted by decreasing real part (ties: decreasing imaginary part).
+
+    Parameters
+    ----------
+    A : array (M, M) or (B, M, M)
+
+    Returns
+    -------
+    complex array (M,) or (B, M).
+    """
+    A2, single = _square_batch(A)
+    lam = eigvals(A2)
+    xp = namespace(lam)
+    order = xp.argsort(-xp.imag(lam), axis=-1, stable=True)
+    lam = xp.take_along_axis(lam, order, axis=-1)
+    order = xp.argsort(-xp.real(lam), axis=-1, stable=True)
+    lam = xp.take_along_axis(lam, order, axis=-1)
+    return lam[0] if single else lam
+
+
+def spectral_abscissa(A):
+    """a(A) = max_i Re lambda_i(A); A is Hurwitz (locally asymptotically stable) iff a < 0,
+    and generically ||z(t)|| ~ e^{a t} for large t.
+
+    Parameters
+    ----------
+    A : array (M, M) or (B, M, M)
+
+    Returns
+    -------
+    float, or (B,) array in the namespace of A.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import spectral_abscissa
+    >>> spectral_abscissa(np.array([[-1.0, 5.0], [0.0, -2.0]]))
+    -1.0
+    """
+    A2, single = _square_batch(A)
+    xp = namespace(A2)
+    a = xp.max(xp.real(eigvals(A2)), axis=-1)
+    return float(a[0]) if single else a
+
+
+def spectral_radius(A):
+    """rho(A) = max_i |lambda_i(A)| (float or (B,))."""
+    A2, single = _square_batch(A)
+    xp = namespace(A2)
+    r = xp.max(xp.abs(eigvals(A2)), axis=-1)
+    return float(r[0]) if single else r
+
+
+def descent_inner_products(J, delta_v, delta_L):
+    """Proposition 4's per-sample inner product delta_L^T J Delta v (B,): (lambda / eta) times
+    that of the update with rates eta_i = eta / ||r_{i-1}||^2 with -grad_W Loss, so > 0 means
+    a descent direction (THEORY.md section 4)."""
+    return namespace(J).einsum("bk,bkn,bn->b", delta_L, J, delta_v)
+
+

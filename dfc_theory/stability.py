@@ -1,35 +1,11 @@
-"""Local stability of the DFC dynamics: the linearised system matrices (THEORY.md section 5).
+"""Local stability of the DFC dynamics (THEORY.md section 5): the linearised system matrices
+at a rest point (:func:`system_matrices`, which holds their formulas), Lyapunov
+certificates, Condition 3, the Condition-2 ratio at the rest point, and the stability limits
+of forward Euler and of the reference code's Euler scheme.
 
-Linearising the network + controller dynamics of THEORY.md section 2 around a rest point
-gives dz/dt = A z (+ a constant drive).  With D_i = diag(phi_i'(v_i)) at the rest point,
-
-* J_hat (N x N): block sub-diagonal, block (i, i-1) = W_i D_{i-1};
-* J_L^o (n_L x N): zero except its last block D_L;
-* J = J_L^o (I - J_hat)^{-1} = d r_L / d v;  a11 = (I - J_hat) / tau_v,
-
-:func:`system_matrices` returns (batched, each (B, M, M)):
-
-* ``A_tilde_I`` = [[-a11, Q / tau_v], [-J_L^o / tau_u, -alpha I / tau_u]]
-  integral control (k_p = 0), state [Delta v; u];
-* ``A_I`` = [[-a11, a11 Q], [-J / tau_u, -alpha I / tau_u]]
-  the same system in the coordinates w = (I - J_hat) Delta v (same spectrum);
-* ``A_inst`` = -(J Q + alpha I) / tau_u
-  the instantaneous system tau_v -> 0 with k_p = 0 (Proposition 5);
-* ``A_PI`` = [[-a11, a11 Q], [-(J - (k_p tau_u / tau_v) J_L^o) / tau_u,
-  -(alpha I + (k_p tau_u / tau_v) D_L Q_L) / tau_u]]
-  PI control with the reference code's "total" leak, w coordinates;
-* ``A_PI_integral`` = [[-(I - J_hat + k_p Q J_L^o) / tau_v, Q / tau_v],
-  [-J_L^o / tau_u, -alpha I / tau_u]]
-  PI control with the paper's "integral" leak, state [Delta v; u_int] (derived here, see
-  Notes of :func:`system_matrices`);
-* ``A_system`` the matrix of the system's own controller (its ``leak``, ``k_p``, ``tau_v``)
-  in the state coordinates of :class:`~dfc_theory.DFCSystem` (equal to
-  ``DFCSystem.rhs_jacobian`` at the rest point).
-
-Stability means every eigenvalue has a negative real part: spectral abscissa
-a(A) = max_i Re lambda_i(A) < 0 (Lyapunov's indirect method).  The module also gives
-Lyapunov certificates, Condition 3, the Condition-2 ratio at the rest point, and the
-stability limits of forward Euler and of the reference code's Euler scheme.
+Stable means spectral abscissa a(A) = max_i Re lambda_i(A) < 0 (Lyapunov's indirect method;
+the spectral measures live in :mod:`dfc_theory.metrics` and are re-exported here).  SciPy:
+NumPy systems only (convert a torch system with ``system.to_numpy()``).
 """
 from __future__ import annotations
 
@@ -38,8 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from ._validation import as_batch, as_float_array, check_choice, check_scalar
-from .dynamics import DFCSystem
+from ._dynamics import DFCSystem
+from ._simulate import simulate
+from ._steady_state import steady_state
+from ._validation import as_batch, check_choice, check_scalar, check_type
+from .metrics import _square_batch, spectra, spectral_abscissa, spectral_radius
+from .metrics import condition2_ratio as _ratio
 
 __all__ = ["system_matrices", "MATRIX_KEYS", "POINTS", "linearisation_point",
            "spectra", "spectral_abscissa", "spectral_radius", "is_hurwitz",
@@ -53,20 +33,10 @@ POINTS = ("feedforward", "steady_state")
 
 # ---------------------------------------------------------------------------- helpers
 def _check_system(system):
-    if not isinstance(system, DFCSystem):
-        raise TypeError(f"system: expected a dfc_theory.DFCSystem, got {type(system).__name__}")
-
-
-def _as_square_batch(A, name="A"):
-    """(M, M) or (B, M, M) -> ((B, M, M), single)."""
-    arr = as_float_array(A, name, ndim=(2, 3))
-    single = arr.ndim == 2
-    if single:
-        arr = arr[None]
-    if arr.shape[-1] != arr.shape[-2] or arr.shape[-1] == 0:
-        raise ValueError(f"{name}: expected square matrices (M, M) or (B, M, M), "
-                         f"got shape {np.shape(A)}")
-    return arr, single
+    check_type(system, "system", DFCSystem)
+    if not isinstance(system.Q, np.ndarray):
+        raise TypeError("system: dfc_theory.stability is NumPy-only (SciPy); pass "
+                        "system.to_numpy()")
 
 
 def _out(a, single):
@@ -75,7 +45,6 @@ def _out(a, single):
 
 @dataclass(frozen=True)
 class _Point:
-    x2: np.ndarray          # (B, n_0)
     v: np.ndarray           # (B, N) pre-activations at the rest point
     u: np.ndarray           # (B, n_L) control at the rest point
     single: bool
@@ -83,32 +52,12 @@ class _Point:
 
 
 def linearisation_point(system, x, target=None, at="feedforward", tol=None):
-    """The rest point the matrices are evaluated at.
+    """The rest point of :func:`system_matrices`: ``at="feedforward"``, v = v^- and u = 0
+    (the rest point for lambda -> 0), or ``"steady_state"``, the exact (Newton) steady state
+    of the system's own controller (``target`` r_L* required, ``tol`` its tolerance).
 
-    Parameters
-    ----------
-    system : DFCSystem
-    x : array (B, n_0) or (n_0,)
-    target : array (B, n_L) or (n_L,), optional
-        r_L*; required for ``at="steady_state"``.
-    at : {"feedforward", "steady_state"}
-        ``"feedforward"``: v = v^- and u = 0 (the rest point for lambda -> 0, and the state
-        every simulation starts from).  ``"steady_state"``: the exact steady state of the
-        system's own controller, v_i = W_i phi(v_{i-1}) + b_i + Q_i u,
-        alpha_eff u = r_L* - r_L(u), solved by Newton in u
-        (:func:`dfc_theory.steady_state`, ``method="newton"``).
-    tol : float, optional
-        Newton tolerance (default that of :func:`dfc_theory.steady_state`).
-
-    Returns
-    -------
-    dict with ``v`` (B, N), ``u`` (B, n_L) (squeezed for a single x) and ``at``.
-
-    Raises
-    ------
-    ValueError
-        Unknown ``at``; ``target`` missing for ``"steady_state"``; Newton did not converge
-        for some sample (there is then no rest point to linearise around).
+    Returns a dict with ``v`` (B, N), ``u`` (B, n_L) (squeezed for a single x) and ``at``;
+    ValueError when the Newton solve did not converge (no rest point to linearise around).
     """
     p = _point(system, x, target, at, tol)
     return {"v": _out(p.v, p.single), "u": _out(p.u, p.single), "at": p.at}
@@ -123,12 +72,11 @@ def _point(system, x, target, at, tol=None) -> _Point:
             x2, _, single = system.prepare(x, target)
         else:
             x2, single = as_batch(x, "x", net.n_in)
-        v = net.forward(x2).v_stacked
-        return _Point(x2, v, np.zeros((x2.shape[0], net.n_out)), single, at)
+        v = net._forward(x2).v_stacked
+        return _Point(v, np.zeros((x2.shape[0], net.n_out)), single, at)
     if target is None:
         raise ValueError("target: at='steady_state' needs the output target r_L* "
                          "(shape (B, n_L) or (n_L,))")
-    from .steady_state import steady_state
     x2, t, single = system.prepare(x, target)
     ss = steady_state(system, x2, t, method="newton", tol=tol)
     if not np.all(ss.converged):
@@ -137,22 +85,7 @@ def _point(system, x, target, at, tol=None) -> _Point:
             f"at: the exact (Newton) steady state did not converge for sample(s) "
             f"{bad.tolist()} (residual {ss.residual[bad].tolist()}); there is no rest point "
             f"to linearise around -- use at='feedforward' or a smaller delta_L")
-    return _Point(x2, ss.v, ss.u, single, at)
-
-
-def _blocks(system, v):
-    """J_hat (B, N, N), J_L^o (B, n_L, N), D_L (B, n_L) at stacked pre-activations v."""
-    net = system.network
-    B, N, nL = v.shape[0], net.n_total, net.n_out
-    D = [net.phi(i).df(vi) for i, vi in enumerate(net.split(v), start=1)]
-    offs = np.concatenate([[0], np.cumsum(net.sizes[1:])])
-    Jhat = np.zeros((B, N, N))
-    for i in range(2, net.depth + 1):
-        Jhat[:, offs[i - 1]:offs[i], offs[i - 2]:offs[i - 1]] = \
-            net.weights[i - 1][None] * D[i - 2][:, None, :]
-    JLo = np.zeros((B, nL, N))
-    JLo[:, :, offs[-2]:] = np.einsum("ij,bj->bij", np.eye(nL), D[-1])
-    return Jhat, JLo, D[-1]
+    return _Point(ss.v, ss.u, single, at)
 
 
 # ---------------------------------------------------------------------------- matrices
@@ -162,16 +95,12 @@ def system_matrices(system, x, target=None, at="feedforward", tol=None):
     Parameters
     ----------
     system : DFCSystem
-        Network, Q (N x n_L) and controller (alpha, k_p, tau_v, tau_u, leak).
     x : array (B, n_0) or (n_0,)
     target : array (B, n_L) or (n_L,), optional
         r_L*; needed only for ``at="steady_state"``.
-    at : {"feedforward", "steady_state"}
-        Where D_i = diag(phi_i'(v_i)) is evaluated: at the feedforward pass v^-, or at the
-        exact (Newton) steady state of ``system`` (its own leak convention), where J becomes
-        J_ss.  A steady state that did not converge raises ``ValueError``.
-    tol : float, optional
-        Newton tolerance for ``at="steady_state"``.
+    at, tol : {"feedforward", "steady_state"}, float, optional
+        The rest point where D_i = diag(phi_i'(v_i)) is evaluated (:func:`linearisation_point`:
+        v^-, or the exact steady state, J becoming J_ss) and its Newton tolerance.
 
     Returns
     -------
@@ -197,45 +126,33 @@ def system_matrices(system, x, target=None, at="feedforward", tol=None):
 
     Notes
     -----
-    Derivation (Delta v = v - v_rest, e = r_L* - r_L so Delta e = -J_L^o Delta v):
+    Derivation (ours; Delta v = v - v_rest, Delta e = -J_L^o Delta v), from the network's
+    tau_v dDelta v/dt = -(I - J_hat) Delta v + Q Delta u:
 
-    * network: tau_v dDelta v/dt = -(I - J_hat) Delta v + Q Delta u;
-    * "integral" leak: u = u_int + k_p e, tau_u du_int/dt = e - alpha u_int, hence
-      tau_v dDelta v/dt = -(I - J_hat + k_p Q J_L^o) Delta v + Q Delta u_int and
-      tau_u dDelta u_int/dt = -J_L^o Delta v - alpha Delta u_int: ``A_PI_integral``.
-      Its characteristic polynomial has constant term proportional to
-      det(alpha I + (1 + alpha k_p) J Q) -- the static condition involves
-      alpha_tilde = alpha / (1 + alpha k_p), not alpha;
-    * "total" leak: du/dt = (e - alpha u)/tau_u + k_p de/dt with de/dt = -J_L^o dDelta v/dt,
-      which gives the u-rows [-J_L^o/tau_u + (k_p/tau_v) J_L^o (I - J_hat),
-      -alpha I/tau_u - (k_p/tau_v) D_L Q_L] in Delta v coordinates; with
-      w = (I - J_hat) Delta v this is ``A_PI``.  THEORY.md section 5 writes the k_p terms as
-      (k_p/tau_v)/tau_u, which is this matrix for tau_u = 1 (time in units of tau_u, as in
-      the reference code); for tau_u != 1 only the form above matches the dynamics of
-      section 2 (checked against finite differences of ``DFCSystem.rhs``).
+    * "integral" leak (u = u_int + k_p e, tau_u du_int/dt = e - alpha u_int): the state
+      [Delta v; Delta u_int] obeys ``A_PI_integral``, whose characteristic polynomial has
+      constant term proportional to det(alpha I + (1 + alpha k_p) J Q): the static condition
+      involves alpha_tilde = alpha / (1 + alpha k_p), not alpha;
+    * "total" leak (du/dt = (e - alpha u)/tau_u + k_p de/dt, de/dt = -J_L^o dDelta v/dt): the
+      u-rows [-J_L^o/tau_u + (k_p/tau_v) J_L^o (I - J_hat), -alpha I/tau_u - (k_p/tau_v) D_L Q_L]
+      in Delta v coordinates, ``A_PI`` in w = (I - J_hat) Delta v.  The reference code
+      (tau_u = 1) writes the k_p terms as k_p/tau_v; checked against finite differences of
+      ``DFCSystem.rhs`` for any tau_u.
 
     All matrices are evaluated at the same rest point (``at``), as the paper's Fig S1 does.
     """
     p = _point(system, x, target, at, tol)
-    return _matrices(system, p.x2, p.v, p.single)
-
-
-def _matrices(system, x2, v, single):
-    net, c, Q = system.network, system.controller, system.Q
-    B, N, nL = x2.shape[0], net.n_total, net.n_out
-    J = net.jacobian(x2, v)                                 # (B, n_L, N)
-    JQ = J @ Q
+    net, c, Q, v, single = system.network, system.controller, system.Q, p.v, p.single
+    B, N, nL = v.shape[0], net.n_total, net.n_out
+    J = net._jacobian(v)                                    # (B, n_L, N)
     I_L = np.eye(nL)
-    out = {"A_inst": -(JQ + c.alpha * I_L) / c.tau_u}
+    out = {"A_inst": -(J @ Q + c.alpha * I_L) / c.tau_u}
     if c.instantaneous:
-        G = np.linalg.solve(np.eye(nL) + c.k_p * JQ, JQ + (c.alpha * I_L if c.leak == "total"
-                                                            else 0.0))
-        if c.leak == "integral":
-            G = G + c.alpha * I_L
         out.update({k: None for k in ("A_tilde_I", "A_I", "A_PI", "A_PI_integral")})
-        out["A_system"] = -G / c.tau_u
+        out["A_system"] = system._instantaneous_jacobian(v)
         return {k: (None if out[k] is None else _out(out[k], single)) for k in MATRIX_KEYS}
-    Jhat, JLo, DL = _blocks(system, v)
+    Jhat, JLo, D = system.blocks(v)
+    DL = D[-1]
     ImJ = np.eye(N)[None] - Jhat                            # I - J_hat
     a11 = ImJ / c.tau_v
     QL = system.Q_blocks[-1]                                # (n_L, n_L)
@@ -268,47 +185,6 @@ def _matrices(system, x2, v, single):
 
 
 # ---------------------------------------------------------------------------- spectra
-def spectra(A):
-    """Eigenvalues of A, sorted by decreasing real part (ties: decreasing imaginary part).
-
-    Parameters
-    ----------
-    A : array (M, M) or (B, M, M)
-
-    Returns
-    -------
-    complex array (M,) or (B, M).
-    """
-    A2, single = _as_square_batch(A)
-    lam = np.linalg.eigvals(A2)
-    order = np.lexsort((-lam.imag, -lam.real), axis=-1)
-    return _out(np.take_along_axis(lam, order, axis=-1), single)
-
-
-def spectral_abscissa(A):
-    """a(A) = max_i Re lambda_i(A); A is Hurwitz (locally asymptotically stable) iff a < 0.
-
-    Parameters
-    ----------
-    A : array (M, M) or (B, M, M)
-
-    Returns
-    -------
-    float or (B,) array.  Every linearised solution obeys ||z(t)|| <= C e^{(a + eps) t}
-    and, generically, ||z(t)|| ~ e^{a t} for large t.
-    """
-    A2, single = _as_square_batch(A)
-    a = np.linalg.eigvals(A2).real.max(axis=-1)
-    return float(a[0]) if single else a
-
-
-def spectral_radius(A):
-    """rho(A) = max_i |lambda_i(A)| (float or (B,))."""
-    A2, single = _as_square_batch(A)
-    r = np.abs(np.linalg.eigvals(A2)).max(axis=-1)
-    return float(r[0]) if single else r
-
-
 def is_hurwitz(A, margin=0.0):
     """Verdict per sample: spectral abscissa < -margin (bool or (B,) bool)."""
     margin = check_scalar(margin, "margin", low=0.0)
@@ -336,18 +212,14 @@ class LyapunovCertificate:
 
 
 def lyapunov_certificate(A):
-    """Lyapunov certificate of stability: P > 0 with A^T P + P A = -I.
+    """Lyapunov certificate of stability: P > 0 with A^H P + P A = -I (A^H = A^T for real A).
 
-    A is Hurwitz iff this equation has a symmetric positive definite solution P; then
-    V(z) = z^T P z decreases along dz/dt = A z (dV/dt = -||z||^2).  SciPy's
-    ``solve_continuous_lyapunov(a, q)`` solves a X + X a^H = q, so we call it with
-    a = A^T and q = -I.
-
-    Verdict (per sample): ``certified`` iff P is positive definite and the residual
-    E = A^T P + P A + I has ||E||_2 < 1/2.  Then A^T P + P A = -I + E <= -(1/2) I is negative
-    definite, so the certificate proves stability for the P actually computed (the 1/2
-    leaves room for the rounding in evaluating E).  Near the imaginary axis P grows like
-    1 / (2 |a(A)|) and the certificate fails honestly rather than guessing.
+    A is Hurwitz iff this has a Hermitian positive definite solution P (SciPy's
+    ``solve_continuous_lyapunov(a, q)`` solves a X + X a^H = q: called with a = A^H, q = -I).
+    ``certified`` (per sample) iff P is positive definite and the residual
+    E = A^T P + P A + I has ||E||_2 < 1/2: then A^T P + P A <= -(1/2) I proves stability for
+    the P actually computed (the 1/2 leaves room for rounding).  Near the imaginary axis P
+    grows like 1 / (2 |a(A)|) and the certificate fails honestly rather than guessing.
 
     Parameters
     ----------
@@ -356,25 +228,33 @@ def lyapunov_certificate(A):
     Returns
     -------
     LyapunovCertificate (batch axis squeezed for a single A).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import lyapunov_certificate
+    >>> cert = lyapunov_certificate(np.array([[-1.0, 10.0], [0.0, -2.0]]))
+    >>> bool(cert.certified), bool(cert.min_eig > 0)
+    (True, True)
     """
-    A2, single = _as_square_batch(A)
+    A2, single = _square_batch(A)
     B, M = A2.shape[:2]
     I = np.eye(M)
-    Ps = np.full((B, M, M), np.nan)
+    Ps = np.full((B, M, M), np.nan, dtype=A2.dtype)
     res = np.full(B, np.inf)
     mins = np.full(B, -np.inf)
     for b in range(B):
-        a = A2[b]
+        a, aH = A2[b], A2[b].conj().T
         try:
             with np.errstate(all="ignore"):
-                P = scipy.linalg.solve_continuous_lyapunov(a.T, -I)
+                P = scipy.linalg.solve_continuous_lyapunov(aH, -I)
         except (scipy.linalg.LinAlgError, ValueError):
             continue
         if not np.all(np.isfinite(P)):
             continue
-        P = 0.5 * (P + P.T)
+        P = 0.5 * (P + P.conj().T)
         Ps[b] = P
-        res[b] = np.linalg.norm(a.T @ P + P @ a + I, 2)
+        res[b] = np.linalg.norm(aH @ P + P @ a + I, 2)
         mins[b] = np.linalg.eigvalsh(P)[0]
     cert = (mins > 0) & (res < 0.5)
     return LyapunovCertificate(_out(Ps, single), _out(res, single), _out(mins, single),
@@ -405,25 +285,36 @@ def condition3(system, x, target=None, at="feedforward", alpha=None, tol=None):
     """Condition 3: every eigenvalue of J Q (J = J_ss at ``at="steady_state"``) has real
     part > -alpha.
 
-    By Proposition 5 this is equivalent to local stability when tau_u >> tau_v and k_p = 0
-    (it is the Hurwitz test of A_inst = -(J Q + alpha I)/tau_u).  For finite tau_v or
-    k_p > 0 it is only a proxy: see :func:`system_matrices` and :mod:`dfc_theory.symbolic`.
+    By Proposition 5 the Hurwitz test of A_inst = -(J Q + alpha I)/tau_u decides local
+    stability when tau_u >> tau_v and k_p = 0; otherwise it is only a proxy (THEORY.md
+    section 4; :func:`system_matrices`, :mod:`dfc_theory.symbolic`).
 
     Parameters
     ----------
     system, x, target, at, tol : as in :func:`system_matrices`.
     alpha : float >= 0, optional
-        The leak to test against; default ``system.controller.alpha`` (the paper's statement;
-        for the "integral" leak with k_p > 0 the static part of the PI criterion uses
-        alpha_tilde = ``controller.alpha_eff`` instead).
+        Default ``system.controller.alpha`` (the paper's statement; the "integral" leak's
+        static PI criterion uses ``controller.alpha_eff``).
 
     Returns
     -------
     Condition3 (batch axis squeezed for a single x).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> x = np.ones(3)
+    >>> system = dfc.DFCSystem(net, -dfc.feedback.jacobian_transpose(net, x),  # Q = -J^T
+    ...                        dfc.Controller(alpha=0.01, tau_v=0.0))
+    >>> c3 = dfc.condition3(system, x)
+    >>> bool(c3.holds), bool(dfc.spectral_abscissa(dfc.system_matrices(system, x)["A_inst"]) > 0)
+    (False, True)
     """
     p = _point(system, x, target, at, tol)
     alpha = system.controller.alpha if alpha is None else check_scalar(alpha, "alpha", low=0.0)
-    JQ = system.network.jacobian(p.x2, p.v) @ system.Q
+    JQ = system.network._jacobian(p.v) @ system.Q
     lam = spectra(JQ)
     margin = lam.real.min(axis=-1) + alpha
     return Condition3(_out(lam, p.single), alpha, _out(margin, p.single),
@@ -433,16 +324,14 @@ def condition3(system, x, target=None, at="feedforward", alpha=None, tol=None):
 def condition2_ratio(system, x, target=None, at="feedforward", tol=None):
     """Condition-2 ratio ||P_J Q||_F / ||Q||_F at the rest point, P_J = J^T (J J^T)^{-1} J.
 
-    Equals 1 iff the column space of Q lies in the row space of J (Condition 2, e.g.
-    Q = J^T M).  Delegates to :func:`dfc_theory.metrics.condition2_ratio` with J at ``at``.
+    :func:`dfc_theory.metrics.condition2_ratio` with J at ``at`` (1 iff Condition 2 holds).
 
     Returns
     -------
     float or (B,) array.
     """
-    from .metrics import condition2_ratio as _ratio
     p = _point(system, x, target, at, tol)
-    J = system.network.jacobian(p.x2, p.v)
+    J = system.network._jacobian(p.v)
     r = _ratio(J, np.broadcast_to(system.Q, (J.shape[0],) + system.Q.shape))
     return float(r[0]) if p.single else r
 
@@ -468,14 +357,11 @@ class EulerStability:
 
 
 def euler_stability(A, dt):
-    """Stability of forward Euler with step ``dt`` on dz/dt = A z.
+    """Stability of forward Euler with step ``dt`` on dz/dt = A z: the iteration matrix
+    I + dt A is stable iff every |1 + dt lambda_i| < 1, i.e. dt < 2 (-Re lambda_i) / |lambda_i|^2.
 
-    The iteration matrix is I + dt A with eigenvalues 1 + dt lambda_i; it is stable iff every
-    |1 + dt lambda_i| < 1, i.e. dt < 2 (-Re lambda_i) / |lambda_i|^2 for all i.  For a real
-    negative spectrum this is dt * rho(A) < 2 (THEORY.md section 2: dt * rho(J Q + alpha I) < 2
-    in units of tau_u for the instantaneous system); with complex eigenvalues the limit is
-    smaller.  dt * rho(A) < 2 is always necessary.  A continuous-time unstable A (a >= 0) is
-    Euler-unstable for every dt.
+    For a real negative spectrum this is dt rho(A) < 2 (THEORY.md section 2); complex
+    eigenvalues lower the limit, and an unstable A (a >= 0) is Euler-unstable for every dt.
 
     Parameters
     ----------
@@ -485,8 +371,16 @@ def euler_stability(A, dt):
     Returns
     -------
     EulerStability (batch axis squeezed for a single A).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import euler_stability
+    >>> es = euler_stability(np.diag([-1.0, -4.0]), dt=0.6)     # dt rho = 2.4 > 2
+    >>> bool(es.stable), float(es.dt_max)
+    (False, 0.5)
     """
-    A2, single = _as_square_batch(A)
+    A2, single = _square_batch(A)
     dt = check_scalar(dt, "dt", low=0.0, low_inclusive=False)
     lam = np.linalg.eigvals(A2)
     amp = np.abs(1.0 + dt * lam).max(axis=-1)
@@ -502,23 +396,16 @@ def reference_euler_matrix(system, x, dt, target=None, at="feedforward", proacti
                            tol=None):
     """One-step matrix of the reference Euler scheme for the instantaneous system, linearised.
 
-    For tau_v = 0 and an instantaneous apical compartment (``tau_A=None``), the scheme of
-    THEORY.md section 2 (``simulate(method="euler")``) reads, with h = dt / tau_u and
+    The scheme of THEORY.md section 2 with tau_v = 0 and ``tau_A=None``, h = dt / tau_u and
     e_k = r_L* - r_L(Q u_{k-1}) (the apical compartment sees the PREVIOUS control):
+    u_int_{k+1} = u_int_k + h (e_k - alpha u_k) ("total"; alpha u_int_k for "integral"),
+    u_{k+1} = u_int_{k+1} + k_p e_k.  Linearised (Delta e_k = -J Q Delta u_{k-1}) it is a
+    linear map on [u_int_k; u_k; u_{k-1}]; with ``proactive=True`` (e_k from u_k) on
+    [u_int_k; u_k], which for k_p = 0 is forward Euler, u_{k+1} = (I + dt A_inst) u_k.
 
-    * "total":    u_int_{k+1} = u_int_k + h (e_k - alpha u_k)
-    * "integral": u_int_{k+1} = u_int_k + h (e_k - alpha u_int_k)
-    * u_{k+1} = u_int_{k+1} + k_p e_k.
-
-    Linearised (Delta e_k = -J Q Delta u_{k-1}) this is a linear map on
-    y_k = [u_int_k; u_k; u_{k-1}] (size 3 n_L).  With ``proactive=True`` the apical
-    compartment sees u_{k+1}, e_k = r_L* - r_L(Q u_k), and the map acts on [u_int_k; u_k];
-    for k_p = 0 it reduces to forward Euler, u_{k+1} = (I + dt A_inst) u_k.
-
-    The scheme is stable iff the spectral radius of this matrix is < 1.  For k_p = 0,
-    proactive=False and a real spectrum mu of J Q >= 0 the characteristic equation
-    z^2 - (1 - h alpha) z + h mu = 0 gives (Jury) h mu < 1 and h alpha < 2 + h mu: the
-    lagged scheme's limit dt rho(J Q) < tau_u is half the forward-Euler limit.
+    Stable iff the spectral radius of this matrix is < 1.  For k_p = 0, proactive=False and
+    a real spectrum mu of J Q >= 0, z^2 - (1 - h alpha) z + h mu = 0 gives (Jury) h mu < 1
+    and h alpha < 2 + h mu: half the forward-Euler limit.
 
     Parameters
     ----------
@@ -541,7 +428,7 @@ def reference_euler_matrix(system, x, dt, target=None, at="feedforward", proacti
                          f"compartment (controller.tau_A = None), got tau_A = {c.tau_A}")
     dt = check_scalar(dt, "dt", low=0.0, low_inclusive=False)
     p = _point(system, x, target, at, tol)
-    JQ = system.network.jacobian(p.x2, p.v) @ system.Q
+    JQ = system.network._jacobian(p.v) @ system.Q
     B, n = JQ.shape[0], JQ.shape[-1]
     h, a, kp = dt / c.tau_u, c.alpha, c.k_p
     I = np.broadcast_to(np.eye(n), (B, n, n))
@@ -550,19 +437,11 @@ def reference_euler_matrix(system, x, dt, target=None, at="feedforward", proacti
     # d u_int_{k+1} = Ci d u_int_k + Cu d u_k + Ce d e_k ; d u_{k+1} = d u_int_{k+1} + k_p d e_k
     Ci = I if total else (1.0 - h * a) * I
     Cu = -h * a * I if total else Z
-    if proactive:
-        # d e_k = -JQ d u_k ; state [u_int; u]
-        Ce = -h * JQ
-        row_i = np.concatenate([Ci, Cu + Ce], axis=2)
-        row_u = np.concatenate([Ci, Cu + Ce - kp * JQ], axis=2)
-        T = np.concatenate([row_i, row_u], axis=1)
-    else:
-        # d e_k = -JQ d u_{k-1} ; state [u_int; u; u_prev]
-        Ce = -h * JQ
-        row_i = np.concatenate([Ci, Cu, Ce], axis=2)
-        row_u = np.concatenate([Ci, Cu, Ce - kp * JQ], axis=2)
-        row_p = np.concatenate([Z, I, Z], axis=2)
-        T = np.concatenate([row_i, row_u, row_p], axis=1)
+    Ce = -h * JQ
+    if proactive:  # d e_k = -JQ d u_k ; state [u_int; u]
+        T = np.block([[Ci, Cu + Ce], [Ci, Cu + Ce - kp * JQ]])
+    else:  # d e_k = -JQ d u_{k-1} ; state [u_int; u; u_prev]
+        T = np.block([[Ci, Cu, Ce], [Ci, Cu, Ce - kp * JQ], [Z, I, Z]])
     return _out(T, p.single)
 
 
@@ -598,12 +477,11 @@ def simulated_verdict(system, x, target, t_end, method="ivp", dt=None,
     """Simulate the nonlinear dynamics and say, per sample, whether they approach or leave the
     exact steady state -- the empirical counterpart of the spectral-abscissa verdict.
 
-    The run starts at z(0) = [v^-; 0] (THEORY.md section 2) and lasts ``t_end``; the ratio
-    ||z(T) - z_ss|| / ||z(0) - z_ss|| behaves like exp(a T) for a linearisation with
-    spectral abscissa a, so with a |a| T >= log(1 / converged_below) + (transient) margin the
-    classification is decisive; shorter horizons may leave samples undecided (neither flag).
-    Unlike the reference convergence flags of :func:`dfc_theory.simulate`, this does not
-    depend on alpha (a large alpha leaves a large error e_ss = alpha_eff u_ss at rest).
+    The run starts at z(0) = [v^-; 0] and lasts ``t_end``; the ratio
+    ||z(T) - z_ss|| / ||z(0) - z_ss|| behaves like exp(a T) (a the spectral abscissa), so
+    |a| T >= log(1 / converged_below) plus a transient margin decides; shorter horizons may
+    leave samples undecided (neither flag).  Unlike the reference convergence flags of
+    :func:`dfc_theory.simulate`, it does not depend on alpha (e_ss = alpha_eff u_ss at rest).
 
     Parameters
     ----------
@@ -613,19 +491,21 @@ def simulated_verdict(system, x, target, t_end, method="ivp", dt=None,
     dt : float, optional
         Euler step (default min(t_end / 200, tau_v / 4)); output spacing for "ivp"/"linear"
         (default t_end / 200).
-    converged_below, departed_above : thresholds on the ratio.  The default
-        ``departed_above=1`` means "ended farther from z_ss than it started": an unstable
-        run often saturates at another rest point or a limit cycle, at an O(1) distance
-        that is NOT many times the (lambda-sized) initial distance.
+    converged_below, departed_above : thresholds on the ratio.  ``departed_above=1``:
+        "ended farther from z_ss than it started" (an unstable run often saturates at
+        another rest point or a limit cycle, O(1) away, not many times lambda away).
     **simulate_kwargs : passed to :func:`dfc_theory.simulate` (e.g. ``proactive``, ``rtol``).
 
     Returns
     -------
     SimulatedVerdict
     """
-    from .simulate import simulate
     _check_system(system)
     t_end = check_scalar(t_end, "t_end", low=0.0, low_inclusive=False)
+    converged_below = check_scalar(converged_below, "converged_below", low=0.0,
+                                   low_inclusive=False)
+    departed_above = check_scalar(departed_above, "departed_above", low=0.0,
+                                  low_inclusive=False)
     c = system.controller
     if dt is None:
         dt = t_end / 200.0
@@ -638,7 +518,7 @@ def simulated_verdict(system, x, target, t_end, method="ivp", dt=None,
     with np.errstate(all="ignore"):
         res = simulate(system, x2, t, method=method, dt=dt, n_steps=n_steps, record="final",
                        **simulate_kwargs)
-    v0 = system.network.forward(x2).v_stacked
+    v0 = system.network._forward(x2).v_stacked
     if c.instantaneous:
         d0 = -p.u
         dT = res.u_final - p.u

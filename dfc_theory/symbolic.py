@@ -1,25 +1,12 @@
-"""SymPy derivations for small DFC systems (THEORY.md sections 2, 3 and 5).
-
-What is derived here (each is cross-checked numerically in ``tests/test_symbolic.py``):
-
-* the controller's rest equations for both leak conventions, giving
-  alpha_tilde = alpha / (1 + alpha k_p) ("integral", the paper) and alpha ("total", the
-  reference code) -- :func:`controller_rest`, :func:`alpha_effective`;
-* the exact steady state of a small linear network, equal to Lemma 1's
-  u_ss = (J Q + alpha_eff I)^{-1} delta_L -- :func:`linear_network_steady_state`;
-* the linearised system matrices of THEORY.md section 5 for small networks with symbolic
-  or numeric weights and symbolic alpha, k_p, tau_v, tau_u -- :func:`symbolic_system`,
-  :func:`symbolic_from_system`, :meth:`SymbolicSystem.matrices`;
-* characteristic polynomials, our own Routh table and Hurwitz minors (SymPy 1.14 has no
-  Routh-Hurwitz helper) and the Lienard-Chipart form of the criterion --
-  :func:`characteristic_polynomial`, :func:`routh_table`, :func:`hurwitz_minors`,
-  :func:`hurwitz_conditions`;
-* closed-form stability regions in (alpha, k_p, rho = tau_v / tau_u) for scalar chains
-  (1-1 and 1-1-1 networks), with the answer to "can Condition 3 hold while the finite-tau_v
-  PI system is unstable?" -- :func:`scalar_chain_region`, :func:`condition3_gap`.
-
-Time is measured in units of tau_u in the "dimensionless" forms (tau_u = 1, tau_v = rho),
-which loses nothing: tau_u A depends on tau_v and tau_u only through rho.
+"""SymPy derivations for small DFC systems (THEORY.md sections 2, 3 and 5), each
+cross-checked numerically in ``tests/test_symbolic.py``: the controller's rest equations
+(alpha_eff), the exact steady state of a small linear network against Lemma 1, the
+section-5 matrices with symbolic or numeric entries, their Routh-Hurwitz / Lienard-Chipart
+criteria (:mod:`dfc_theory._routh`, re-exported here) and closed-form stability regions of
+scalar chains, answering "can Condition 3 hold while the finite-tau_v PI system is
+unstable?" (:func:`condition3_gap`).  The "dimensionless" forms measure time in units of
+tau_u (tau_u = 1, tau_v = rho), which loses nothing: tau_u A depends on the time constants
+only through rho = tau_v / tau_u.
 """
 from __future__ import annotations
 
@@ -28,7 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from ._validation import check_choice
+from ._routh import (S, _normalise, characteristic_polynomial,  # noqa: F401
+                     hurwitz_conditions, hurwitz_matrix, hurwitz_minors, is_hurwitz_polynomial,
+                     positive_by_coefficients, routh_first_column, routh_table)
+from ._validation import check_choice, check_sizes
+from .stability import linearisation_point
 
 __all__ = ["ALPHA", "K_P", "TAU_V", "TAU_U", "RHO", "S", "controller_rest", "alpha_effective",
            "linear_network_steady_state", "SymbolicSystem", "symbolic_system",
@@ -42,7 +33,6 @@ K_P = sp.Symbol("k_p", nonnegative=True)
 TAU_V = sp.Symbol("tau_v", positive=True)
 TAU_U = sp.Symbol("tau_u", positive=True)
 RHO = sp.Symbol("rho", positive=True)      # tau_v / tau_u
-S = sp.Symbol("s")                          # Laplace variable of the characteristic polynomial
 
 LEAKS = ("integral", "total")
 KEYS = ("A_tilde_I", "A_I", "A_inst", "A_PI", "A_PI_integral")
@@ -77,7 +67,14 @@ def controller_rest(leak):
 
 def alpha_effective(leak):
     """alpha_eff with e_ss = alpha_eff u_ss: alpha / (1 + alpha k_p) ("integral") or alpha
-    ("total"), as derived by :func:`controller_rest`."""
+    ("total"), as derived by :func:`controller_rest`.
+
+    Examples
+    --------
+    >>> from dfc_theory import symbolic
+    >>> symbolic.alpha_effective("integral"), symbolic.alpha_effective("total")
+    (alpha/(alpha*k_p + 1), alpha)
+    """
     return controller_rest(leak)["alpha_eff"]
 
 
@@ -95,14 +92,12 @@ def linear_network_steady_state(sizes=(1, 1, 1), leak="integral"):
     zero matrix), ``alpha_eff`` and the symbols used.
     """
     check_choice(leak, "leak", LEAKS)
-    sizes = tuple(int(n) for n in sizes)
-    if len(sizes) < 2 or min(sizes) < 1 or max(sizes) > 3:
-        raise ValueError(f"sizes: expected 2..L+1 widths in 1..3, got {sizes}")
+    sizes = tuple(check_sizes(sizes))
+    if max(sizes) > 3:
+        raise ValueError(f"sizes: expected widths in 1..3, got {sizes}")
     L, nL = len(sizes) - 1, sizes[-1]
-    W = [sp.Matrix(sizes[i + 1], sizes[i], lambda a, b, i=i: sp.Symbol(f"W{i + 1}_{a + 1}{b + 1}"))
-         for i in range(L)]
-    Qb = [sp.Matrix(sizes[i + 1], nL, lambda a, b, i=i: sp.Symbol(f"q{i + 1}_{a + 1}{b + 1}"))
-          for i in range(L)]
+    W = [_mat(sizes[i + 1], sizes[i], f"W{i + 1}", None)[0] for i in range(L)]
+    Qb = [_mat(sizes[i + 1], nL, f"q{i + 1}", None)[0] for i in range(L)]
     x = sp.Matrix(sizes[0], 1, lambda a, b: sp.Symbol(f"x_{a + 1}"))
     rstar = sp.Matrix(nL, 1, lambda a, b: sp.Symbol(f"rstar_{a + 1}"))
     u = sp.Matrix(nL, 1, lambda a, b: sp.Symbol(f"u_{a + 1}"))
@@ -245,9 +240,9 @@ def symbolic_system(sizes=(1, 1, 1), weights=None, derivatives=None, Q=None, alp
         Symbols ``q_{ab}`` (row a of the stacked Q) when omitted.
     alpha, k_p, tau_v, tau_u : SymPy expressions or numbers (symbols by default).
     """
-    sizes = tuple(int(n) for n in sizes)
-    if len(sizes) < 2 or min(sizes) < 1 or max(sizes) > 4:
-        raise ValueError(f"sizes: expected >= 2 widths in 1..4, got {sizes}")
+    sizes = tuple(check_sizes(sizes))
+    if max(sizes) > 4:
+        raise ValueError(f"sizes: expected widths in 1..4, got {sizes}")
     L = len(sizes) - 1
     syms = {}
     if weights is not None and len(weights) != L:
@@ -274,7 +269,6 @@ def symbolic_system(sizes=(1, 1, 1), weights=None, derivatives=None, Q=None, alp
 
 
 def _numeric_point(system, x, target, at):
-    from .stability import linearisation_point
     pt = linearisation_point(system, x, target, at)
     v = np.asarray(pt["v"], dtype=np.float64)
     if v.ndim != 1:
@@ -330,17 +324,9 @@ def substitutions(sym, system, x, target=None, at="feedforward", controller=True
     net = system.network
     if tuple(net.sizes) != tuple(sym.sizes):
         raise ValueError(f"system: sizes {net.sizes} do not match the symbolic {sym.sizes}")
-    D = _numeric_point(system, x, target, at)
-    vals = {}
-    for i, (w, d) in enumerate(zip(net.weights, D), start=1):
-        for a in range(w.shape[0]):
-            for b in range(w.shape[1]):
-                vals[f"W{i}_{a + 1}{b + 1}"] = w[a, b]
-            vals[f"d{i}_{a + 1}"] = d[a]
-    for a in range(system.Q.shape[0]):
-        for b in range(system.Q.shape[1]):
-            vals[f"q_{a + 1}{b + 1}"] = system.Q[a, b]
-    out = {s: float(vals[name]) for name, s in sym.symbols.items() if name in vals}
+    num = symbolic_from_system(system, x, target, at)  # Floats that hold the doubles exactly
+    out = {s: float(v) for S, N in zip(sym.W + sym.D + [sym.Q], num.W + num.D + [num.Q])
+           for s, v in zip(S, N) if isinstance(s, sp.Symbol)}
     if controller:
         c = system.controller
         for s_, v in ((sym.alpha, c.alpha), (sym.k_p, c.k_p), (sym.tau_v, c.tau_v),
@@ -350,251 +336,7 @@ def substitutions(sym, system, x, target=None, at="feedforward", controller=True
     return out
 
 
-# ---------------------------------------------------------------------------- polynomials
-def _rationalise(expr):
-    """Replace every Float by the exact Rational of its binary value."""
-    expr = sp.sympify(expr)
-    floats = expr.atoms(sp.Float)
-    return expr.xreplace({f: sp.Rational(f) for f in floats}) if floats else expr
-
-
-def _scale(exprs):
-    """Largest |numeric coefficient| over expressions that are polynomials in their free
-    symbols (a positive number to normalise by; 1 if there is none)."""
-    m = sp.Integer(0)
-    for e in exprs:
-        e = sp.expand(e)
-        if e == 0:
-            continue
-        gens = sorted(e.free_symbols, key=str)
-        cs = sp.Poly(e, *gens).coeffs() if gens else [e]
-        for c in cs:
-            if c.is_number:
-                m = max(m, abs(c))
-    return m if m > 0 else sp.Integer(1)
-
-
-def _normalise(e):
-    """e divided by its largest |numeric coefficient| (same sign, values O(1))."""
-    return sp.expand(e / _scale([e]))
-
-
-def _to_domain(M):
-    from sympy.polys.matrices import DomainMatrix
-    return DomainMatrix.from_Matrix(M)
-
-
-def characteristic_polynomial(A, s=S):
-    """det(s I - A) with the (positive) denominators cleared, as a Poly in s.
-
-    The entries of the section-5 matrices are polynomials divided by products of tau_v,
-    tau_u (or rho), all positive: with L the least common denominator, the polynomial
-    det(L s I - L A) = L^M det(s I - A) has the same roots and a positive leading
-    coefficient; its content (a positive monomial) is divided out.  Floats are first
-    replaced by the exact rationals they represent.  Computed with SymPy's DomainMatrix
-    (fraction-free, exact) rather than a symbolic determinant.
-
-    Raises
-    ------
-    ValueError
-        ``A`` not square, or a denominator that is not known to be positive.
-    """
-    A = sp.Matrix(A)
-    if A.rows != A.cols:
-        raise ValueError(f"A: expected a square matrix, got shape {A.shape}")
-    A = A.applyfunc(lambda e: sp.together(_rationalise(e)))
-    dens = [sp.fraction(e)[1] for e in A]
-    Lden = sp.lcm_list(dens) if dens else sp.Integer(1)
-    if not (Lden.is_positive or all(z.is_positive for z in Lden.free_symbols)):
-        raise ValueError(f"A: denominators {Lden} are not known to be positive; declare the "
-                         f"symbols positive (tau_v, tau_u, rho are)")
-    Ap = (A * Lden).applyfunc(lambda e: sp.expand(sp.cancel(e)))
-    sig = sp.Dummy("sigma")
-    dM = _to_domain(Ap)
-    cp = [dM.domain.to_sympy(c) for c in dM.charpoly()]
-    Mdim = A.rows
-    coeffs = [sp.expand(c * Lden ** (Mdim - k)) for k, c in enumerate(cp)]
-    g = sp.gcd_list([c for c in coeffs if c != 0])
-    coeffs = [sp.expand(sp.cancel(c / g)) for c in coeffs]
-    # integer coefficients with no common integer factor (exact, fast in ZZ[params])
-    gens = sorted(set().union(*[c.free_symbols for c in coeffs]), key=str)
-    if gens:
-        full = sp.Poly(sum(c * s ** (Mdim - k) for k, c in enumerate(coeffs)), s, *gens)
-        _, full = full.clear_denoms()
-        _, full = full.primitive()
-        coeffs = sp.Poly(full.as_expr(), s).all_coeffs()
-    poly = sp.Poly(sum(c * s ** (Mdim - k) for k, c in enumerate(coeffs)), s)
-    lc = poly.LC()
-    test = lc.subs({z: 1 for z in lc.free_symbols}) if lc.free_symbols else lc
-    if test < 0:
-        poly = -poly
-    return poly
-
-
-def _coeffs(p):
-    if isinstance(p, sp.Poly):
-        return list(p.all_coeffs())
-    return [sp.sympify(c) for c in p]
-
-
-def routh_table(p, simplify=True):
-    """Routh table of a polynomial (Poly, or coefficients from the highest power down).
-
-    Rows r_0 = [b_0, b_2, ...], r_1 = [b_1, b_3, ...] and
-    r_k[j] = (r_{k-1}[0] r_{k-2}[j+1] - r_{k-2}[0] r_{k-1}[j+1]) / r_{k-1}[0].
-    With b_0 > 0, all roots lie in the open left half plane iff every first-column entry is
-    positive.  Symbolic entries are cancelled to rational functions; no special handling of
-    a zero pivot (for numbers, use :func:`is_hurwitz_polynomial`).
-
-    Returns
-    -------
-    list of rows (lists of SymPy expressions), n + 1 rows for degree n.
-    """
-    b = _coeffs(p)
-    n = len(b) - 1
-    if n < 1:
-        raise ValueError(f"p: expected degree >= 1, got coefficients {b}")
-    width = n // 2 + 1
-    r0 = b[0::2] + [sp.Integer(0)] * (width - len(b[0::2]))
-    r1 = b[1::2] + [sp.Integer(0)] * (width - len(b[1::2]))
-    rows = [r0, r1]
-    for _ in range(n - 1):
-        p2, p1 = rows[-2], rows[-1]
-        new = []
-        for j in range(width - 1):
-            e = (p1[0] * p2[j + 1] - p2[0] * p1[j + 1]) / p1[0]
-            new.append(sp.cancel(e) if simplify else e)
-        rows.append(new + [sp.Integer(0)])
-    return rows
-
-
-def routh_first_column(p):
-    """First column of the Routh table (n + 1 entries)."""
-    return [row[0] for row in routh_table(p)]
-
-
-def hurwitz_matrix(p):
-    """Hurwitz matrix H (n x n) of b_0 s^n + b_1 s^{n-1} + ... + b_n: H[i, j] = b_{2j - i}
-    (1-based i, j; zero outside 0..n)."""
-    b = _coeffs(p)
-    n = len(b) - 1
-    return sp.Matrix(n, n, lambda i, j: b[2 * (j + 1) - (i + 1)]
-                     if 0 <= 2 * (j + 1) - (i + 1) <= n else 0)
-
-
-def hurwitz_minors(p, orders=None):
-    """Leading principal minors Delta_k of the Hurwitz matrix (expanded polynomials).
-
-    With b_0 > 0 the polynomial is Hurwitz iff all Delta_1..Delta_n > 0 (Routh-Hurwitz); the
-    Routh first column is b_0, Delta_1, Delta_2/Delta_1, ..., Delta_n/Delta_{n-1}.  Exact,
-    fraction-free determinants (DomainMatrix); Delta_n = b_n Delta_{n-1}.
-
-    Parameters
-    ----------
-    p : Poly or coefficients (highest power first)
-    orders : iterable of k in 1..n, optional (default all)
-
-    Returns
-    -------
-    list of the requested minors, in the order asked.
-    """
-    b = [_rationalise(c) for c in _coeffs(p)]
-    n = len(b) - 1
-    orders = list(range(1, n + 1)) if orders is None else [int(k) for k in orders]
-    if any(k < 1 or k > n for k in orders):
-        raise ValueError(f"orders: expected values in 1..{n}, got {orders}")
-    H = hurwitz_matrix(b)
-    cache = {}
-
-    def minor(k):
-        if k not in cache:
-            if k == n and n > 1:
-                cache[k] = sp.expand(b[n] * minor(n - 1))
-            else:
-                dM = _to_domain(H[:k, :k])
-                cache[k] = sp.expand(dM.domain.to_sympy(dM.det()))
-        return cache[k]
-
-    return [minor(k) for k in orders]
-
-
-def hurwitz_conditions(p, form="lienard_chipart"):
-    """Expressions that must all be > 0 for the polynomial to be Hurwitz (given b_0 > 0).
-
-    ``form="lienard_chipart"``: b_1, ..., b_n > 0 and Delta_{n-1}, Delta_{n-3}, ... > 0
-    (equivalent to Routh-Hurwitz when the leading coefficient is positive, and with
-    lower-degree minors); ``form="hurwitz"``: Delta_1..Delta_n > 0.
-
-    Returns
-    -------
-    list of (label, expression).
-    """
-    check_choice(form, "form", ("lienard_chipart", "hurwitz"))
-    b = [_rationalise(c) for c in _coeffs(p)]
-    n = len(b) - 1
-    if form == "hurwitz":
-        return [(f"Delta_{k}", m) for k, m in enumerate(hurwitz_minors(b), start=1)]
-    conds = [(f"b_{k}", sp.expand(b[k])) for k in range(1, n + 1)]
-    ks = [k for k in range(n - 1, 1, -2)]          # Delta_1 = b_1 is already a condition
-    conds += [(f"Delta_{k}", m) for k, m in zip(ks, hurwitz_minors(b, ks))]
-    return conds
-
-
-def is_hurwitz_polynomial(coeffs):
-    """Numeric Routh test: True iff every root of the real polynomial (coefficients from the
-    highest power down, leading one non-zero) has a negative real part.
-
-    A zero (or sign change) in the first column means a root on or right of the imaginary
-    axis, so the answer is then False without the epsilon trick.
-    """
-    b = np.asarray(coeffs, dtype=np.float64)
-    if b.ndim != 1 or b.size < 2 or b[0] == 0:
-        raise ValueError(f"coeffs: expected >= 2 coefficients with a non-zero leading one, "
-                         f"got {coeffs!r}")
-    b = b / b[0]
-    n = b.size - 1
-    width = n // 2 + 1
-    r0 = np.zeros(width)
-    r1 = np.zeros(width)
-    r0[:len(b[0::2])] = b[0::2]
-    r1[:len(b[1::2])] = b[1::2]
-    first = [r0[0]]
-    for _ in range(n):
-        if not r1[0] > 0:
-            return False
-        first.append(r1[0])
-        new = np.zeros(width)
-        new[:-1] = (r1[0] * r0[1:] - r0[0] * r1[1:]) / r1[0]
-        r0, r1 = r1, new
-    return bool(np.all(np.asarray(first) > 0))
-
-
 # ---------------------------------------------------------------------------- regions
-def positive_by_coefficients(expr, nonneg_symbols, positive_symbols=()):
-    """A sufficient positivity certificate for a polynomial.
-
-    True if ``expr``, expanded in ``nonneg_symbols`` (all >= 0) and ``positive_symbols``
-    (all > 0), is a monomial in the positive symbols times a polynomial with non-negative
-    numeric coefficients and a positive constant term.  False means "not certified" (the
-    expression may still be positive).
-    """
-    gens = tuple(nonneg_symbols) + tuple(positive_symbols)
-    poly = sp.Poly(sp.expand(expr), *gens)
-    if poly.is_zero or not all(c.is_number for c in poly.coeffs()):
-        return False
-    monoms = poly.monoms()
-    k = len(nonneg_symbols)
-    # common power of each strictly positive symbol (a positive factor)
-    shift = [min(mm[k + j] for mm in monoms) for j in range(len(positive_symbols))]
-    const = 0
-    for mm, c in zip(monoms, poly.coeffs()):
-        if c < 0:
-            return False
-        if all(e == 0 for e in mm[:k]) and list(mm[k:]) == shift:
-            const = c
-    return bool(const > 0)
-
-
 @dataclass
 class Region:
     """Closed-form stability region of one linearised matrix.
@@ -673,41 +415,32 @@ def scalar_chain_region(depth=2, leak="integral"):
       c_0 = alpha + a + b ("total") or alpha + (1 + alpha k_p)(a + b) ("integral").
     """
     check_choice(leak, "leak", LEAKS)
-    if depth not in (1, 2):
-        raise ValueError(f"depth: expected 1 or 2, got {depth}")
+    check_choice(depth, "depth", (1, 2))
     a, b = sp.symbols("a b", real=True)
-    # D_i = 1, W_2 = 1 and Q = [b; a] realise the loop gains; the characteristic polynomial
-    # depends on the network only through a and b (checked in the tests)
+    # the characteristic polynomial depends on the network only through a and b (tests)
+    return stability_region(_chain(depth, a, b, tau_v=RHO),
+                            "A_PI_integral" if leak == "integral" else "A_PI")
+
+
+def _chain(depth, a, b, **controller):
+    """The 1-1 (depth 1) or 1-1-1 chain with D_i = 1, W_2 = 1 and Q = [b; a] (or [a]), which
+    realise the loop gains a and b of :func:`scalar_chain_region`; tau_u = 1."""
     Q = [[b], [a]] if depth == 2 else [[a]]
-    sym = symbolic_system((1,) * (depth + 1), [[[1]]] * depth, [[1]] * depth, Q,
-                          tau_v=RHO, tau_u=1)
-    key = "A_PI_integral" if leak == "integral" else "A_PI"
-    A = sym.matrices()[key]
-    poly = characteristic_polynomial(A)
-    conds = hurwitz_conditions(poly)
-    params = tuple(sorted(set().union(*[e.free_symbols for _, e in conds]) - {S},
-                          key=lambda z: str(z)))
-    return Region(key, poly, conds, params)
+    return symbolic_system((1,) * (depth + 1), [[[1]]] * depth, [[1]] * depth, Q, tau_u=1,
+                           **controller)
 
 
 def condition3_gap(depth=2, leak="integral", k_p=None):
     """Is there a region where Condition 3 holds but the finite-tau_v system is unstable?
 
-    For the scalar chains of :func:`scalar_chain_region` (n_L = 1, so Condition 3 reads
-    J Q + alpha > 0, i.e. ``cond3 = alpha + a (+ b) > 0``), every Lienard-Chipart condition is
-    classified as
-
-    * ``"positive"``: certified positive by :func:`positive_by_coefficients` after writing the
-      loop gain as J Q = m - alpha with a Condition-3 margin m > 0 (alpha, k_p >= 0; rho, m > 0)
-      -- it can never fail while Condition 3 holds;
-    * ``"condition3"``: the Condition-3 expression itself (or a positive multiple);
-    * ``"condition3+positive"`` (non-negative gains only): Condition 3 plus terms that are
-      products of non-negative quantities;
-    * ``"open"``: not certified; then a witness (Condition 3 true, some condition < 0) is
-      searched on a grid of the closed form and confirmed by the numeric eigenvalues.
-
-    The same is done with the loop gains restricted to a, b >= 0 (as for Q = J^T, where
-    a = D_L^2 and b = (D_2 W_2 D_1)^2): ``*_nonneg`` entries.
+    For the scalar chains of :func:`scalar_chain_region` Condition 3 reads
+    ``cond3 = alpha + a (+ b) > 0``; every Lienard-Chipart condition is classified as
+    ``"positive"`` (certified by :func:`positive_by_coefficients` with J Q = m - alpha, m > 0:
+    it cannot fail while Condition 3 holds), ``"condition3"`` (a positive multiple of it),
+    ``"condition3+positive"`` (gains >= 0 only: it plus non-negative terms) or ``"open"``
+    (then a witness, Condition 3 true and some condition < 0, is searched on a grid and
+    confirmed by the numeric eigenvalues).  ``*_nonneg`` entries restrict the loop gains to
+    a, b >= 0 (as for Q = J^T: a = D_L^2, b = (D_2 W_2 D_1)^2).
 
     Parameters
     ----------
@@ -719,10 +452,9 @@ def condition3_gap(depth=2, leak="integral", k_p=None):
     Returns
     -------
     dict with ``region``, ``conditions``, ``condition3``, ``classification``, ``gap_exists``,
-    ``witness``, ``witness_abscissa`` (> 0 for a genuine witness), ``no_gap_proved`` (every
-    condition certified, so no such region exists), the same with suffix ``_nonneg``,
-    ``critical_b`` (depth 2: the hidden-path gain b at which Delta_2 changes sign, as a
-    function of alpha, k_p, rho, a) and ``explanation`` (text).
+    ``witness``, ``witness_abscissa`` (> 0 for a genuine witness), ``no_gap_proved`` (all
+    certified), the same with suffix ``_nonneg``, ``critical_b`` (depth 2: the b at which
+    Delta_2 changes sign) and ``explanation`` (text).
     """
     reg = scalar_chain_region(depth, leak)
     a, b = sp.symbols("a b", real=True)
@@ -814,15 +546,9 @@ def _find_witness(conds, cond3, k_p, depth, nonneg_gains=False):
 
 
 def _witness_abscissa(depth, leak, w):
-    """Spectral abscissa of the numeric matrix at a witness point (1-1 or 1-1-1 chain with
-    D = 1, W_2 = 1 and Q chosen to realise the loop gains a, b)."""
-    a = w["a"]
-    b = w.get("b", 0.0)
-    derivs = [[1.0]] * (depth)
-    weights = [[[1.0]]] * depth
-    Q = [[b], [a]] if depth == 2 else [[a]]
-    sym = symbolic_system((1,) * (depth + 1), weights, derivs, Q, alpha=w["alpha"],
-                          k_p=w["k_p"], tau_v=w["rho"], tau_u=1)
+    """Spectral abscissa of the numeric matrix of the chain (:func:`_chain`) at a witness."""
+    sym = _chain(depth, w["a"], w.get("b", 0.0), alpha=w["alpha"], k_p=w["k_p"],
+                 tau_v=w["rho"])
     key = "A_PI_integral" if leak == "integral" else "A_PI"
     A = np.array(sym.matrices()[key].evalf(), dtype=np.float64)
     return float(np.linalg.eigvals(A).real.max())

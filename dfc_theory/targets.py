@@ -1,68 +1,90 @@
 """Output targets r_L* = r_L^- - lambda dLoss/dr_L (THEORY.md section 1), with explicit scaling.
 
-The reference code differentiates the batch-MEAN loss, so its delta_L carries a factor
-1/B (and 1/n_L for a mean-reduced MSE).  Here the scaling is an explicit ``reduction``:
-
-* ``"sum"``: Loss_b = ||y_b - r_b||^2 per sample (the paper's derivations): for MSE
-  r_L* = (1 - 2 lambda) r_L^- + 2 lambda y.
-* ``"batch_mean"``: the per-sample loss averaged over the batch (factor 1/B).
-* ``"mean"``: the element-wise mean over batch and outputs (factor 1/(B n_L) for MSE,
-  PyTorch's default ``MSELoss``; equals ``"batch_mean"`` for cross-entropy).
+The loss scaling is an explicit ``reduction``: ``"sum"``, Loss_b = ||y_b - r_b||^2 per
+sample (the paper's derivations; MSE: r_L* = (1 - 2 lambda) r_L^- + 2 lambda y);
+``"batch_mean"``, averaged over the batch (factor 1/B, the reference code's); ``"mean"``,
+over batch and outputs (1/(B n_L) for MSE, PyTorch's ``MSELoss``).  Outputs may be NumPy
+arrays or torch tensors (the result follows them; a torch loss stays differentiable); class
+labels must be integers in [0, n_L).  An empty batch's mean loss is undefined (ValueError).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_float_array, check_choice, check_scalar
+from ._backend import device, namespace
+from ._validation import as_array, check_choice, check_scalar, is_tensor
 
-__all__ = ["loss_gradient", "output_target", "loss_value"]
+__all__ = ["loss_gradient", "output_target", "loss_value", "LOSSES", "REDUCTIONS"]
 
 LOSSES = ("mse", "cross_entropy")
 REDUCTIONS = ("sum", "batch_mean", "mean")
 
 
-def _softmax(z):
-    z = z - z.max(axis=-1, keepdims=True)
-    ez = np.exp(z)
-    return ez / ez.sum(axis=-1, keepdims=True)
-
-
-def _prepare(r_L, y, loss):
-    r = as_float_array(r_L, "r_L", ndim=(1, 2))
-    single = r.ndim == 1
-    r2 = r[None] if single else r
+def _prepare(r_L, y, loss, reduction):
     check_choice(loss, "loss", LOSSES)
-    y = np.asarray(y)
-    if loss == "cross_entropy" and y.ndim == r.ndim - 1:
-        labels = y.reshape(-1).astype(int)
-        if labels.shape[0] != r2.shape[0] or labels.min() < 0 or labels.max() >= r2.shape[1]:
-            raise ValueError(f"y: expected {r2.shape[0]} class labels in [0, {r2.shape[1]}), "
-                             f"got {y!r}")
-        y2 = np.eye(r2.shape[1])[labels]
+    check_choice(reduction, "reduction", REDUCTIONS)
+    r = as_array(r_L, "r_L", ndim=(1, 2))  # a float tensor is itself (autograd intact)
+    xp, single = namespace(r), r.ndim == 1
+    r2 = r[None] if single else r
+    if loss == "cross_entropy" and _ndim(y) == r.ndim - 1:  # class labels
+        B, n = r2.shape
+        # nan and inf fail the integer test below: no separate scan of a tensor
+        lab = as_array(y, "y", allow_nonfinite=True, **({"device": r.device}
+                                                        if is_tensor(r) else {}))
+        lab = xp.reshape(lab, (-1,))
+        if lab.shape[0] != B or bool(xp.any((lab != xp.round(lab)) | (lab < 0) | (lab >= n))):
+            raise ValueError(f"y: expected {B} integer class labels in [0, {n}), got "
+                             f"{lab.shape[0]} labels: {lab[:6].tolist()}"
+                             f"{' ...' * (lab.shape[0] > 6)}")
+        y2 = xp.astype(xp.astype(lab, xp.int64)[:, None] == xp.arange(n, device=device(r)),
+                       r.dtype)
     else:
-        y2 = as_float_array(y, "y", shape=r.shape)
+        y2 = as_array(y, "y", like=r, shape=tuple(r.shape), strict=True)
         y2 = y2[None] if single else y2
-    return r2, y2, single
+    return xp, r2, y2, single
+
+
+def _ndim(y):
+    try:
+        return np.ndim(y)
+    except ValueError:  # a ragged sequence: as_array reports it
+        return None
 
 
 def _scale(reduction, B, n):
-    check_choice(reduction, "reduction", REDUCTIONS)
-    return {"sum": 1.0, "batch_mean": 1.0 / B, "mean": 1.0 / (B * n)}[reduction]
+    """1, 1/B or 1/(B n); an empty batch has no entries to scale (any factor gives [])."""
+    return {"sum": 1.0, "batch_mean": 1.0 / max(B, 1), "mean": 1.0 / max(B * n, 1)}[reduction]
 
 
 def loss_value(r_L, y, loss="mse", reduction="sum"):
-    """Loss of outputs ``r_L`` (B, n_L) against ``y``; per sample for ``reduction="sum"``
-    (shape (B,)), otherwise the scalar batch loss."""
-    r, y2, single = _prepare(r_L, y, loss)
+    """Loss of outputs ``r_L`` (B, n_L) against ``y``.
+
+    MSE: ||y - r_L||^2 per sample; cross-entropy on logits r_L: -sum y log softmax(r_L).
+
+    Returns
+    -------
+    Per-sample losses (B,) for ``reduction="sum"``; otherwise the batch loss (a float for
+    NumPy, a 0-d tensor for torch).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import loss_value
+    >>> loss_value(np.array([[1.0, 2.0]]), np.array([[0.0, 0.0]]), reduction="mean")
+    2.5
+    """
+    xp, r, y2, single = _prepare(r_L, y, loss, reduction)
+    if reduction != "sum" and r.shape[0] == 0:
+        raise ValueError(f"r_L: empty batch (B = 0); the {reduction} loss is undefined")
     if loss == "mse":
-        per = np.sum((y2 - r) ** 2, axis=-1)
+        per = xp.sum((y2 - r) ** 2, axis=-1)
     else:
-        z = r - r.max(axis=-1, keepdims=True)
-        per = -np.sum(y2 * (z - np.log(np.exp(z).sum(axis=-1, keepdims=True))), axis=-1)
+        z = r - xp.max(r, axis=-1, keepdims=True)
+        per = -xp.sum(y2 * (z - xp.log(xp.sum(xp.exp(z), axis=-1, keepdims=True))), axis=-1)
     if reduction == "sum":
         return per[0] if single else per
-    s = _scale(reduction, r.shape[0], r.shape[1] if loss == "mse" else 1)
-    return float(np.sum(per) * s)
+    total = xp.sum(per) * _scale(reduction, r.shape[0], r.shape[1] if loss == "mse" else 1)
+    return total if is_tensor(total) else float(total)
 
 
 def loss_gradient(r_L, y, loss="mse", reduction="sum"):
@@ -70,14 +92,26 @@ def loss_gradient(r_L, y, loss="mse", reduction="sum"):
 
     MSE: d||y - r||^2/dr = -2 (y - r); cross-entropy on logits r: softmax(r) - onehot(y)
     (``y`` may be integer labels of shape (B,) or one-hot/probabilities of shape (B, n_L)).
-    Times 1, 1/B or 1/(B n_L) according to ``reduction``.
+    Times 1, 1/B or 1/(B n_L) according to ``reduction``.  Arguments as :func:`output_target`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import loss_gradient
+    >>> loss_gradient(np.zeros((1, 3)), np.array([2]), "cross_entropy")   # softmax - onehot
+    array([[ 0.33333333,  0.33333333, -0.66666667]])
     """
-    r, y2, single = _prepare(r_L, y, loss)
-    if loss == "mse":
-        g = -2.0 * (y2 - r) * _scale(reduction, *r.shape)
-    else:
-        g = (_softmax(r) - y2) * _scale(reduction, r.shape[0], 1)
+    xp, r, y2, single = _prepare(r_L, y, loss, reduction)
+    g = _gradient(xp, r, y2, loss, reduction)
     return g[0] if single else g
+
+
+def _gradient(xp, r, y2, loss, reduction):
+    if loss == "mse":
+        return -2.0 * (y2 - r) * _scale(reduction, *r.shape)
+    z = r - xp.max(r, axis=-1, keepdims=True)
+    ez = xp.exp(z)
+    return (ez / xp.sum(ez, axis=-1, keepdims=True) - y2) * _scale(reduction, r.shape[0], 1)
 
 
 def output_target(r_L, y, lam, loss="mse", reduction="sum"):
@@ -98,6 +132,15 @@ def output_target(r_L, y, lam, loss="mse", reduction="sum"):
     Returns
     -------
     r_star : array, same shape as ``r_L``.  delta_L = r_star - r_L.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import output_target
+    >>> output_target(np.array([1.0, 0.0]), np.array([0.0, 0.0]), lam=0.25)  # (1 - 2 lam) r
+    array([0.5, 0. ])
     """
     lam = check_scalar(lam, "lam", low=0.0)
-    return np.asarray(r_L, dtype=np.float64) - lam * loss_gradient(r_L, y, loss, reduction)
+    xp, r, y2, single = _prepare(r_L, y, loss, reduction)
+    out = r - lam * _gradient(xp, r, y2, loss, reduction)
+    return out[0] if single else out

@@ -6,7 +6,10 @@ Each figure is a module ``figures/<name>.py`` exposing
 
 which writes ``<out>/<name>.png``, ``<out>/<name>.pdf`` and the data behind it, and returns
 a summary dict with at least the key ``"summary"`` (a short text of what the figure shows,
-including how our numbers compare with the paper's).
+including how our numbers compare with the paper's).  The files are written to a staging
+folder and moved into ``<out>`` together once complete (``figures._common``), so a failed
+or interrupted run leaves the previous ones untouched.  A module with extra command-line
+options has ``parse_options(argv) -> dict`` of ``run``'s keyword arguments.
 """
 FIGURES = {
     "fig1d": "controller dynamics on a feedback-pre-trained 15-10-10-1 network",

@@ -1,7 +1,14 @@
-"""Command line: python -m figures NAME|all [--preset quick|paper] [--out DIR] [--seed N]."""
+"""Command line: python -m figures NAME|all [--preset quick|paper] [--out DIR] [--seed N]
+[figure options] [--debug].
+
+Bad usage (an unknown figure or option, a bad value, --out a file or not writable) ends
+with one line and exit status 2, bad data (a missing or malformed file) with one line and
+exit status 1, Ctrl-C with exit status 130; --debug shows the traceback instead.  Each
+figure's files are moved into --out only once complete, so a failed or interrupted run
+leaves the previous ones untouched.
+"""
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 import time
@@ -10,7 +17,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from dfc_theory._cli import (ArgumentParser, UsageError, check_output_folder,  # noqa: E402
+                             command, non_negative_int)
+
 from . import FIGURES, PRESETS  # noqa: E402
+
+PROG = "python -m figures"
 
 
 def available():
@@ -27,34 +39,43 @@ def available():
     return names
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m figures", description=__doc__)
+def build_parser():
+    parser = ArgumentParser(prog=PROG, description=__doc__, allow_abbrev=False)
     parser.add_argument("name", help=f"one of {', '.join(FIGURES)} or 'all'")
-    parser.add_argument("--preset", default="quick", help=f"one of {', '.join(PRESETS)}")
+    parser.add_argument("--preset", default="quick", choices=PRESETS)
     parser.add_argument("--out", default="figures_out", help="output folder")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="non-negative integer (NumPy seeds)")
+    return parser
+
+
+@command(PROG)
+def main(argv=None):
+    parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if args.preset not in PRESETS:
-        parser.error(f"--preset: expected one of {', '.join(PRESETS)}, got {args.preset!r}")
     have = available()
     if args.name == "all":
         names = [n for n in have if n != "table1"]
     elif args.name in FIGURES:
         if args.name not in have:
-            parser.error(f"figure {args.name!r} is not available in this installation")
+            raise UsageError(f"figure {args.name!r} is not available in this installation")
         names = [args.name]
     else:
-        parser.error(f"unknown figure {args.name!r}; expected one of {', '.join(FIGURES)} or all")
+        raise UsageError(f"unknown figure {args.name!r}; expected one of "
+                         f"{', '.join(FIGURES)} or all")
+    # every option is checked before any figure runs
+    modules, options = {}, {}
     for name in names:
-        mod = importlib.import_module(f"figures.{name}")
+        modules[name] = importlib.import_module(f"figures.{name}")
+        if extra and not hasattr(modules[name], "parse_options"):
+            raise UsageError(f"figure {name!r} takes no extra options: {' '.join(extra)}")
+        options[name] = modules[name].parse_options(extra) if extra else {}
+    check_output_folder(args.out, "--out")
+    for name in names:
         t0 = time.perf_counter()
         print(f"== {name}: {FIGURES[name]} (preset {args.preset})", flush=True)
-        kwargs = {}
-        if extra:
-            if not hasattr(mod, "parse_options"):
-                parser.error(f"figure {name!r} takes no extra options: {' '.join(extra)}")
-            kwargs = mod.parse_options(extra)
-        res = mod.run(preset=args.preset, out=args.out, seed=args.seed, **kwargs)
+        res = modules[name].run(preset=args.preset, out=args.out, seed=args.seed,
+                                **options[name])
         print(res.get("summary", ""))
         print(f"   [{name} done in {time.perf_counter() - t0:.1f} s -> {args.out}]", flush=True)
     return 0

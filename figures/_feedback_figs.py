@@ -18,6 +18,8 @@ from dfc_theory.feedback_learning import (DEFAULT_GAMMAS, FeedbackConfig, feedba
                                           fit_damped_gamma, damped_pinv_family,
                                           solve_feedback_fixed_point, train_feedback)
 
+from ._common import check_int, check_preset, check_seed, option_parser, parse_with
+
 SIZES = (20, 10, 5)
 
 #: Training schedules.  "paper": the reference feedback settings of Fig 1D (THEORY.md
@@ -53,7 +55,7 @@ def make_inputs(n, seed):
 def schedule(preset, n_updates=None):
     s = dict(SCHEDULES[preset])
     if n_updates is not None:  # quick option: a given number of updates
-        s["n_samples"] = int(n_updates) * s["batch_size"]
+        s["n_samples"] = check_int(n_updates, "n_updates", 1) * s["batch_size"]
         s["epochs"] = 1
     return s
 
@@ -232,36 +234,36 @@ def updates_option_parser(name):
     """parse_options for a feedback-learning figure: ``--updates N`` (number of feedback
     updates, overriding the preset's schedule)."""
     def parse_options(argv):
-        opts = {}
-        it = iter(argv)
-        for a in it:
-            if a == "--updates":
-                opts["n_updates"] = int(next(it))
-            else:
-                raise SystemExit(f"{name}: unknown option {a!r} (known: --updates N)")
-        return opts
+        p = option_parser(name)
+        add_updates_option(p)
+        return parse_with(p, argv)
     return parse_options
+
+
+def add_updates_option(parser):
+    """``--updates N`` (N >= 1) of the feedback-learning figures."""
+    from dfc_theory._cli import positive_int
+    parser.add_argument("--updates", dest="n_updates", metavar="N", type=positive_int)
 
 
 def run_training_figure(name, activation, title, preset, out, seed, n_updates=None):
     """Figs S2 / S3: run, plot, save PNG + PDF + data + summary, return the summary."""
     import matplotlib.pyplot as plt
 
-    from ._common import check_preset, save_data, save_figure, save_summary
+    from ._common import figure_paths, write_figure
 
     check_preset(preset)
+    seed = check_seed(seed)
     res = run_experiment(activation, preset, seed, n_updates=n_updates)
     fig = plt.figure(figsize=(13, 3.8), layout="constrained")
     plot_training(fig, res, title + f" [{preset}]")
-    paths = save_figure(fig, out, name)
-    plt.close(fig)
     log = res["log"]
     extra = {"Q_pred": res["Q_pred"]} if "Q_pred" in res else {}
-    save_data(out, name, Q=res["Q"], Q0=res["Q0"], J_eval=res["J_eval"], **extra, **log)
     summary = training_summary(res, name, PAPER_NOTE)
     summary.update(preset=preset, seed=seed, activation=activation,
-                   figure=[str(p) for p in paths],
+                   figure=[str(p) for p in figure_paths(out, name)],
                    settings={k: v for k, v in vars(res["config"]).items()},
                    schedule=res["schedule"])
-    save_summary(out, name, summary)
+    write_figure(out, name, fig, summary, Q=res["Q"], Q0=res["Q0"], J_eval=res["J_eval"],
+                 **extra, **log)
     return summary

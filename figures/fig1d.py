@@ -22,10 +22,12 @@ import numpy as np  # noqa: E402
 
 from dfc_theory import (Controller, DFCSystem, Network, datasets, feedback,  # noqa: E402
                         output_target, simulate, steady_state)
+from dfc_theory._cli import positive_int  # noqa: E402
 from dfc_theory.feedback_learning import (FeedbackConfig, feedback_metrics,  # noqa: E402
                                           train_feedback)
 
-from ._common import check_preset, save_data, save_figure, save_summary  # noqa: E402
+from ._common import (check_int, check_preset, check_seed, figure_paths,  # noqa: E402
+                      option_parser, parse_with, write_figure)
 
 NAME = "fig1d"
 #: "paper": THEORY.md section 8 (5000 training samples, batch 128, 50 feedback epochs).
@@ -41,22 +43,18 @@ N_SHOW = 3
 
 
 def parse_options(argv):
-    """--epochs N: feedback pre-training epochs."""
-    opts = {}
-    it = iter(argv)
-    for a in it:
-        if a == "--epochs":
-            opts["epochs"] = int(next(it))
-        else:
-            raise SystemExit(f"{NAME}: unknown option {a!r} (known: --epochs N)")
-    return opts
+    """--epochs N: feedback pre-training epochs (N >= 1)."""
+    p = option_parser(NAME)
+    p.add_argument("--epochs", metavar="N", type=positive_int)
+    return parse_with(p, argv)
 
 
 def run(preset="quick", out="figures_out", seed=0, epochs=None):
     check_preset(preset)
+    seed = check_seed(seed)
     p = dict(PRESETS[preset])
     if epochs is not None:
-        p["epochs"] = int(epochs)
+        p["epochs"] = check_int(epochs, "epochs", 1)
     data = datasets.student_teacher(n_in=15, n_out=1, n_train=p["n_train"], n_val=1,
                                     n_test=1, seed=42)
     net = Network.random([15, 10, 10, 1], activation="tanh", output_activation="linear",
@@ -113,11 +111,6 @@ def run(preset="quick", out="figures_out", seed=0, epochs=None):
     ax.legend(fontsize=8, loc="best")
     ax.set_title(f"Fig 1D (regenerated): PI control of a 15-10-10-1 tanh net, feedback "
                  f"pre-trained [{preset}]", fontsize=9)
-    paths = save_figure(fig, out, NAME)
-    plt.close(fig)
-    save_data(out, NAME, t=sim.t, r_L=sim.r_L, u=sim.u, target=target, r_ff=r_ff,
-              r_ss=ss.r_L, Q=Q, Q0=Q0, shown=show, **{f"log_{k}": v for k, v in
-                                                       log.as_dict().items()})
 
     checks = {
         "settles_on_exact_steady_state": bool(np.max(dev_ss) < 1e-3),
@@ -158,6 +151,8 @@ def run(preset="quick", out="figures_out", seed=0, epochs=None):
                "slow_rate_instantaneous_median": float(np.median(rate_inst)),
                "max_dev_from_exact_steady_state": float(np.max(dev_ss)),
                "median_settling_time": float(np.median(t_settle)),
-               "checks": checks, "figure": [str(p) for p in paths]}
-    save_summary(out, NAME, summary)
+               "checks": checks, "figure": [str(p) for p in figure_paths(out, NAME)]}
+    write_figure(out, NAME, fig, summary, t=sim.t, r_L=sim.r_L, u=sim.u, target=target,
+                 r_ff=r_ff, r_ss=ss.r_L, Q=Q, Q0=Q0, shown=show,
+                 **{f"log_{k}": v for k, v in log.as_dict().items()})
     return summary

@@ -21,25 +21,28 @@ import scipy.spatial  # noqa: E402
 import scipy.stats  # noqa: E402
 
 from dfc_theory import Network, condition2_ratio  # noqa: E402
+from dfc_theory._cli import int_at_least  # noqa: E402
 from dfc_theory.feedback_learning import damped_pinv_family  # noqa: E402
 
-from ._common import check_preset, save_data, save_figure, save_summary  # noqa: E402
+from ._common import (check_int, check_preset, check_seed, figure_paths,  # noqa: E402
+                      option_parser, parse_with, write_figure)
 
 NAME = "fig2"
 N_SAMPLES = {"quick": 2000, "paper": 2000}   # the paper's 2000 (cheap: same in both presets)
 GAMMAS = np.logspace(-5, 2, 100)
 
 
+#: fewest samples: the matrices J^T P span a 4-dimensional space, which the figure's
+#: span check needs them to fill
+MIN_SAMPLES = 4
+
+
 def parse_options(argv):
-    """--samples N: number of kept random Q."""
-    opts = {}
-    it = iter(argv)
-    for a in it:
-        if a == "--samples":
-            opts["n_samples"] = int(next(it))
-        else:
-            raise SystemExit(f"{NAME}: unknown option {a!r} (known: --samples N)")
-    return opts
+    """--samples N: number of kept random Q (at least MIN_SAMPLES)."""
+    p = option_parser(NAME)
+    p.add_argument("--samples", dest="n_samples", metavar="N",
+                   type=int_at_least(MIN_SAMPLES, "J^T P spans 4 dimensions"))
+    return parse_with(p, argv)
 
 
 def sample_condition23(J, n, rng, batch=4096):
@@ -65,7 +68,9 @@ def _unit_flat(Qs):
 
 def run(preset="quick", out="figures_out", seed=0, n_samples=None):
     check_preset(preset)
-    n = N_SAMPLES[preset] if n_samples is None else int(n_samples)
+    seed = check_seed(seed)
+    n = N_SAMPLES[preset] if n_samples is None else check_int(n_samples, "n_samples",
+                                                               MIN_SAMPLES)
     rng = np.random.default_rng(seed)
     net = Network.random([5, 2, 2], activation="tanh", seed=seed, init="xavier_normal")
     x = rng.standard_normal(5)
@@ -135,12 +140,6 @@ def run(preset="quick", out="figures_out", seed=0, n_samples=None):
     ax.set_title(f"Fig 2 (regenerated): {n} random Q = $J^TP$ satisfying Conditions 2, 3\n"
                  f"5-2-2 tanh network, one input [{preset}]", fontsize=9)
     ax.legend(fontsize=8, loc="best")
-    paths = save_figure(fig, out, NAME)
-    plt.close(fig)
-    save_data(out, NAME, J=J, x=x, Q_samples=Qs, Q_damped=damped, Q_pinv=pinv, gammas=GAMMAS,
-              proj_samples=ps, proj_reference=pr, components=pcs, mean=mu,
-              explained=explained)
-
     text = (f"{NAME}: {n} random Q = J^T P kept ({100 * acc_rate:.0f}% of draws had no "
             f"eigenvalue of J Q with negative real part); all satisfy Condition 2 (|ratio - 1| "
             f"<= {np.max(np.abs(c2 - 1)):.1e}) and Condition 3 (min Re eig(JQ) = "
@@ -163,6 +162,8 @@ def run(preset="quick", out="figures_out", seed=0, n_samples=None):
                "angle_to_JT_samples_deg": [float(ang_samples.min()),
                                            float(np.median(ang_samples)),
                                            float(ang_samples.max())],
-               "figure": [str(p) for p in paths]}
-    save_summary(out, NAME, summary)
+               "figure": [str(p) for p in figure_paths(out, NAME)]}
+    write_figure(out, NAME, fig, summary, J=J, x=x, Q_samples=Qs, Q_damped=damped,
+                 Q_pinv=pinv, gammas=GAMMAS, proj_samples=ps, proj_reference=pr,
+                 components=pcs, mean=mu, explained=explained)
     return summary

@@ -24,6 +24,12 @@ separates trained from fixed feedback happens within 320 forward steps (the pape
 reaches the same Condition-2 ratio, about 0.97).  About 70 s of CPU time, run as two
 processes.
 
+Runs are never lost: every training is checkpointed after every epoch in
+``<out>/fig3_runs`` (beside the figure, not in its staging folder).  After Ctrl-C, SIGTERM
+or a crash the same command reuses the complete trainings and resumes the others from
+their last epoch (the logs equal an uninterrupted run's); delete ``fig3_runs`` to train
+everything anew.
+
 Options (``run(**opts)`` or ``python -m figures fig3 --preset quick --redraw``):
 ``redraw`` (bool): redraw from the logs in ``<out>/fig3_logs`` instead of training;
 ``jobs`` (int): parallel training processes (default 2 where 2 cores exist);
@@ -32,9 +38,12 @@ Options (``run(**opts)`` or ``python -m figures fig3 --preset quick --redraw``):
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import signal
 import time
+import zipfile
 from pathlib import Path
 
 import matplotlib
@@ -43,14 +52,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from dfc_theory import _checkpoint as ckpt  # noqa: E402
+from dfc_theory._cli import DataError, data_errors, positive_int  # noqa: E402
 from dfc_theory.datasets import student_teacher  # noqa: E402
 from dfc_theory.training import (TrainingLog, fig3_config, label_to_name,  # noqa: E402
                                  run_label, train)
 
-from ._common import check_preset, out_dir, save_data, save_figure, save_summary  # noqa: E402
+from ._common import (ALL_FILES, Stage, check_int, check_preset, check_seed,  # noqa: E402
+                      figure_paths, option_parser, out_dir, parse_with, staged_output,
+                      write_figure)
 
 NAME = "fig3"
 LOG_DIR = "fig3_logs"
+#: training checkpoints, beside the figure (kept when it is interrupted)
+RUN_DIR = "fig3_runs"
 #: (method, feedback), longest first (load balancing of parallel runs)
 RUNS = (("dfc", "trained"), ("dfc", "fixed"), ("dfc-ss", "trained"), ("dfc-ss", "fixed"),
         ("dfc-ssa", "trained"), ("dfc-ssa", "fixed"), ("dfa", "fixed"))
@@ -80,22 +95,19 @@ FAR_LARGER = 10.0       # "DFA's angles far larger": by at least this many degre
 
 
 def parse_options(argv):
-    """--redraw, --jobs N, --window N, --epochs N, --n-train N."""
-    opts, it = {}, iter(argv)
-    ints = {"--jobs": "jobs", "--window": "window", "--epochs": "epochs",
-            "--n-train": "n_train", "--n_train": "n_train"}
-    for a in it:
-        if a == "--redraw":
-            opts["redraw"] = True
-        elif a in ints:
-            try:
-                opts[ints[a]] = int(next(it))
-            except (StopIteration, ValueError):
-                raise SystemExit(f"{NAME}: {a} needs an integer") from None
-        else:
-            raise SystemExit(f"{NAME}: unknown option {a!r} (known: --redraw, --jobs N, "
-                             f"--window N, --epochs N, --n-train N)")
-    return opts
+    """--redraw, --jobs N, --window N, --epochs N, --n-train N (every N >= 1)."""
+    p = option_parser(NAME)
+    add_options(p)
+    return parse_with(p, argv)
+
+
+def add_options(p):
+    """The options of Fig 3 (and Fig S1, which draws Fig 3's runs) on parser ``p``."""
+    p.add_argument("--redraw", action="store_true",
+                   help=f"redraw from the logs in <out>/{LOG_DIR} instead of training")
+    for opt in ("--jobs", "--window", "--epochs"):
+        p.add_argument(opt, metavar="N", type=positive_int)
+    p.add_argument("--n-train", "--n_train", dest="n_train", metavar="N", type=positive_int)
 
 
 # ---------------------------------------------------------------------------- training
@@ -113,54 +125,124 @@ def preset_configs(preset, epochs=None, n_train=None, overrides=None):
     return {label_to_name(run_label(m, f)): fig3_config(m, f, **ov) for m, f in RUNS}
 
 
+def _worker_signals():
+    """Pool initializer: Ctrl-C reaches the parent only (no KeyboardInterrupt traceback from
+    every worker), which terminates the workers; that SIGTERM ends a worker at once (the
+    parent's SIGTERM handler is not inherited): its checkpoint always holds whole epochs."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _worker(args):
-    name, config, seed, data, out = args
+    name, config, seed, data, checkpoint = args
     from threadpoolctl import threadpool_limits
     with threadpool_limits(1):
-        log = train(config, seed=seed, data=data, progress=True,
-                    progress_every=max(1, config.epochs // 10))
-    log.save(out, name)
+        train(config, seed=seed, data=data, progress=True,  # a stale file is retrained
+              progress_every=max(1, config.epochs // 10), checkpoint=checkpoint, resume=True,
+              overwrite=True)
     return name
+
+
+def checkpoint_path(out, name, config, seed):
+    """Where run ``name`` of ``config`` and ``seed`` is checkpointed: ``<out>/fig3_runs/
+    <name>-<hash of config and seed>.npz`` (runs of other presets keep their own files)."""
+    key = json.dumps({"config": config.to_dict(), "seed": int(seed)}, sort_keys=True)
+    return Path(out) / RUN_DIR / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
+
+
+def _status(path):
+    saved = ckpt.load(path)
+    return None if saved is None else saved[0]["status"]
 
 
 def train_runs(configs, seed, out, jobs=None):
     """Train every run of ``configs`` (in parallel processes when ``jobs > 1``), save the
-    logs in ``<out>/fig3_logs`` with a manifest, and return {name: TrainingLog}."""
-    logdir = out_dir(Path(out) / LOG_DIR)
-    first = next(iter(configs.values()))
-    data = student_teacher(n_in=first.sizes[0], n_out=first.sizes[-1], n_train=first.n_train,
-                           n_val=first.n_val, n_test=first.n_test, seed=first.data_seed)
-    jobs = min(2, os.cpu_count() or 1) if jobs is None else int(jobs)
-    if jobs < 1:
-        raise ValueError(f"jobs: expected a positive integer, got {jobs}")
-    tasks = [(name, c, seed, data, logdir) for name, c in configs.items()]
+    logs in ``<out>/fig3_logs`` with a manifest, and return {name: TrainingLog}.
+
+    ``out`` is a folder or a :class:`~figures._common.Stage` (then the logs move into
+    place with the figure).  Every run is checkpointed after every epoch in
+    ``fig3_runs`` of the final folder (:func:`checkpoint_path`; outside the staging folder,
+    so that an interrupted figure keeps them): complete runs found there are reused,
+    unfinished ones continued (their logs equal uninterrupted runs'), the others trained.
+    Ctrl-C or SIGTERM raises :class:`dfc_theory._cli.Interrupted` saying what was kept."""
+    jobs = min(2, os.cpu_count() or 1) if jobs is None else check_int(jobs, "jobs", 1)
+    root = out.out if isinstance(out, Stage) else out_dir(out)
+    logdir = out_dir(out) / LOG_DIR
+    logdir.mkdir(exist_ok=True)
+    (root / RUN_DIR).mkdir(exist_ok=True)
+    paths = {name: checkpoint_path(root, name, c, seed) for name, c in configs.items()}
     t0 = time.perf_counter()
-    if jobs == 1:
-        for t in tasks:
-            _worker(t)
-    else:
-        import multiprocessing as mp
-        with mp.get_context("fork").Pool(jobs) as pool:
-            list(pool.imap_unordered(_worker, tasks))
+    try:
+        first = next(iter(configs.values()))
+        data = student_teacher(n_in=first.sizes[0], n_out=first.sizes[-1],
+                               n_train=first.n_train, n_val=first.n_val, n_test=first.n_test,
+                               seed=first.data_seed)
+        found = {name: _status(p) for name, p in paths.items()}
+        tasks = [(name, c, seed, data, paths[name]) for name, c in configs.items()
+                 if found[name] != "complete"]
+        if jobs == 1 or len(tasks) <= 1:
+            for t in tasks:
+                _worker(t)
+        else:
+            import multiprocessing as mp
+            with mp.get_context("fork").Pool(jobs, initializer=_worker_signals) as pool:
+                list(pool.imap_unordered(_worker, tasks))
+    except KeyboardInterrupt as exc:
+        kept = [_status(p) for p in paths.values()]
+        raise ckpt.interrupted(exc, f"fig3 interrupted: {kept.count('complete')} of "
+                                    f"{len(kept)} trainings complete, {kept.count('running')} "
+                                    f"more checkpointed at their last epoch, in "
+                                    f"{root / RUN_DIR}; the same command resumes them") from None
+    logs = {name: train(c, seed=seed, data=data, progress=False, checkpoint=paths[name],
+                        resume=True, overwrite=True) for name, c in configs.items()}
+    for name, lg in logs.items():
+        lg.save(logdir, name)
     manifest = {"seed": seed, "runs": list(configs), "wall_time_s": time.perf_counter() - t0,
-                "jobs": jobs, "configs": {n: c.to_dict() for n, c in configs.items()}}
+                "jobs": jobs, "configs": {n: c.to_dict() for n, c in configs.items()},
+                "reused": [n for n in configs if found[n] == "complete"],
+                "resumed": [n for n in configs if found[n] == "running"]}
     (logdir / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    return load_logs(out)
+    return load_logs(logdir.parent)
 
 
 def load_logs(out):
-    """{name: TrainingLog} from ``<out>/fig3_logs`` (FileNotFoundError naming what is
-    missing when no complete set of logs is there)."""
+    """{name: TrainingLog} from ``<out>/fig3_logs``: FileNotFoundError naming what is
+    missing when no manifest is there, DataError (a ValueError) naming the file when the
+    manifest or a log is malformed."""
     logdir = Path(out) / LOG_DIR
     mf = logdir / "manifest.json"
     if not mf.exists():
         raise FileNotFoundError(f"out: no fig3 training logs in {logdir} (missing "
                                 f"{mf.name}); run fig3 without redraw first")
-    manifest = json.loads(mf.read_text())
-    logs = {name: TrainingLog.load(logdir, name) for name in manifest["runs"]}
+    with data_errors(f"{mf} (fig3 manifest)"):
+        manifest = json.loads(mf.read_text())
+        if not isinstance(manifest, dict):
+            raise ValueError(f"expected a JSON object, got {type(manifest).__name__}")
+        missing = [k for k in ("seed", "runs", "wall_time_s", "jobs") if k not in manifest]
+        if missing:
+            raise ValueError(f"missing keys {missing}")
+        runs = manifest["runs"]
+        if not isinstance(runs, list) or not runs or not all(isinstance(n, str) and n
+                                                             for n in runs):
+            raise ValueError(f"runs: expected a non-empty list of run names, got {runs!r}")
+    logs = {name: _load_log(logdir, name) for name in runs}
     for lg in logs.values():
-        lg.meta["manifest"] = {k: manifest[k] for k in ("seed", "wall_time_s", "jobs")}
+        lg.meta["manifest"] = {k: manifest[k] for k in ("seed", "wall_time_s", "jobs",
+                                                        "reused", "resumed") if k in manifest}
     return logs
+
+
+def _load_log(logdir, name):
+    """One TrainingLog; a missing file stays FileNotFoundError, anything unreadable in it
+    becomes DataError naming the file."""
+    path = Path(logdir) / f"{name}.npz"
+    try:
+        return TrainingLog.load(logdir, name)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: unreadable fig3 training log ({type(exc).__name__}: "
+                        f"{exc})") from exc
 
 
 def logs_match(logs, configs, seed):
@@ -274,9 +356,12 @@ def paper_ranges(logs):
 
 
 def _summary_text(preset, logs, chk, ranges, wall):
+    mf = next(iter(logs.values())).meta.get("manifest", {})
+    kept = ", ".join(f"{len(mf[k])} {k}" for k in ("reused", "resumed") if mf.get(k))
     lines = [f"Fig 3 ({preset} preset): {len(logs)} runs, "
              f"{next(iter(logs.values())).config.epochs} epochs"
-             + (f", trained in {wall:.0f} s" if wall is not None else " (redrawn from logs)")]
+             + (f", trained in {wall:.0f} s" if wall is not None else " (redrawn from logs)")
+             + (f" ({kept} from {RUN_DIR})" if kept and wall is not None else "")]
     for c in chk:
         meas = ", ".join(f"{k} {v:.3g}" for k, v in c["measured"].items())
         lines.append(f"  [{'PASS' if c['passed'] else 'FAIL'}] {c['name']}: {meas}")
@@ -307,29 +392,26 @@ def run(preset="quick", out="figures_out", seed=0, redraw=False, jobs=None, wind
     ``paper_ranges``, ``files`` and ``wall_time_s``.
     """
     check_preset(preset)
+    seed = check_seed(seed)
     configs = preset_configs(preset, epochs, n_train, overrides)
+    w = WINDOW[preset] if window is None else check_int(window, "window", 1)
     wall = None
-    if redraw:
-        logs = load_logs(out)
-    else:
-        t0 = time.perf_counter()
-        logs = train_runs(configs, seed, out, jobs)
-        wall = time.perf_counter() - t0
-    w = WINDOW[preset] if window is None else int(window)
-    if w < 1:
-        raise ValueError(f"window: expected a positive integer, got {w}")
-    fig = draw(logs, w, title=f"Fig 3 ({preset} preset, seed {seed})")
-    files = [str(p) for p in save_figure(fig, out, NAME)]
-    plt.close(fig)
-    arrays = {}
-    for n, lg in logs.items():
-        for k in ("epoch_frac",) + tuple(p[1] for p in PANELS):
-            arrays[f"{n}/{k}"] = lg.batch[k]
-    files.append(str(save_data(out, NAME, **arrays)))
-    chk = checks(logs)
-    ranges = paper_ranges(logs)
-    text = _summary_text(preset, logs, chk, ranges, wall)
-    result = {"summary": text, "checks": chk, "paper_ranges": ranges, "files": files,
-              "wall_time_s": wall, "all_passed": all(c["passed"] for c in chk)}
-    files.append(str(save_summary(out, NAME, result)))
+    logs = load_logs(out) if redraw else None
+    with staged_output(out, NAME) as stage:
+        if logs is None:
+            t0 = time.perf_counter()
+            logs = train_runs(configs, seed, stage, jobs)
+            wall = time.perf_counter() - t0
+        fig = draw(logs, w, title=f"Fig 3 ({preset} preset, seed {seed})")
+        arrays = {}
+        for n, lg in logs.items():
+            for k in ("epoch_frac",) + tuple(p[1] for p in PANELS):
+                arrays[f"{n}/{k}"] = lg.batch[k]
+        chk = checks(logs)
+        ranges = paper_ranges(logs)
+        text = _summary_text(preset, logs, chk, ranges, wall)
+        files = [str(p) for p in figure_paths(out, NAME, ALL_FILES)]
+        result = {"summary": text, "checks": chk, "paper_ranges": ranges, "files": files,
+                  "wall_time_s": wall, "all_passed": all(c["passed"] for c in chk)}
+        write_figure(out, NAME, fig, result, stage=stage, **arrays)
     return result

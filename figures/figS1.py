@@ -24,10 +24,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from dfc_theory._cli import DataError  # noqa: E402
 from dfc_theory.training import ABSCISSA_MATRICES  # noqa: E402
 
 from . import fig3  # noqa: E402
-from ._common import check_preset, save_data, save_figure, save_summary  # noqa: E402
+from ._common import (ALL_FILES, check_int, check_preset, check_seed, figure_paths,  # noqa: E402
+                      option_parser, parse_with, staged_output, write_figure)
 
 NAME = "figS1"
 MATRIX_LABELS = {"A_tilde_I": "$\\tilde A_I$ (integral, $k_p=0$)",
@@ -38,21 +40,22 @@ MATRIX_LABELS = {"A_tilde_I": "$\\tilde A_I$ (integral, $k_p=0$)",
 
 def parse_options(argv):
     """Same options as fig3: --redraw, --jobs N, --window N, --epochs N, --n-train N."""
-    return fig3.parse_options(argv)
+    p = option_parser(NAME)
+    fig3.add_options(p)
+    return parse_with(p, argv)
 
 
-def _get_logs(preset, out, seed, redraw, jobs, epochs, n_train, overrides):
+def _get_logs(preset, out, seed, jobs, epochs, n_train, overrides, stage):
+    """Fig 3's logs from ``out`` (when they match), else trained into ``stage``."""
     configs = fig3.preset_configs(preset, epochs, n_train, overrides)
-    if redraw:
-        return fig3.load_logs(out), None, "redrawn from saved logs"
     try:
         logs = fig3.load_logs(out)
         if fig3.logs_match(logs, configs, seed):
             return logs, None, "reused fig3's training logs"
-    except FileNotFoundError:
+    except (FileNotFoundError, DataError):  # none, or unreadable: train them anew
         pass
     t0 = time.perf_counter()
-    logs = fig3.train_runs(configs, seed, out, jobs)
+    logs = fig3.train_runs(configs, seed, stage, jobs)
     return logs, time.perf_counter() - t0, "trained"
 
 
@@ -161,33 +164,36 @@ def run(preset="quick", out="figures_out", seed=0, redraw=False, jobs=None, wind
     Returns a dict with ``summary``, ``checks``, ``files``, ``source`` and ``wall_time_s``.
     """
     check_preset(preset)
-    logs, wall, source = _get_logs(preset, out, seed, redraw, jobs, epochs, n_train,
-                                   overrides)
-    w = fig3.WINDOW[preset] if window is None else int(window)
-    if w < 1:
-        raise ValueError(f"window: expected a positive integer, got {w}")
-    fig = draw(logs, w, title=f"Fig S1 ({preset} preset, seed {seed})")
-    files = [str(p) for p in save_figure(fig, out, NAME)]
-    plt.close(fig)
-    keys = ["epoch_frac"] + [f"abs_{k}{s}" for k in ABSCISSA_MATRICES for s in ("", "_std")]
-    first = next(iter(logs.values()))
-    L = len(first.config.sizes) - 1
-    keys += [f"normdev_r{i}" for i in range(L)] + ["cond1_std", "cond2", "angle_bp"]
-    keys += [f"angle_{r}_l{i}" for r in ("mn", "gn") for i in range(1, L + 1)]
-    files.append(str(save_data(out, NAME, **{f"{n}/{k}": lg.batch[k] for n, lg in logs.items()
-                                             for k in keys})))
-    chk = checks(logs)
-    lines = [f"Fig S1 ({preset} preset): {source}"
-             + (f" in {wall:.0f} s" if wall is not None else "")]
-    for c in chk:
-        meas = ", ".join(f"{k} {v:.3g}" for k, v in c["measured"].items())
-        lines.append(f"  [{'PASS' if c['passed'] else 'FAIL'}] {c['name']}: {meas}")
-    lines += _observations(logs)
-    lines.append("  Differences from the paper: the paper's Fig S1 plots the same four "
-                 "matrices per run; we evaluate all of them at the exact (Newton) steady "
-                 "state of each logged batch, and the curves are our seeded runs (fig3), not "
-                 "the paper's.")
-    result = {"summary": "\n".join(lines), "checks": chk, "files": files, "source": source,
-              "wall_time_s": wall, "all_passed": all(c["passed"] for c in chk)}
-    files.append(str(save_summary(out, NAME, result)))
+    seed = check_seed(seed)
+    w = fig3.WINDOW[preset] if window is None else check_int(window, "window", 1)
+    if redraw:
+        logs, wall, source = fig3.load_logs(out), None, "redrawn from saved logs"
+    with staged_output(out, NAME) as stage:
+        if not redraw:
+            logs, wall, source = _get_logs(preset, out, seed, jobs, epochs, n_train,
+                                           overrides, stage)
+        fig = draw(logs, w, title=f"Fig S1 ({preset} preset, seed {seed})")
+        keys = ["epoch_frac"] + [f"abs_{k}{s}" for k in ABSCISSA_MATRICES
+                                 for s in ("", "_std")]
+        first = next(iter(logs.values()))
+        L = len(first.config.sizes) - 1
+        keys += [f"normdev_r{i}" for i in range(L)] + ["cond1_std", "cond2", "angle_bp"]
+        keys += [f"angle_{r}_l{i}" for r in ("mn", "gn") for i in range(1, L + 1)]
+        arrays = {f"{n}/{k}": lg.batch[k] for n, lg in logs.items() for k in keys}
+        chk = checks(logs)
+        lines = [f"Fig S1 ({preset} preset): {source}"
+                 + (f" in {wall:.0f} s" if wall is not None else "")]
+        for c in chk:
+            meas = ", ".join(f"{k} {v:.3g}" for k, v in c["measured"].items())
+            lines.append(f"  [{'PASS' if c['passed'] else 'FAIL'}] {c['name']}: {meas}")
+        lines += _observations(logs)
+        lines.append("  Differences from the paper: the paper's Fig S1 plots the same four "
+                     "matrices per run; we evaluate all of them at the exact (Newton) steady "
+                     "state of each logged batch, and the curves are our seeded runs (fig3), "
+                     "not the paper's.")
+        files = [str(p) for p in figure_paths(out, NAME, ALL_FILES)]
+        result = {"summary": "\n".join(lines), "checks": chk, "files": files,
+                  "source": source, "wall_time_s": wall,
+                  "all_passed": all(c["passed"] for c in chk)}
+        write_figure(out, NAME, fig, result, stage=stage, **arrays)
     return result

@@ -17,7 +17,8 @@ import numpy as np  # noqa: E402
 from dfc_theory.feedback_learning import FeedbackConfig  # noqa: E402
 
 from . import _feedback_figs as ff  # noqa: E402
-from ._common import check_preset, save_data, save_figure, save_summary  # noqa: E402
+from ._common import (check_preset, check_seed, figure_paths, option_parser,  # noqa: E402
+                      parse_with, write_figure)
 
 NAME = "figS4"
 SWEEPS = {
@@ -28,23 +29,21 @@ SWEEPS = {
 SCHEDULE = {"quick": "quick_sweep", "paper": "paper"}  # see figures/_feedback_figs.py
 
 
+ACTIVATIONS = ("linear", "tanh")
+
+
 def parse_options(argv):
     """--activation linear|tanh, --updates N."""
-    opts = {}
-    it = iter(argv)
-    for a in it:
-        if a == "--activation":
-            opts["activation"] = next(it)
-        elif a == "--updates":
-            opts["n_updates"] = int(next(it))
-        else:
-            raise SystemExit(f"{NAME}: unknown option {a!r} (known: --activation, --updates)")
-    return opts
+    p = option_parser(NAME)
+    p.add_argument("--activation", choices=ACTIVATIONS)
+    ff.add_updates_option(p)
+    return parse_with(p, argv)
 
 
 def run(preset="quick", out="figures_out", seed=0, activation="linear", n_updates=None):
     check_preset(preset)
-    if activation not in ("linear", "tanh"):
+    seed = check_seed(seed)
+    if activation not in ACTIVATIONS:
         raise ValueError(f"activation: expected 'linear' or 'tanh', got {activation!r}")
     base = FeedbackConfig()
     rows = {}
@@ -107,13 +106,10 @@ def run(preset="quick", out="figures_out", seed=0, activation="linear", n_update
     fig.suptitle(f"Fig S4 (regenerated): feedback-learning sweeps, {activation} 20-10-5 "
                  f"network [{preset}] (filled: learned Q; open/dashed: predicted fixed point)",
                  fontsize=10)
-    paths = save_figure(fig, out, NAME)
-    plt.close(fig)
     data = {}
     for param, recs in rows.items():
         for key in recs[0]:
             data[f"{param}__{key}"] = np.array([d[key] for d in recs])
-    save_data(out, NAME, **data)
 
     a, k = rows["alpha_fb"], rows["k_p_fb"]
     span = lambda recs, key: (min(d[key] for d in recs), max(d[key] for d in recs))  # noqa
@@ -141,6 +137,7 @@ def run(preset="quick", out="figures_out", seed=0, activation="linear", n_update
             f"hyper-parameter ranges were not available to us; ranges here are ours.  Checks: "
             + ("all passed." if not bad else "FAILED: " + ", ".join(bad) + "."))
     summary = {"summary": text, "preset": preset, "seed": seed, "activation": activation,
-               "sweeps": rows, "checks": checks, "figure": [str(p) for p in paths]}
-    save_summary(out, NAME, summary)
+               "sweeps": rows, "checks": checks,
+               "figure": [str(p) for p in figure_paths(out, NAME)]}
+    write_figure(out, NAME, fig, summary, **data)
     return summary

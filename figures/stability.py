@@ -36,7 +36,11 @@ from dfc_theory import Controller, DFCSystem, Network, feedback  # noqa: E402
 from dfc_theory import stability as st  # noqa: E402
 from dfc_theory import symbolic as sy  # noqa: E402
 
-from ._common import check_preset, save_data, save_figure, save_summary  # noqa: E402
+from dfc_theory._cli import (ArgumentParser, check_output_folder, command,  # noqa: E402
+                             int_at_least, non_negative_int)
+
+from ._common import (FIGURE_FILES, check_int, check_preset, check_seed, figure_paths,  # noqa: E402
+                      option_parser, parse_with, write_figure)
 
 NAME = "stability"
 GRID = {"quick": 41, "paper": 121}        # colour-map resolution per axis
@@ -61,7 +65,7 @@ def _example(seed, max_tries=20):
              for r in (RHO_RANGE[0], RHO_RANGE[1])]
         if a[0] < 0 < a[1]:
             return net, Q, x, seed + i
-    raise RuntimeError(f"seed: no example with a stability boundary in {max_tries} networks")
+    raise ValueError(f"seed: no example with a stability boundary in {max_tries} networks")
 
 
 def _abscissa(net, Q, x, ctrl, key="A_system"):
@@ -101,15 +105,22 @@ def _region(net, Q_sym, x, alpha, k_p, tau_v):
     return sy.stability_region(sym, "A_PI_integral")
 
 
+MIN_GRID, MIN_MARKERS = 3, 1     # a contour needs 3 points per axis
+
+
+def _add_options(p):
+    p.add_argument("--grid", metavar="N", type=int_at_least(MIN_GRID, "a contour needs 3"),
+                   help="colour-map points per axis")
+    p.add_argument("--markers", metavar="M", type=int_at_least(MIN_MARKERS),
+                   help="simulated runs per axis")
+
+
 def parse_options(argv):
-    """--grid N (colour-map points per axis), --markers M (simulated runs per axis)."""
-    opts, it = {}, iter(argv)
-    for a in it:
-        if a in ("--grid", "--markers"):
-            opts[a[2:]] = int(next(it))
-        else:
-            raise SystemExit(f"{NAME}: unknown option {a!r} (known: --grid N, --markers M)")
-    return opts
+    """--grid N (colour-map points per axis, >= 3), --markers M (simulated runs per axis,
+    >= 1)."""
+    p = option_parser(NAME)
+    _add_options(p)
+    return parse_with(p, argv)
 
 
 def run(preset="quick", out="figures_out", seed=0, grid=None, markers=None):
@@ -119,11 +130,10 @@ def run(preset="quick", out="figures_out", seed=0, grid=None, markers=None):
     ``grid`` / ``markers`` override the preset's resolution (points per axis of the colour
     maps, simulated runs per axis)."""
     check_preset(preset)
-    n = GRID[preset] if grid is None else int(grid)
-    m = MARKERS[preset] if markers is None else int(markers)
-    if n < 3 or m < 1:
-        raise ValueError(f"grid, markers: expected grid >= 3 and markers >= 1, got {n}, {m}")
-    net, Q, x, used_seed = _example(int(seed))
+    seed = check_seed(seed)
+    n = GRID[preset] if grid is None else check_int(grid, "grid", MIN_GRID)
+    m = MARKERS[preset] if markers is None else check_int(markers, "markers", MIN_MARKERS)
+    net, Q, x, used_seed = _example(seed)
     JJt = np.linalg.eigvalsh(net.jacobian(x) @ Q)
     lam_max = float(JJt.max())
 
@@ -252,16 +262,12 @@ def run(preset="quick", out="figures_out", seed=0, grid=None, markers=None):
     cb.set_label("spectral abscissa of the linearised system (clipped)")
     fig.suptitle("Local stability of DFC (integral-leak PI control): Condition 3 is only a "
                  "proxy once tau_v > 0", fontsize=12)
-    paths = save_figure(fig, out, NAME)
-    plt.close(fig)
-
-    data = save_data(out, NAME, k_p=kps, rho=rhos, abscissa_a=absc_a, margin_a=marg_a,
-                     marker_k_p=MK, marker_rho=MR, simulated_a=sim_a, alpha=alphas, c=cs,
-                     abscissa_b=absc_b, margin_b=marg_b, condition3_b=cond3_b,
-                     marker_alpha=MA, marker_c=MC, simulated_b=sim_b, rho_line=rho_line,
-                     line_kp0=line[0.0], line_kp05=line[0.5], inst_abscissa=inst,
-                     inst_pi_abscissa=inst_pi,
-                     eig_JJt=JJt, Q=Q, x=x)
+    arrays = dict(k_p=kps, rho=rhos, abscissa_a=absc_a, margin_a=marg_a, marker_k_p=MK,
+                  marker_rho=MR, simulated_a=sim_a, alpha=alphas, c=cs, abscissa_b=absc_b,
+                  margin_b=marg_b, condition3_b=cond3_b, marker_alpha=MA, marker_c=MC,
+                  simulated_b=sim_b, rho_line=rho_line, line_kp0=line[0.0],
+                  line_kp05=line[0.5], inst_abscissa=inst, inst_pi_abscissa=inst_pi,
+                  eig_JJt=JJt, Q=Q, x=x)
     lines = [
         f"2-2-2 tanh network (seed {used_seed}), Q = J^T: eig(J Q) = {np.round(JJt, 3).tolist()}"
         f" > 0, so Condition 3 holds for every alpha >= 0.",
@@ -291,21 +297,22 @@ def run(preset="quick", out="figures_out", seed=0, grid=None, markers=None):
         "rho_critical_kp0": rho_crit0, "kp05_stable_all_rho": kp05_stable,
         "symbolic_vs_numeric_agreement": list(sym_agree),
         "simulated_vs_linear_agreement": [list(s) for s in sim_agree],
-        "files": [str(p) for p in paths] + [str(data)],
+        "files": [str(p) for p in figure_paths(out, NAME, FIGURE_FILES + ("_data.npz",))],
     }
-    save_summary(out, NAME, summary)
+    write_figure(out, NAME, fig, summary, **arrays)
     return summary
 
 
+@command("python -m figures.stability")
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m figures.stability", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="python -m figures.stability", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="quick", choices=["quick", "paper"])
     p.add_argument("--out", default="figures_out")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--grid", type=int, default=None, help="colour-map points per axis")
-    p.add_argument("--markers", type=int, default=None, help="simulated runs per axis")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    _add_options(p)
     args = p.parse_args(argv)
+    check_output_folder(args.out, "--out")
     res = run(preset=args.preset, out=args.out, seed=args.seed, grid=args.grid,
               markers=args.markers)
     print(res["summary"])

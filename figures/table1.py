@@ -20,47 +20,150 @@ methods (DFC, DFC-SS: 1000 Euler steps per batch) take minutes per epoch even on
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ._common import check_preset, out_dir, save_summary
+from dfc_theory._cli import positive_int
+
+from ._common import (FIGURE_FILES, check_int, check_preset, figure_paths, option_parser,
+                      parse_with, staged_output, write_figure)
 
 NAME = "table1"
 COLUMNS = [("mnist", "MNIST test error [%]"), ("fashion_mnist", "F-MNIST test error [%]"),
            ("mnist_ae", "MNIST-AE test loss"), ("mnist_train_loss", "MNIST train loss")]
+DATASETS = ("mnist", "fashion_mnist", "mnist_ae")
 QUICK_ROWS = ("bp", "dfc-ssa", "dfc-ssa-fixed", "dfa")
 ALL_ROWS = ("bp", "dfc", "dfc-ssa", "dfc-ss", "dfc-fixed", "dfc-ssa-fixed", "dfc-ss-fixed",
             "dfa")
 
 
+def _csv(choices, what):
+    """argparse ``type=``: a comma-separated list of names from ``choices``."""
+    def parse(text):
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        bad = [n for n in names if n not in choices]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(f"unknown {what} {bad or text!r}; expected names "
+                                             f"from {', '.join(choices)}")
+        return names
+    return parse
+
+
 def parse_options(argv):
     """Options of ``python -m figures table1`` (module docstring)."""
-    p = argparse.ArgumentParser(prog="python -m figures table1", add_help=False)
-    p.add_argument("--data-dir", dest="data_dir", default=None)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--seeds", type=int, default=None)
-    p.add_argument("--runs", default=None)
-    p.add_argument("--methods", default=None, help="comma-separated, e.g. bp,dfc-ssa-fixed")
-    p.add_argument("--datasets", default=None, help="comma-separated: mnist,fashion_mnist,mnist_ae")
-    p.add_argument("--device", default="cpu")
+    p = option_parser(NAME)
+    p.add_argument("--data-dir", dest="data_dir", metavar="D")
+    p.add_argument("--epochs", metavar="N", type=positive_int)
+    p.add_argument("--seeds", metavar="K", type=positive_int)
+    p.add_argument("--runs", metavar="DIR")
+    p.add_argument("--methods", metavar="A,B", type=_csv(ALL_ROWS, "method(s)"),
+                   help="comma-separated, e.g. bp,dfc-ssa-fixed")
+    p.add_argument("--datasets", metavar="A,B", type=_csv(DATASETS, "data set(s)"),
+                   help="comma-separated: mnist,fashion_mnist,mnist_ae")
+    p.add_argument("--device", metavar="DEV", default="cpu")
     p.add_argument("--train", action="store_true", help="train missing records")
-    try:
-        a = p.parse_args(argv)
-    except SystemExit:
-        raise SystemExit(f"{NAME}: bad options {' '.join(argv)} (known: --data-dir D, "
-                         f"--epochs N, --seeds K, --runs DIR, --methods A,B, --datasets A,B, "
-                         f"--device DEV, --train)") from None
-    opts = {k: v for k, v in vars(a).items() if v is not None and v is not False}
-    for key in ("methods", "datasets"):
-        if key in opts:
-            opts[key] = [s.strip() for s in opts[key].split(",") if s.strip()]
-    return opts
+    return parse_with(p, argv)
 
 
 # ---------------------------------------------------------------------------- records
+def _warn(message):
+    print(f"{NAME}: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _number(v):
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def _natural(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def record_problem(rec_, schema):
+    """Why a parsed run record cannot enter the table (None when it can).  Checks every
+    field the table reads: schema, seed, config (data set, method, feedback, epochs, sizes)
+    and summary (status, the two metrics, epochs done, reduced-data flag)."""
+    if not isinstance(rec_, dict):
+        return f"expected a JSON object, got {type(rec_).__name__}"
+    if rec_.get("schema") != schema:
+        return f"not a run record (schema {rec_.get('schema')!r}, expected {schema!r})"
+    c, summ = rec_.get("config"), rec_.get("summary")
+    if not isinstance(c, dict):
+        return "config: missing or not an object"
+    if not isinstance(summ, dict):
+        return "summary: missing or not an object"
+    if not _natural(rec_.get("seed")):
+        return f"seed: expected a non-negative integer, got {rec_.get('seed')!r}"
+    if c.get("dataset") not in DATASETS:
+        return f"config.dataset: unknown data set {c.get('dataset')!r}"
+    method = c.get("method")
+    if method not in {_method_feedback(n)[0] for n in ALL_ROWS}:
+        return f"config.method: unknown method {method!r}"
+    if method in ("dfc", "dfc-ss", "dfc-ssa") and c.get("feedback") not in (None, "trained",
+                                                                          "fixed"):
+        return f"config.feedback: expected 'trained' or 'fixed', got {c.get('feedback')!r}"
+    if not (_natural(c.get("epochs")) and c["epochs"] >= 1):
+        return f"config.epochs: expected a positive integer, got {c.get('epochs')!r}"
+    sizes = c.get("sizes")
+    if sizes is not None and not (isinstance(sizes, list)
+                                  and all(_natural(n) for n in sizes)):
+        return f"config.sizes: expected a list of widths, got {sizes!r}"
+    status = summ.get("status")
+    if not isinstance(status, str):
+        return f"summary.status: expected a string, got {status!r}"
+    if status != "complete":
+        return f"status {status!r} (only complete runs enter the table)"
+    for key in ("test_metric_at_best_val", "final_train_loss"):
+        if key not in summ:
+            return f"summary.{key}: missing"
+        v = summ[key]
+        if not _number(v):
+            return f"summary.{key}: expected a number or null, got {v!r}"
+        if v is not None and not (0 <= v < math.inf):
+            return f"summary.{key}: expected a finite non-negative number, got {v!r}"
+    v = summ["test_metric_at_best_val"]
+    if c["dataset"] != "mnist_ae" and v is not None and v > 100:
+        return f"summary.test_metric_at_best_val: a test error in %, got {v!r} > 100"
+    if not _natural(summ.get("epochs_done", 0)):
+        return f"summary.epochs_done: expected a non-negative integer, got " \
+               f"{summ.get('epochs_done')!r}"
+    if not isinstance(summ.get("reduced_data", True), bool):
+        return f"summary.reduced_data: expected true or false, got {summ['reduced_data']!r}"
+    return None
+
+
+def read_records(runs, warn=_warn):
+    """The complete, well-formed run records (``*.json``) in folder ``runs``, sorted by file
+    name, and the skipped files as [{"file", "reason"}]: unreadable or malformed files,
+    records of another schema or an unknown method/data set, incomplete runs (status not
+    "complete").  ``warn`` (a callable, or None) gets one line per skipped file."""
+    from dfc_theory.torch.records import SCHEMA
+    runs = Path(runs)
+    good, skipped = [], []
+    for path in sorted(runs.glob("*.json")) if runs.is_dir() else []:
+        try:
+            rec_ = json.loads(path.read_bytes().decode("utf-8"))
+            problem = record_problem(rec_, SCHEMA)
+        except UnicodeDecodeError as exc:
+            problem = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        except json.JSONDecodeError as exc:
+            problem = f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        except (OSError, RecursionError) as exc:
+            problem = f"unreadable ({getattr(exc, 'strerror', None) or exc})"
+        if problem is None:
+            rec_["_path"] = str(path)
+            good.append(rec_)
+        else:
+            skipped.append({"file": str(path), "reason": problem})
+            if warn is not None:
+                warn(f"skipped {path}: {problem}")
+    return good, skipped
+
+
 def _method_feedback(name):
     if name.endswith("-fixed"):
         return name[:-len("-fixed")], "fixed"
@@ -167,10 +270,10 @@ def to_markdown(table):
     return "\n".join(lines)
 
 
-def _draw(table, out):
+def _draw(table):
+    """The table as a matplotlib figure (ours | paper per cell)."""
     import matplotlib.pyplot as plt
 
-    from ._common import save_figure
     cols = ["method"] + [f"{t}\nours | paper" for _c, t in COLUMNS]
     rows = []
     for label, row in table.items():
@@ -188,9 +291,7 @@ def _draw(table, out):
     t.set_fontsize(8)
     t.scale(1, 1.6)
     ax.set_title("Table 1: ours | paper  (* reduced data or epochs)", fontsize=10)
-    paths = save_figure(fig, out, NAME)
-    plt.close(fig)
-    return paths
+    return fig
 
 
 # ---------------------------------------------------------------------------- training
@@ -208,13 +309,19 @@ def train_missing(runs, preset, methods=None, datasets=None, data_dir=None, epoc
     unknown = [m for m in methods if m not in ALL_ROWS]
     if unknown:
         raise ValueError(f"methods: unknown {unknown}; expected names from {list(ALL_ROWS)}")
-    n_seeds = seeds if seeds is not None else (rec.PAPER_SEEDS if paper else 1)
-    existing = rec.load_records(runs)
+    unknown = [d for d in datasets if d not in DATASETS]
+    if unknown:
+        raise ValueError(f"datasets: unknown {unknown}; expected names from {list(DATASETS)}")
+    if "fashion_mnist" in datasets and data_dir is None:
+        raise FileNotFoundError("data_dir: fashion_mnist needs --data-dir with the IDX "
+                                "files (no offline copy ships)")
+    if epochs is not None:
+        check_int(epochs, "epochs", 1)
+    n_seeds = check_int(seeds, "seeds", 1) if seeds is not None else (rec.PAPER_SEEDS
+                                                                       if paper else 1)
+    existing, _skipped = read_records(runs, warn=None)  # run() warns when it reads them
     written = []
     for ds in datasets:
-        if ds == "fashion_mnist" and data_dir is None:
-            raise FileNotFoundError("data_dir: fashion_mnist needs --data-dir with the IDX "
-                                    "files (no offline copy ships)")
         n_ep = epochs if epochs is not None else (rec.PAPER_EPOCHS[ds] if paper else 1)
         data = None
         for name in methods:
@@ -235,7 +342,8 @@ def train_missing(runs, preset, methods=None, datasets=None, data_dir=None, epoc
                                  dtype=cfg.dtype)
             for s in todo:
                 t0 = time.perf_counter()
-                r = train.train_run(cfg, seed=s, data=data, progress=True, out=runs)
+                r = train.train_run(cfg, seed=s, data=data, progress=True, out=runs,
+                                    resume=True)  # continue an interrupted one
                 written.append(str(Path(runs) / rec.record_name(cfg.to_dict(), s)))
                 log(f"   {label} {ds} seed {s}: {r['summary']['status']} in "
                     f"{time.perf_counter() - t0:.0f} s")
@@ -244,13 +352,20 @@ def train_missing(runs, preset, methods=None, datasets=None, data_dir=None, epoc
 
 # ---------------------------------------------------------------------------- entry
 def run(preset="quick", out="figures_out", seed=0, runs=None, data_dir=None, epochs=None,
-        seeds=None, methods=None, datasets=None, device="cpu", train=False):
+        seeds=None, methods=None, datasets=None, device="cpu", train=False, warn=_warn):
     """Build Table 1 from the records in ``runs`` (training missing ones first when
     ``train`` or any of ``data_dir``/``epochs``/``seeds`` is given); write
-    ``<out>/table1.md``, ``table1.png``/``.pdf`` and ``table1_summary.json``.
+    ``<out>/table1.md``, ``table1.png``/``.pdf`` and ``table1_summary.json`` (all four
+    moved into place together).
 
-    Returns a dict with ``summary`` (the Markdown table and notes), ``table``, ``files`` and
-    ``trained`` (record paths written by this call).  ``seed`` is unused: seeds are 0..K-1.
+    Malformed or incomplete records are skipped with one ``warn`` line each (default: to
+    stderr) and listed in the result.  A ``runs`` folder given explicitly must exist
+    (unless training creates it); the default one (``$DFC_RUNS`` or ``runs``) may be
+    missing, which gives the paper's column and a hint.
+
+    Returns a dict with ``summary`` (the Markdown table and notes), ``table``, ``files``,
+    ``trained`` (record paths written by this call) and ``skipped``.  ``seed`` is unused:
+    seeds are 0..K-1.
     """
     check_preset(preset)
     try:
@@ -258,21 +373,33 @@ def run(preset="quick", out="figures_out", seed=0, runs=None, data_dir=None, epo
     except ImportError as exc:
         raise ImportError("table1 needs the torch backend: pip install 'dfc-theory[torch]'"
                           ) from exc
-    runs = Path(runs) if runs is not None else rec.default_runs_dir()
+    training = train or data_dir is not None or epochs is not None or seeds is not None
+    if runs is not None:
+        runs = Path(runs)
+        if runs.exists() and not runs.is_dir():
+            raise ValueError(f"runs: {runs} is a file; expected the folder of run records")
+        if not runs.exists() and not training:
+            raise FileNotFoundError(f"runs: folder {runs} does not exist (no run records)")
+    else:
+        runs = rec.default_runs_dir()
     trained = []
-    if train or data_dir is not None or epochs is not None or seeds is not None:
+    if training:
         trained = train_missing(runs, preset, methods, datasets, data_dir, epochs, seeds,
                                 device)
-    records = rec.load_records(runs)
+    records, skipped = read_records(runs, warn)
     table = build_table(records)
     md = to_markdown(table)
+    if skipped:
+        md += (f"\nSkipped {len(skipped)} record file(s) in {runs} (malformed or "
+               f"incomplete; reasons in table1_summary.json).")
     if not records:
         md += (f"\n\nNo run records in {runs}: train some with `python -m dfc_theory.torch.train "
                f"--method dfc-ssa --dataset mnist --out {runs}` or pass --epochs/--seeds here.")
-    o = out_dir(out)
-    (o / f"{NAME}.md").write_text(md + "\n")
-    files = [str(o / f"{NAME}.md")] + [str(p) for p in _draw(table, out)]
+    files = [str(p) for p in figure_paths(out, NAME,
+                                          (".md",) + FIGURE_FILES + ("_summary.json",))]
     result = {"summary": md, "table": table, "files": files, "trained": trained,
-              "records": len(records), "runs": str(runs)}
-    files.append(str(save_summary(out, NAME, result)))
+              "records": len(records), "runs": str(runs), "skipped": skipped}
+    with staged_output(out, NAME) as stage:
+        (stage.path / f"{NAME}.md").write_text(md + "\n")
+        write_figure(out, NAME, _draw(table), result, stage=stage)
     return result

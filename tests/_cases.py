@@ -75,8 +75,6 @@ class DFCCase:
     target : (B, n_L) output targets r_L* = r_L^- + delta_L.
     family : name of the Q family.
     seed : the seed everything random was built from.
-    abscissa : spectral abscissa (max over the batch) of the dynamics linearised at the
-        initial state, for cases from :func:`stable_dfc_cases`; None otherwise.
     """
 
     system: DFCSystem
@@ -84,7 +82,6 @@ class DFCCase:
     target: np.ndarray
     family: str
     seed: int
-    abscissa: float | None = None
 
     @property
     def network(self):
@@ -99,8 +96,7 @@ class DFCCase:
         return (f"DFCCase(sizes={self.network.sizes}, activation={self.network.activation.name}"
                 f", output={self.network.output_activation.name}, Q={self.family}, "
                 f"alpha={c.alpha:.4g}, k_p={c.k_p:.4g}, tau_v={c.tau_v:.4g}, "
-                f"tau_u={c.tau_u:.4g}, leak={c.leak}, B={self.x.shape[0]}, seed={self.seed}, "
-                f"abscissa={self.abscissa})")
+                f"tau_u={c.tau_u:.4g}, leak={c.leak}, B={self.x.shape[0]}, seed={self.seed})")
 
 
 def make_case(sizes, activation="tanh", output_activation="linear", family="weight_product",
@@ -154,7 +150,7 @@ def rest_state(system, ss, target):
     """The dynamical state z of a steady state ``ss`` (batched :class:`SteadyState`).
 
     z = [v; s] with s = u_int = u - k_p e for ``leak="integral"`` and s = u for ``"total"``
-    (see :mod:`dfc_theory.dynamics`); z = s alone for the instantaneous system (tau_v = 0).
+    (see :class:`dfc_theory.DFCSystem`); z = s alone for the instantaneous system (tau_v = 0).
     """
     c = system.controller
     u = np.atleast_2d(ss.u)

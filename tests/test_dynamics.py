@@ -46,38 +46,40 @@ def _section5_blocks(net, x):
 
 # --------------------------------------------------------------------------- right-hand side
 @pytest.mark.parametrize("leak,k_p,tau_v", SETTINGS_ANYWHERE)
-def test_rhs_jacobian_matches_central_differences(leak, k_p, tau_v, rng):
+def test_rhs_jacobian_matches_central_differences(leak, k_p, tau_v, rng, backend):
     case = _case(leak, k_p, tau_v)
     sysm, x, t = case.system, case.x, case.target
     z = sysm.initial_state(x)
     z = z + 0.3 * rng.standard_normal(z.shape)  # a generic state, away from rest
-    A = sysm.rhs_jacobian(x, t, z)
+    A = backend.call(backend.system(sysm).rhs_jacobian, x, t, z)
     assert A.shape == (3, sysm.state_size, sysm.state_size)
     A_fd = central_jacobian(lambda zz: sysm.rhs(x, t, zz), z, H)
     np.testing.assert_allclose(A, A_fd, rtol=0, atol=FD_RTOL * max(1.0, np.abs(A).max()))
 
 
 @pytest.mark.parametrize("leak,k_p,tau_v", SETTINGS)
-def test_rhs_vanishes_and_jacobian_is_exact_at_rest(leak, k_p, tau_v):
+def test_rhs_vanishes_and_jacobian_is_exact_at_rest(leak, k_p, tau_v, backend):
     """At the exact steady state dz/dt = 0 (THEORY.md section 3), and the analytic Jacobian
     there (the linearised system of section 5) equals finite differences."""
     case = _case(leak, k_p, tau_v)
     sysm, x, t = case.system, case.x, case.target
-    ss = steady_state(sysm, x, t)
+    bs = backend.system(sysm)
+    ss = backend.call(steady_state, sysm, x, t)
     assert np.all(ss.converged)
     z = rest_state(sysm, ss, t)
-    f = sysm.rhs(x, t, z)
+    np.testing.assert_allclose(backend.call(bs.rest_state, ss, t), z, rtol=0, atol=EXACT)
+    f = backend.call(bs.rhs, x, t, z)
     scale = np.abs(t).max() / min(sysm.controller.tau_u, tau_v or np.inf)
     assert np.abs(f).max() <= 1e-11 * scale
     # and it is not zero away from rest: the check can fail
     assert np.abs(sysm.rhs(x, t, sysm.initial_state(x))).max() > 1e-3
-    A = sysm.rhs_jacobian(x, t, z)
+    A = backend.call(bs.rhs_jacobian, x, t, z)
     A_fd = central_jacobian(lambda zz: sysm.rhs(x, t, zz), z, H)
     np.testing.assert_allclose(A, A_fd, rtol=0, atol=FD_RTOL * max(1.0, np.abs(A).max()))
-    np.testing.assert_allclose(sysm.control(x, t, z), ss.u, rtol=0, atol=EXACT)
+    np.testing.assert_allclose(backend.call(bs.control, x, t, z), ss.u, rtol=0, atol=EXACT)
 
 
-def test_rhs_matches_the_equations_written_out(rng):
+def test_rhs_matches_the_equations_written_out(rng, backend):
     """dz/dt of THEORY.md section 2 written out by hand, both leaks, k_p > 0."""
     for leak in ("integral", "total"):
         case = _case(leak, 0.7, 0.2, tau_u=1.3)
@@ -96,12 +98,12 @@ def test_rhs_matches_the_equations_written_out(rng):
             ds = (e - c.alpha * s) / c.tau_u
         else:  # tau_u du/dt = e - alpha u + k_p tau_u de/dt, de/dt = -phi_L'(v_L) dv_L/dt
             ds = (e - c.alpha * u) / c.tau_u - c.k_p * net.phi(3).df(v[:, -3:]) * dv[:, -3:]
-        np.testing.assert_allclose(sysm.rhs(x, t, z), np.concatenate([dv, ds], axis=1),
-                                   rtol=EXACT, atol=EXACT)
+        np.testing.assert_allclose(backend.call(backend.system(sysm).rhs, x, t, z),
+                                   np.concatenate([dv, ds], axis=1), rtol=EXACT, atol=EXACT)
 
 
 @pytest.mark.parametrize("k_p", [0.0, 0.7])
-def test_instantaneous_rhs_matches_the_equations_written_out(k_p, rng):
+def test_instantaneous_rhs_matches_the_equations_written_out(k_p, rng, backend):
     """tau_v = 0: v slaved to u, (I + k_p J Q) tau_u du/dt = e - alpha u (total leak)."""
     case = _case("total", k_p, 0.0, tau_u=1.3)
     sysm, x, t = case.system, case.x, case.target
@@ -111,16 +113,24 @@ def test_instantaneous_rhs_matches_the_equations_written_out(k_p, rng):
     e = t - net.forward(x, delta=u @ sysm.Q.T).output
     G = np.eye(3) + k_p * net.jacobian(x, v) @ sysm.Q
     want = np.linalg.solve(G, (e - c.alpha * u)[..., None])[..., 0] / c.tau_u
-    np.testing.assert_allclose(sysm.rhs(x, t, u), want, rtol=EXACT, atol=EXACT)
-    assert sysm.state_size == 3 and sysm.initial_state(x).shape == (3, 3)
+    bs = backend.system(sysm)
+    np.testing.assert_allclose(backend.call(bs.rhs, x, t, u), want, rtol=EXACT, atol=EXACT)
+    assert bs.state_size == 3 and backend.call(bs.initial_state, x).shape == (3, 3)
 
 
 # --------------------------------------------------------------------------- linearisation
-def test_linearise_is_rhs_and_jacobian_at_the_initial_state():
+def test_linearise_is_rhs_and_jacobian_at_the_initial_state(backend):
     case = _case("total", 0.7, 0.2)
     sysm, x, t = case.system, case.x, case.target
-    lin = sysm.linearise(x, t)
-    z0 = sysm.initial_state(x, t)
+    lin = backend.call(backend.system(sysm).linearise, x, t)
+    z0 = backend.call(backend.system(sysm).initial_state, x, t)
+    np.testing.assert_allclose(z0, sysm.initial_state(x, t), rtol=0, atol=EXACT)
+    z0, x, t = sysm.initial_state(x, t), backend.np(x), backend.np(t)
+    lin = type(lin)(*(np.asarray(a) for a in (lin.A, lin.c, lin.z0)))
+    if backend.torch:  # the NumPy system is the oracle of the torch one
+        np.testing.assert_allclose(lin.A, sysm.rhs_jacobian(x, t, z0), rtol=0, atol=EXACT)
+        np.testing.assert_allclose(lin.c, sysm.rhs(x, t, z0), rtol=0, atol=EXACT)
+        return
     np.testing.assert_array_equal(lin.z0, z0)
     np.testing.assert_array_equal(lin.c, sysm.rhs(x, t, z0))
     np.testing.assert_array_equal(lin.A, sysm.rhs_jacobian(x, t, z0))
@@ -131,7 +141,7 @@ def test_linearise_is_rhs_and_jacobian_at_the_initial_state():
     np.testing.assert_array_equal(sysm.initial_state(x)[:, -3:], 0.0)
 
 
-def test_linearisation_is_section5_A_tilde_I():
+def test_linearisation_is_section5_A_tilde_I(backend):
     """Integral control, k_p = 0, around [v^-; 0]: A = A_tilde_I, c = [0; delta_L / tau_u],
     and in w = (I - J_hat) Delta v coordinates A becomes A_I (THEORY.md section 5)."""
     case = _case("integral", 0.0, 0.2, tau_u=1.3, family="weight_product")
@@ -141,7 +151,7 @@ def test_linearisation_is_section5_A_tilde_I():
     N, n = net.n_total, net.n_out
     a11 = (np.eye(N) - Jhat) / c.tau_v
     A_tilde = np.block([[-a11, Q / c.tau_v], [-JLo / c.tau_u, -c.alpha * np.eye(n) / c.tau_u]])
-    lin = sysm.linearise(x, t)
+    lin = backend.call(backend.system(sysm).linearise, x, t)
     np.testing.assert_allclose(lin.A[0], A_tilde, rtol=EXACT, atol=EXACT)
     delta = t[0] - net.forward(x[0]).output
     np.testing.assert_allclose(lin.c[0], np.concatenate([np.zeros(N), delta / c.tau_u]),
@@ -173,13 +183,14 @@ def test_linearisation_is_section5_A_PI_for_total_leak():
     np.testing.assert_allclose(T @ A @ np.linalg.inv(T), A_PI, rtol=1e-10, atol=1e-10)
 
 
-def test_instantaneous_linearisation_is_A_inst():
+def test_instantaneous_linearisation_is_A_inst(backend):
     """tau_v = 0, k_p = 0: A = -(J Q + alpha I)/tau_u (THEORY.md section 5)."""
     case = _case("integral", 0.0, 0.0, tau_u=1.3)
     sysm, x, t = case.system, case.x, case.target
     J = sysm.network.jacobian(x)
     want = -(J @ sysm.Q + sysm.controller.alpha * np.eye(3)) / 1.3
-    np.testing.assert_allclose(sysm.linearise(x, t).A, want, rtol=EXACT, atol=EXACT)
+    np.testing.assert_allclose(backend.call(backend.system(sysm).linearise, x, t).A, want,
+                               rtol=EXACT, atol=EXACT)
 
 
 # --------------------------------------------------------------------------- parameters

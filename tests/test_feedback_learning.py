@@ -70,7 +70,7 @@ def test_bad_arguments_raise_clear_errors():
         fit_damped_gamma(Q, np.zeros((3, 5)))
 
 
-def test_divergent_sleep_phase_raises():
+def test_divergent_sleep_phase_raises(backend):
     """Q = -5 J^T violates Condition 3 (eig(J Q) = -5 eig(J J^T) < -alpha): the sleep
     dynamics blow up and the update refuses to return garbage."""
     net = small_net()
@@ -78,7 +78,7 @@ def test_divergent_sleep_phase_raises():
     Q = -5.0 * net.jacobian(x[0]).T
     cfg = FeedbackConfig.ideal(0.1, 0.1, dt_fb=0.01, n_steps_fb=3000)
     with pytest.raises(FloatingPointError, match="Condition 3"):
-        feedback_update(net, Q, x, cfg, seed=0)
+        backend.call(feedback_update, net, Q, x, cfg, seed=0)
     with pytest.raises(FloatingPointError):
         expected_feedback_update(net, Q, x, cfg)
 
@@ -334,3 +334,43 @@ def test_adam_optimizer_runs_and_improves_alignment():
     Q, log = train_feedback(net, feedback.random_gaussian(net, seed=3), np.repeat(x, 3200, 0),
                             cfg, batch_size=16, seed=0, optimizer="adam", log_every=50)
     assert log.angle_transpose[-1] < log.angle_transpose[0] / 4
+
+
+# ------------------------------------------------------------------ both backends
+def _fb_case():
+    net = Network.random([5, 6, 4, 3], seed=2, bias_scale=0.1)
+    xs = np.random.default_rng(4).uniform(-1, 1, (10, 5))
+    Q = feedback.random_gaussian(net, seed=3, scale=0.5)
+    cfg = FeedbackConfig(alpha_fb=0.5, k_p_fb=0.2, tau_v_fb=0.01, dt_fb=0.002, n_steps_fb=40,
+                         sigma_fb=0.05, sigma_out=0.02, tau_A_fb=0.1, lr_fb=0.05, beta=0.02)
+    return net, xs, Q, cfg
+
+
+def test_feedback_update_is_the_same_on_every_backend(backend):
+    """With the noise of one NumPy Generator the Monte Carlo rule gives the same dQ on every
+    backend (rounding aside), for weight decay and the homeostatic variant."""
+    net, xs, Q, cfg = _fb_case()
+    a, ia = feedback_update(net, Q, xs, cfg, seed=np.random.default_rng(8), return_info=True)
+    b, ib = backend.call(feedback_update, net, Q, xs, cfg, seed=np.random.default_rng(8),
+                         return_info=True)
+    np.testing.assert_allclose(b, a, rtol=0, atol=1e-10 * np.abs(a).max())
+    np.testing.assert_allclose(ib["correlation"], ia["correlation"], rtol=1e-10, atol=0)
+    assert ib["u_rms"] == pytest.approx(ia["u_rms"], rel=1e-10)
+    hom = cfg.replace(decay="homeostatic", homeostatic_C=2.0)
+    want = feedback_update(net, Q, xs, hom, seed=np.random.default_rng(1))
+    np.testing.assert_allclose(backend.call(feedback_update, net, Q, xs, hom,
+                                            seed=np.random.default_rng(1)),
+                               want, rtol=0, atol=1e-10 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_train_feedback_is_the_same_on_every_backend(optimizer, backend):
+    net, xs, Q, cfg = _fb_case()
+    Qa, la = train_feedback(net, Q, xs, cfg, epochs=2, batch_size=4, seed=5,
+                            optimizer=optimizer)
+    Qb, lb = backend.call(train_feedback, net, Q, xs, cfg, epochs=2, batch_size=4, seed=5,
+                          optimizer=optimizer)
+    np.testing.assert_allclose(Qb, Qa, rtol=0, atol=1e-10 * np.abs(Qa).max())
+    for k in ("condition2", "angle_transpose", "angle_damped", "min_real_eig", "q_norm"):
+        np.testing.assert_allclose(getattr(lb, k), getattr(la, k), rtol=1e-9, atol=1e-12)
+    assert (la.optimizer is None) == (optimizer == "sgd")

@@ -34,13 +34,14 @@ def _slope(xs, ys):
 @pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("output_activation", ["linear", "sigmoid"])
 def test_time_averaged_rule_equals_brute_force_over_recorded_trajectory(rule,
-                                                                        output_activation):
+                                                                        output_activation,
+                                                                        backend):
     net, x, y = _case(output_activation=output_activation)
     c = Controller(alpha=0.01, k_p=1.5, tau_v=0.2, leak="total")
     Q = feedback.weight_product(net)
     tgt = output_target(net.forward(x).r[-1], y, 0.05)
     T = 300
-    fr = forward_update(net, x, tgt, "dfc", Q=Q, controller=c, rule=rule, n_steps=T)
+    fr = backend.call(forward_update, net, x, tgt, "dfc", Q=Q, controller=c, rule=rule, n_steps=T)
     res = simulate(DFCSystem(net, Q, c), x, tgt, n_steps=T, record="full")
     # with instantaneous transmission the basal drive at step t is W_i phi(v_{i-1}[t]) + b_i
     brute = [rule_at_state(net, x, res.v[k], net.basal(x, res.v[k]), rule).vector()
@@ -51,7 +52,7 @@ def test_time_averaged_rule_equals_brute_force_over_recorded_trajectory(rule,
     assert fr.info["n_steps"] == T
 
 
-def test_time_average_tends_to_the_steady_state_rule_like_one_over_T():
+def test_time_average_tends_to_the_steady_state_rule_like_one_over_T(backend):
     # Delta W_dfc(T) - Delta W_ss = (1/T) int_0^T (a(t) r(t)^T - a_ss r_ss^T) dt -> C / T
     # once the transient has decayed: log-log slope -1.
     net, x, y = _case(seed=3)
@@ -62,14 +63,14 @@ def test_time_average_tends_to_the_steady_state_rule_like_one_over_T():
     ss = steady_state(sys_, x, tgt, method="newton")
     ref = rule_at_state(net, x, ss.v, ss.v_ff, "voltage").vector()
     Ts = np.array([2000, 4000, 8000])
-    errs = [np.linalg.norm(forward_update(net, x, tgt, "dfc", Q=Q, controller=c,
+    errs = [np.linalg.norm(backend.call(forward_update, net, x, tgt, "dfc", Q=Q, controller=c,
                                           rule="voltage", dt=0.01, n_steps=T).update.vector()
                            - ref) for T in Ts]
     assert -1.02 <= _slope(Ts, errs) <= -0.98
 
 
 # ----------------------------------------------------------------------- DFC-SS vs DFC-SSA
-def test_dfc_ss_is_the_exact_steady_state_and_dfc_ssa_matches_it_to_second_order():
+def test_dfc_ss_is_the_exact_steady_state_and_dfc_ssa_matches_it_to_second_order(backend):
     # The Euler fixed point is the exact steady state, so DFC-SS equals the rule at the
     # Newton steady state (to the simulation's convergence); DFC-SSA differs by O(lambda^2)
     # (Lemma 1: u_ssa - u_ss = O(lambda^2), and r_ssa - r_ss = O(lambda^2)).
@@ -80,9 +81,11 @@ def test_dfc_ss_is_the_exact_steady_state_and_dfc_ssa_matches_it_to_second_order
     diffs, sim_errs = [], []
     for lam in lams:
         tgt = output_target(net.forward(x).r[-1], y, lam)
-        ss_sim = forward_update(net, x, tgt, "dfc-ss", Q=Q, controller=c, rule="voltage",
+        ss_sim = backend.call(forward_update, net, x, tgt, "dfc-ss", Q=Q, controller=c,
+                              rule="voltage",
                                 dt=0.01, n_steps=4000)
-        ssa = forward_update(net, x, tgt, "dfc-ssa", Q=Q, controller=c, rule="voltage")
+        ssa = backend.call(forward_update, net, x, tgt, "dfc-ssa", Q=Q, controller=c,
+                           rule="voltage")
         exact = steady_state(DFCSystem(net, Q, c), x, tgt, method="newton")
         ref = rule_at_state(net, x, exact.v, exact.v_ff, "voltage").vector()
         assert np.all(ss_sim.converged)
@@ -95,7 +98,7 @@ def test_dfc_ss_is_the_exact_steady_state_and_dfc_ssa_matches_it_to_second_order
 
 
 @pytest.mark.parametrize("leak,k_p", [("total", 0.0), ("integral", 2.0)])
-def test_dfc_ssa_with_jacobian_transpose_gives_the_damped_min_norm_signal(leak, k_p):
+def test_dfc_ssa_with_jacobian_transpose_gives_the_damped_min_norm_signal(leak, k_p, backend):
     # Q = J^T: v - v_ff = Q (J Q + alpha_eff I)^{-1} delta = J^T (J J^T + alpha_eff I)^{-1} delta,
     # exactly the damped minimum-norm signal a with gamma = alpha_eff.  The bias part is a
     # itself (identity to rounding); the weight part uses r^ssa instead of r^-, an O(lambda)
@@ -108,8 +111,9 @@ def test_dfc_ssa_with_jacobian_transpose_gives_the_damped_min_norm_signal(leak, 
     for lam in lams:
         tgt = output_target(net.forward(x).r[-1], y, lam)
         delta = tgt - net.forward(x).r[-1]
-        got = forward_update(net, x, tgt, "dfc-ssa", Q=Q, controller=c, rule="voltage").update
-        mn = min_norm_update(net, x, delta, gamma=c.alpha_eff)
+        got = backend.call(forward_update, net, x, tgt, "dfc-ssa", Q=Q, controller=c,
+                           rule="voltage").update
+        mn = backend.call(min_norm_update, net, x, delta, gamma=c.alpha_eff)
         for gb, mb in zip(got.db, mn.db):
             np.testing.assert_allclose(gb, mb, rtol=1e-10, atol=EXACT * np.abs(mb).max())
         diffs.append(np.linalg.norm(np.concatenate([(g - m).ravel() for g, m in
@@ -117,15 +121,16 @@ def test_dfc_ssa_with_jacobian_transpose_gives_the_damped_min_norm_signal(leak, 
     assert 1.9 <= _slope(lams, diffs) <= 2.1
 
 
-def test_ssa_state_has_voltage_difference_Qu_exactly():
+def test_ssa_state_has_voltage_difference_Qu_exactly(backend):
     net, x, y = _case(seed=5)
     c = Controller(alpha=0.1, k_p=1.0, tau_v=0.2, leak="total")
     Q = feedback.random_gaussian(net, seed=0)
     tgt = output_target(net.forward(x).r[-1], y, 0.05)
-    fr = forward_update(net, x, tgt, "dfc-ssa", Q=Q, controller=c, rule="voltage")
+    fr = backend.call(forward_update, net, x, tgt, "dfc-ssa", Q=Q, controller=c, rule="voltage")
     np.testing.assert_allclose(fr.v - fr.v_ff, fr.u @ Q.T, atol=EXACT)
     # nonlinear rule: phi(v) - phi(v_ff) at the same state
-    nl = forward_update(net, x, tgt, "dfc-ssa", Q=Q, controller=c, rule="nonlinear").update
+    nl = backend.call(forward_update, net, x, tgt, "dfc-ssa", Q=Q, controller=c,
+                      rule="nonlinear").update
     fp = net.forward(x, delta=fr.u @ Q.T)
     a1 = np.tanh(fp.v[0]) - np.tanh(fp.v[0] - (fr.u @ Q.T)[:, :5])
     np.testing.assert_allclose(nl.dW[0], a1.T @ x / x.shape[0], atol=EXACT)
@@ -133,12 +138,12 @@ def test_ssa_state_has_voltage_difference_Qu_exactly():
         fp.v[1] - (fr.u @ Q.T)[:, 5:8])).mean(axis=0), atol=EXACT)
 
 
-def test_fixed_feedback_is_the_weight_product_of_the_current_network():
+def test_fixed_feedback_is_the_weight_product_of_the_current_network(backend):
     net, x, y = _case(seed=6)
     c = Controller(alpha=0.1, k_p=1.0, tau_v=0.2, leak="total")
     tgt = output_target(net.forward(x).r[-1], y, 0.05)
-    a = forward_update(net, x, tgt, "dfc-ssa", Q="fixed", controller=c).update
-    b = forward_update(net, x, tgt, "dfc-ssa", Q=feedback.weight_product(net),
+    a = backend.call(forward_update, net, x, tgt, "dfc-ssa", Q="fixed", controller=c).update
+    b = backend.call(forward_update, net, x, tgt, "dfc-ssa", Q=feedback.weight_product(net),
                        controller=c).update
     np.testing.assert_array_equal(a.vector(), b.vector())
     Qf = fixed_feedback(net)
@@ -147,12 +152,12 @@ def test_fixed_feedback_is_the_weight_product_of_the_current_network():
 
 
 # ----------------------------------------------------------------------- BP and DFA
-def test_bp_method_is_minus_lambda_times_the_finite_difference_gradient():
+def test_bp_method_is_minus_lambda_times_the_finite_difference_gradient(backend):
     net, x, y = _case(seed=7)
     lam = 0.05
     r = net.forward(x).r[-1]
     tgt = output_target(r, y, lam, reduction="mean")
-    got = forward_update(net, x, tgt, "bp").update.vector()
+    got = backend.call(forward_update, net, x, tgt, "bp").update.vector()
     theta = net.params_vector()
 
     def loss(th):
@@ -168,24 +173,24 @@ def test_bp_method_is_minus_lambda_times_the_finite_difference_gradient():
     np.testing.assert_allclose(got, expected, atol=1e-9 * np.abs(expected).max() + 1e-12)
 
 
-def test_dfa_with_weight_product_feedback_on_a_linear_network_is_bp():
+def test_dfa_with_weight_product_feedback_on_a_linear_network_is_bp(backend):
     net, x, y = _case(seed=8, activation="linear")
     delta = -0.05 * loss_gradient(net.forward(x).r[-1], y)
     Qwp = feedback.weight_product(net)
     B_fb = tuple(b for b in net.split(Qwp.T)[:-1])
     B_fb = tuple(b.T for b in B_fb)
-    np.testing.assert_allclose(dfa_update(net, x, delta, B_fb).vector(),
-                               bp_update(net, x, delta).vector(), atol=EXACT)
+    np.testing.assert_allclose(backend.call(dfa_update, net, x, delta, B_fb).vector(),
+                               backend.call(bp_update, net, x, delta).vector(), atol=EXACT)
     np.testing.assert_array_equal(dfa_as_feedback(net, B_fb), Qwp)
 
 
-def test_dfa_output_layer_equals_bp_and_hidden_layers_use_random_feedback():
+def test_dfa_output_layer_equals_bp_and_hidden_layers_use_random_feedback(backend):
     net, x, y = _case(seed=9)
     tgt = output_target(net.forward(x).r[-1], y, 0.05)
     B_fb = dfa_feedback(net, seed=0)
     assert [b.shape for b in B_fb] == [(5, 2), (3, 2)]
-    dfa = forward_update(net, x, tgt, "dfa", dfa_feedback=B_fb).update
-    bp = forward_update(net, x, tgt, "bp").update
+    dfa = backend.call(forward_update, net, x, tgt, "dfa", dfa_feedback=B_fb).update
+    bp = backend.call(forward_update, net, x, tgt, "bp").update
     np.testing.assert_allclose(dfa.dW[-1], bp.dW[-1], atol=EXACT)
     fp = net.forward(x)
     e1 = (1 - np.tanh(fp.v[0]) ** 2) * ((tgt - fp.r[-1]) @ B_fb[0].T)
@@ -194,27 +199,27 @@ def test_dfa_output_layer_equals_bp_and_hidden_layers_use_random_feedback():
 
 
 # ----------------------------------------------------------------------- bad input
-def test_bad_inputs_name_the_argument():
+def test_bad_inputs_name_the_argument(backend):
     net, x, y = _case()
     c = Controller(alpha=0.1, k_p=1.0, tau_v=0.2, leak="total")
     tgt = output_target(net.forward(x).r[-1], y, 0.05)
     Q = feedback.weight_product(net)
     with pytest.raises(ValueError, match="method"):
-        forward_update(net, x, tgt, "dfc-foo", Q=Q, controller=c)
+        backend.call(forward_update, net, x, tgt, "dfc-foo", Q=Q, controller=c)
     with pytest.raises(ValueError, match="rule"):
-        forward_update(net, x, tgt, "dfc", Q=Q, controller=c, rule="hebb")
+        backend.call(forward_update, net, x, tgt, "dfc", Q=Q, controller=c, rule="hebb")
     with pytest.raises(ValueError, match="dt"):
-        forward_update(net, x, tgt, "dfc", Q=Q, controller=c, dt=0.2)
+        backend.call(forward_update, net, x, tgt, "dfc", Q=Q, controller=c, dt=0.2)
     with pytest.raises(TypeError, match="controller"):
-        forward_update(net, x, tgt, "dfc-ss", Q=Q)
+        backend.call(forward_update, net, x, tgt, "dfc-ss", Q=Q)
     with pytest.raises(ValueError, match="Q"):
-        forward_update(net, x, tgt, "dfc-ssa", controller=c)
+        backend.call(forward_update, net, x, tgt, "dfc-ssa", controller=c)
     with pytest.raises(ValueError, match="Q"):
-        forward_update(net, x, tgt, "dfc-ssa", Q="learned", controller=c)
+        backend.call(forward_update, net, x, tgt, "dfc-ssa", Q="learned", controller=c)
     with pytest.raises(ValueError, match="dfa_feedback"):
-        forward_update(net, x, tgt, "dfa")
+        backend.call(forward_update, net, x, tgt, "dfa")
     with pytest.raises(ValueError, match="target"):
-        forward_update(net, x, tgt[:, :1], "bp")
+        backend.call(forward_update, net, x, tgt[:, :1], "bp")
     with pytest.raises(ValueError, match="v_ff"):
         rule_at_state(net, x, np.zeros((6, 10)), np.zeros((6, 9)))
     acc = TimeAveragedRule(net, 6)

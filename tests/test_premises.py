@@ -63,3 +63,60 @@ def test_sweep_counts_every_draw():
                               "excluded": {"condition3": 1, "well_conditioned": 1}}
     with pytest.raises(ValueError, match="premises: unknown premise"):
         Sweep(["stabel"])
+
+
+# ---------------------------------------------------------------- appended premises (issue 9)
+def test_settles_depends_on_the_horizon():
+    d = _draw()
+    a = PREMISES["stable"](d).value
+    assert PREMISES["settles"](d, horizon=30.0 / abs(a), factor=1e-10)
+    out = PREMISES["settles"](d, horizon=1.0 / abs(a), factor=1e-10)
+    assert not out and out.value == pytest.approx(np.exp(-1.0))
+    assert not PREMISES["settles"](_draw("neg", alpha=0.01), horizon=1e6)
+
+
+def test_boundary_layer_stable_holds_for_jt_and_fails_for_strong_negative_feedback():
+    assert PREMISES["boundary_layer_stable"](_draw())
+    assert PREMISES["boundary_layer_stable"](_draw(tau_v=0.0)).value == -np.inf
+    # J Q = -3 I with k_p = 1 ('total' leak): the proportional loop k_p de/dt flips the
+    # sign of the fast subsystem (tau_v -> 0 limit unstable although tau_v = 0 is stable)
+    net = dfc.Network.random([4, 5, 3], seed=0)
+    x = np.random.default_rng(0).standard_normal((1, 4))
+    Q = -3.0 * np.linalg.pinv(net.jacobian(x[0]))
+    ctrl = dfc.Controller(alpha=0.3, k_p=1.0, tau_v=0.1, leak="total")
+    d = Draw(dfc.DFCSystem(net, Q, ctrl), x, net.forward(x).output)
+    out = PREMISES["boundary_layer_stable"](d)
+    assert not out and out.value > 0
+
+
+def test_condition1_holds_after_rescaling_only():
+    net = dfc.Network.random([6, 8, 8, 3], seed=2, gain=1.5)
+    x = np.random.default_rng(2).uniform(-1, 1, 6)
+    ctrl = dfc.Controller(alpha=0.1)
+    for n, holds in ((net, False), (dfc.rescale_to_condition1(net, x), True)):
+        J = n.jacobian(x)
+        d = Draw(dfc.DFCSystem(n, J.T, ctrl), x[None], n.forward(x[None]).output)
+        assert bool(PREMISES["condition1"](d)) is holds
+
+
+def test_damped_family_spread_needs_an_ill_conditioned_jacobian():
+    net = dfc.Network.random([5, 2, 2], activation="linear", seed=0)
+    x = np.zeros((1, 5))
+    ctrl = dfc.Controller(alpha=0.1)
+    J = net.jacobian(x[0])
+    U, s, Vt = np.linalg.svd(J, full_matrices=False)
+    for sv, holds in ((np.array([1.0, 1.0]), False), (np.array([10.0, 1.0]), True)):
+        Jm = (U * sv) @ Vt  # a 2 x 4 Jacobian with singular values sv
+        Q = Jm.T
+        d = Draw(dfc.DFCSystem(net, Q, ctrl), x, net.forward(x).output)
+        object.__setattr__(d, "jacobian", Jm[None])  # the premise reads draw.jacobian
+        out = PREMISES["damped_family_spread"](d, min_angle=40.0)
+        assert bool(out) is holds, out
+
+
+def test_dominant_mode_separated_depends_on_the_ratio():
+    d = _draw()
+    v = PREMISES["dominant_mode_separated"](d).value
+    assert v > 0
+    assert PREMISES["dominant_mode_separated"](d, ratio=0.5 * v)
+    assert not PREMISES["dominant_mode_separated"](d, ratio=2 * v)

@@ -62,7 +62,7 @@ CASES = [
 def test_J_equals_JLo_times_inverse_of_I_minus_Jhat(case):
     c = make_case(**case, seed=1, tau_v=0.2)
     v = c.network.forward(c.x).v_stacked
-    Jhat, JLo, _ = st._blocks(c.system, v)
+    Jhat, JLo, _ = c.system.blocks(v)
     N = c.network.n_total
     J = c.network.jacobian(c.x)
     J2 = JLo @ np.linalg.inv(np.eye(N) - Jhat)
@@ -98,7 +98,7 @@ def test_similarity_w_coordinates(tau_u):
                   tau_v=0.25, tau_u=tau_u, leak="total")
     sysm, x = c.system, c.x
     m = st.system_matrices(sysm, x)
-    Jhat, _, _ = st._blocks(sysm, c.network.forward(x).v_stacked)
+    Jhat, _, _ = sysm.blocks(c.network.forward(x).v_stacked)
     N, nL = c.network.n_total, c.network.n_out
     T = np.zeros((x.shape[0], N + nL, N + nL))
     T[:, :N, :N] = np.eye(N) - Jhat
@@ -126,7 +126,8 @@ def test_A_PI_is_theory_formula_at_tau_u_1_and_differs_otherwise():
         ctl = sysm.controller
         m = st.system_matrices(sysm, x)
         v = c.network.forward(x).v_stacked
-        Jhat, JLo, DL = st._blocks(sysm, v)
+        Jhat, JLo, D = sysm.blocks(v)
+        DL = D[-1]
         J = c.network.jacobian(x)
         N, nL = c.network.n_total, c.network.n_out
         a11 = (np.eye(N) - Jhat) / ctl.tau_v
@@ -134,8 +135,8 @@ def test_A_PI_is_theory_formula_at_tau_u_1_and_differs_otherwise():
         lit[:, :N, :N] = -a11
         lit[:, :N, N:] = a11 @ sysm.Q
         lit[:, N:, :N] = -(J - (ctl.k_p / ctl.tau_v) * JLo) / ctl.tau_u
-        lit[:, N:, N:] = -(ctl.alpha * np.eye(nL)
-                           + (ctl.k_p / ctl.tau_v) * DL[:, :, None] * sysm.Q_blocks[-1]) / ctl.tau_u
+        lit[:, N:, N:] = -(ctl.alpha * np.eye(nL) + (ctl.k_p / ctl.tau_v) * DL[:, :, None]
+                           * sysm.Q_blocks[-1]) / ctl.tau_u
         err = np.max(np.abs(lit - m["A_PI"]))
         if should_match:
             assert err <= 1e-13 * np.max(np.abs(lit))

@@ -36,7 +36,7 @@ def _full_rank(J):
 
 
 @given(net=smooth_nets, seed=st.integers(0, 2**32 - 1), alpha=st.floats(1e-4, 1.0))
-def test_condition2_linearised_bound(net, seed, alpha):
+def test_condition2_linearised_bound(net, seed, alpha, backend):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(net.n_in)
     J = net.jacobian(x)
@@ -47,7 +47,7 @@ def test_condition2_linearised_bound(net, seed, alpha):
     assume(np.min(np.abs(np.linalg.eigvals(JQ))) > 1e-3)
     delta = 1e-3 * rng.standard_normal(net.n_out)
     sys_ = dfc.DFCSystem(net, Q, dfc.Controller(alpha=alpha, leak="total"))
-    dv = dfc.steady_state(sys_, x, net.forward(x).r[-1] + delta, "ssa").delta_v
+    dv = backend.call(dfc.steady_state, sys_, x, net.forward(x).r[-1] + delta, "ssa").delta_v
     err = np.linalg.norm(dv - np.linalg.pinv(J) @ delta)
     G = JQ + alpha * np.eye(net.n_out)
     C = (np.linalg.norm(Q, 2) * np.linalg.norm(np.linalg.inv(G), 2)
@@ -75,7 +75,7 @@ def test_proposition4_inner_product_bound(net, seed, alpha):
 @given(net=networks(min_layers=2, max_layers=4, min_width=2, max_width=8,
                     activations=("tanh",), output_activations=("linear",), max_bias=0.0),
        seed=st.integers(0, 2**32 - 1))
-def test_theorem2_condition1_makes_dfc_gauss_newton(net, seed):
+def test_theorem2_condition1_makes_dfc_gauss_newton(net, seed, backend):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(net.n_in)
     x /= np.linalg.norm(x)
@@ -90,7 +90,7 @@ def test_theorem2_condition1_makes_dfc_gauss_newton(net, seed):
     delta = rng.standard_normal(net1.n_out)
     a = net1.split(np.linalg.pinv(J) @ delta)
     dfc_up = per_layer_from_signal([ai[None] for ai in a], [r[None] for r in fp.r[:-1]])
-    gn = gn_update(net1, x, delta)
+    gn = backend.call(gn_update, net1, x, delta)
     np.testing.assert_allclose(dfc_up.vector(), (rho2 + 1) * gn.vector(),
                                rtol=1e-8, atol=1e-10 * np.linalg.norm(dfc_up.vector()))
 

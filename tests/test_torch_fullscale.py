@@ -14,7 +14,7 @@ pytestmark = pytest.mark.torch
 
 NAMES = {"fullscale_descent", "fullscale_condition3", "fullscale_stable",
          "fullscale_linearisation", "fullscale_condition2", "fullscale_alignment",
-         "fullscale_test_error", "fullscale_records"}
+         "fullscale_records"}  # + fullscale_test_error on full-protocol records only
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,10 @@ def test_quick_mode_runs_a_tiny_cpu_version_and_every_claim_passes(quick):
         assert r.passed, (r.name, r.measured)
         assert "tiny CPU run" in r.claim and r.tolerance and r.why and r.reference
     assert len(records) == 3
-    assert _by_name(results)["fullscale_test_error"].provenance == "proxy"  # reduced data
+    # Table 1's claim is about converged training on the full data: reported, not judged
+    rec = _by_name(results)["fullscale_records"].details
+    assert any(n.startswith("fullscale_test_error") for n in rec["not judged"])
+    assert rec["test error on reduced protocols (reported, not judged)"]
 
 
 def test_records_in_dfc_runs_are_judged_instead_of_training(quick, tmp_path, monkeypatch):
@@ -95,11 +98,6 @@ def test_each_check_fails_when_a_record_contradicts_it(quick, label, fn, name):
 def test_test_error_check_fails_for_a_much_worse_dfc_and_uses_the_paper_rule_on_full_data(
         quick):
     _, records = quick
-
-    def worse(r):
-        r["summary"]["test_metric_at_best_val"] *= 1.6
-    res = _by_name(fullscale.judge(_mutated(records, "DFC-SSA", worse), "m"))
-    assert not res["fullscale_test_error"].passed
 
     def full(dfc_error):  # pretend the paper's protocol: full data, 100 epochs, BP at 2.0 %
         recs = copy.deepcopy(records)

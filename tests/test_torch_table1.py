@@ -57,9 +57,16 @@ def test_table_aggregates_seeds_marks_reduced_runs_and_prefers_the_full_protocol
 
 
 def test_empty_runs_folder_gives_the_paper_column_and_a_hint(tmp_path):
-    res = table1.run(out=tmp_path, runs=tmp_path / "none")
+    (tmp_path / "empty").mkdir()
+    res = table1.run(out=tmp_path, runs=tmp_path / "empty")
     assert res["records"] == 0 and "No run records" in res["summary"]
     assert "2.08 +- 0.15" in res["summary"]
+    # a folder named explicitly must exist: a typo is an error, not an empty table
+    with pytest.raises(FileNotFoundError, match="runs: folder .*none does not exist"):
+        table1.run(out=tmp_path, runs=tmp_path / "none")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="runs: .*file"):
+        table1.run(out=tmp_path, runs=tmp_path / "file")
 
 
 def test_options_and_training_of_missing_records(tmp_path):

@@ -5,9 +5,9 @@ import pytest
 
 from dfc_theory import Network, feedback, loss_value
 from dfc_theory.datasets import student_teacher
-from dfc_theory.training import (ABSCISSA_MATRICES, TrainingConfig, TrainingLog,
-                                 _descent_step, fig3_config, train)
-from dfc_theory.updates import Update
+from dfc_theory import Update
+from dfc_theory._training_loop import _descent_step
+from dfc_theory.training import ABSCISSA_MATRICES, TrainingConfig, TrainingLog, fig3_config, train
 
 SMALL = dict(sizes=(4, 5, 3, 2), n_train=48, n_val=16, n_test=16, batch_size=16, epochs=2,
              n_steps=200, n_steps_ssa=100, fb_pretrain_epochs=1, fb_extra_epochs=1)

@@ -1,7 +1,10 @@
 """The theorem verification suite: ``python -m verification [--quick | --full]``.
 
 One module per result of THEORY.md section 4; each exposes ``run(ctx) -> list[Result]``.
-CHECKS lists them in report order.
+CHECKS lists them in report order.  Every check is a sweep over independent random draws
+behind named premises (``dfc_theory.testing.premises``); each Result has a ``kind``
+("theorem", "consistency" or "fullscale"), and a theorem Result carries its draw counts and
+its negative control (see ``verification._sweep``).
 """
 from .result import Context, Result
 

@@ -18,7 +18,8 @@ machine), read from the folder named by the environment variable ``DFC_RUNS`` (d
 * ``fullscale_alignment`` (Fig 3B): the alignment of the DFC update with the damped
   minimum-norm update degrades less during training with learned than with fixed feedback;
 * ``fullscale_test_error`` (Table 1): the DFC variants' test error relative to BP's is
-  within the paper's reported spread (full data); on reduced data a labelled proxy;
+  within the paper's reported spread, on records of the full protocol (full data, the
+  paper's epochs); reduced protocols are reported in ``fullscale_records``, not judged;
 * ``fullscale_records``: the records themselves are complete and finite.
 
 Without records, ``--full`` trains a small CPU version itself (the paper's network on the
@@ -29,7 +30,6 @@ missing produce no Result (listed in ``fullscale_records``): nothing is claimed 
 from __future__ import annotations
 
 import math
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -87,7 +87,7 @@ def make_records(out, full=False, seed=0, log=None):
                 data_cache[key] = train.load_data(cfg.dataset, None, seed=cfg.data_seed,
                                                   n_train=cfg.n_train)
             rec = train.train_run(cfg, seed=seed, data=data_cache[key], progress=False,
-                                  out=out)
+                                  out=out, overwrite=True)  # verify this code: never reuse
             rec["_path"] = str(Path(out) / records.record_name(cfg.to_dict(), seed))
             out_recs.append(rec)
             if log:
@@ -338,9 +338,10 @@ def judge(records, source):
                           "records of the same method)")
 
     # --- Table 1: test error relative to BP ----------------------------------------------
-    res = _test_error_result(records, g, suffix)
+    res, reduced = _test_error_result(records, g, suffix)
     if res is None:
-        not_judged.append("fullscale_test_error (need BP and DFC classification records)")
+        not_judged.append("fullscale_test_error (need BP and DFC classification records on "
+                          "the full protocol: full data and the paper's epochs)")
     else:
         results.append(res)
 
@@ -368,13 +369,14 @@ def judge(records, source):
         why="a diverged or truncated run cannot support any of the claims above",
         passed=not bad and bool(records), provenance="ours",
         details={"defects": bad, "not judged": not_judged, "source": source,
+                 "test error on reduced protocols (reported, not judged)": reduced,
                  "records": [r.get("_path") for r in records]}))
     return results
 
 
 def _test_error_result(records, g, suffix):
     from dfc_theory.torch.records import PAPER_TABLE1, PAPER_EPOCHS
-    rows, ok, proxy_any = {}, True, False
+    rows, reduced, ok = {}, {}, True
     for (tag, m, f), recs in g.items():
         d = recs[0]["config"]["dataset"]
         if m not in DFC or d == "mnist_ae" or (tag, "bp", None) not in g:
@@ -388,37 +390,47 @@ def _test_error_result(records, g, suffix):
         spread = math.hypot(ps, bs)
         full = all(not r["summary"].get("reduced_data") and
                    r["summary"].get("epochs_done", 0) >= PAPER_EPOCHS[d] for r in recs + bp)
-        if full:
-            bound = ours_bp + (pm - bm) + 2 * spread
-            rule = "ours - BP_ours <= (paper - BP_paper) + 2 x paper spread"
-        else:
-            proxy_any = True
-            bound = ours_bp * (pm + 2 * spread) / bm
-            rule = "ours <= BP_ours x (paper + 2 x spread) / BP_paper (reduced data: proxy)"
+        row = {"ours [%]": ours, "BP ours [%]": ours_bp, "paper [%]": pm,
+               "paper BP [%]": bm, "seeds": len(recs)}
+        if not full:
+            # Table 1 compares converged training on the full data: a few epochs on a subset
+            # (one seed) cannot support or refute it, so it is reported, not judged
+            reduced[f"{tag}:{lab}"] = row
+            continue
+        bound = ours_bp + (pm - bm) + 2 * spread
         good = ours <= bound
         ok &= good
-        rows[f"{tag}:{lab}"] = {"ours [%]": ours, "BP ours [%]": ours_bp, "bound [%]": bound,
-                              "paper [%]": pm, "full protocol": full, "rule": rule,
-                              "seeds": len(recs)}
+        rows[f"{tag}:{lab}"] = {**row, "bound [%]": bound, "full protocol": full,
+                              "rule": "ours - BP_ours <= (paper - BP_paper) + 2 x paper spread"}
     if not rows:
-        return None
-    return Result(
+        return None, reduced
+    res = Result(
         name="fullscale_test_error",
         claim=("the DFC variants' test error (at the best validation epoch) relative to BP's is "
                "within the paper's reported spread" + suffix),
         reference="THEORY.md s.9 (Table 1)",
         predicted="DFC-variant error <= BP error + paper gap + 2 paper spreads",
-        measured=rows, tolerance=("full data and >= the paper's epochs: ours - BP_ours <= "
-                                  "(paper - BP_paper) + 2 sqrt(sd^2 + sd_BP^2); otherwise the "
-                                  "same bound as a ratio to our BP"),
+        measured=rows, tolerance=("records on full data with >= the paper's epochs: ours - "
+                                  "BP_ours <= (paper - BP_paper) + 2 sqrt(sd^2 + sd_BP^2)"),
         why=("Table 1 reports 5-seed means +- std; two combined standard deviations is the "
-             "paper's own spread.  Reduced data (the 5000-digit subset, few epochs) changes the "
-             "error level, so there the bound is scaled to our BP error and labelled a proxy"),
-        passed=bool(ok), provenance="proxy" if proxy_any else "paper")
+             "paper's own spread.  Records on reduced data or epochs are reported in "
+             "fullscale_records, not judged: a few epochs on a subset cannot support or "
+             "refute a claim about converged training"),
+        passed=bool(ok), provenance="paper", details={"reduced protocols (not judged)": reduced})
+    return res, reduced
 
 
 # ---------------------------------------------------------------------------- entry point
 def run(ctx):
+    """The full-scale Results, all of kind "fullscale" (judged on run records: no random-draw
+    sweep and no negative control, so they never count as verifying a theorem)."""
+    results = _run(ctx)
+    for r in results:
+        r.kind = "fullscale"
+    return results
+
+
+def _run(ctx):
     records_mod, _ = _torch_modules()
     if records_mod is None:
         # not silently skipped: the full-scale claims are then unverified, which is a failure
@@ -434,10 +446,17 @@ def run(ctx):
     if records:
         return judge(records, f"{len(records)} record(s) in {folder}")
     out = Path(ctx.out) / ("fullscale_runs_full" if ctx.full else "fullscale_runs_quick")
-    t0 = time.perf_counter()
     records = make_records(out, full=ctx.full, seed=ctx.seed)
+    for r in records:  # paths relative to the report folder (built in a temporary folder)
+        if r.get("_path"):
+            try:
+                r["_path"] = str(Path(r["_path"]).relative_to(Path(ctx.out)))
+            except ValueError:
+                pass
     what = ("small CPU version (784-256-256-256-10 on the 5000-digit subset, 2-3 epochs)"
             if ctx.full else "tiny CPU run (784-48-48-10, 1024 digits, 2 epochs)")
-    src = (f"no records in {folder} (set ${records_mod.RUNS_ENV}); ran a {what} in "
-           f"{time.perf_counter() - t0:.0f} s, records in {out}")
+    # no time or temporary path in the text: results are identical from run to run (the
+    # report is built in a temporary folder and renamed, --jobs runs in other processes)
+    src = (f"no records in {folder} (set ${records_mod.RUNS_ENV}); ran a {what}, records in "
+           f"{out.name}/ of the report folder")
     return judge(records, src)

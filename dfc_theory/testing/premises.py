@@ -303,3 +303,99 @@ class Sweep:
 
     def counts(self):
         return {"tried": self.tried, "judged": self.judged, "excluded": dict(self.excluded)}
+
+
+# ---------------------------------------------------------------------------- appended
+# Premises added for the verification sweeps (issue 9).  Each is a predicate on a Draw like
+# those above; ``PREMISES`` gains their entries below.
+#
+# * ``settles``: the full linearised system at the exact steady state decays by ``factor``
+#   within ``horizon``: exp(a * horizon) <= factor, a its spectral abscissa (a simulation of
+#   that length ends at rest up to the transient's non-normal amplification).
+# * ``boundary_layer_stable``: Tikhonov's condition for the tau_v / tau_u -> 0 limit: the
+#   fast subsystem (tau_v = 1, tau_u -> infinity, at the steady state) is Hurwitz apart from
+#   its n_L conserved (controller) directions.  Holds trivially for tau_v = 0.
+# * ``condition1``: equal layer norms ||r_0|| = ... = ||r_{L-1}|| up to ``tol`` (std/mean).
+# * ``damped_family_spread``: angle(J^T, J^+) >= ``min_angle`` degrees at the feedforward
+#   state, so that "Q is proportional to a damped pseudoinverse J^T (J J^T + gamma I)^{-1}"
+#   (a family spanning J^T ... J^+) is not vacuous.
+# * ``dominant_mode_separated``: the slowest mode of the full linearised system is separated
+#   from the next distinct one by at least ``ratio`` times its own decay rate |a| (so that a
+#   measured decay rate isolates it within a simulated horizon).
+
+def _settles(draw, horizon, factor=1e-10):
+    st = _stable(draw)
+    if not st:
+        return PremiseOutcome(False, st.value, "not stable: " + st.what)
+    a = st.value
+    return PremiseOutcome(bool(a * horizon <= np.log(factor)), float(np.exp(a * horizon)),
+                          f"transient factor exp(a T) at T = {horizon:g} (needs <= {factor:g})")
+
+
+def _boundary_layer_stable(draw):
+    c = draw.controller
+    if c.instantaneous:
+        return PremiseOutcome(True, float("-inf"), "tau_v = 0: no fast subsystem")
+    if not _newton_converged(draw):
+        return PremiseOutcome(False, float("nan"), "no exact steady state to linearise at")
+    fast = draw.system.replace(controller=c.replace(tau_v=1.0, tau_u=1e12))
+    A = np.asarray(system_matrices(fast, draw.x, draw.target, at="steady_state")["A_system"])
+    A = A.reshape((-1,) + A.shape[-2:])
+    worst = -np.inf
+    nL = draw.network.n_out
+    for Ab in A:
+        lam = np.linalg.eigvals(Ab)
+        fast_lam = lam[np.argsort(np.abs(lam))][nL:]
+        worst = max(worst, float(fast_lam.real.max()) if fast_lam.size else -np.inf)
+    return PremiseOutcome(worst < 0, worst, "max Re of the fast subsystem's eigenvalues "
+                          "(tau_v = 1, tau_u -> inf)")
+
+
+def _condition1(draw, tol=1e-8):
+    from ..metrics import condition1_deviation
+    dev = float(np.max(condition1_deviation(draw.network, draw.x)))
+    return PremiseOutcome(dev <= tol, dev, "max Condition-1 deviation std_i ||r_i|| / mean")
+
+
+def _damped_family_spread(draw, min_angle=40.0):
+    J = draw.jacobian
+    Jt = np.swapaxes(J, -1, -2)
+    P = np.linalg.pinv(J)
+    num = np.sum(Jt * P, axis=(-2, -1))
+    den = np.linalg.norm(Jt, axis=(-2, -1)) * np.linalg.norm(P, axis=(-2, -1))
+    ang = np.degrees(np.arccos(np.clip(num / den, -1.0, 1.0)))
+    worst = float(np.min(ang))
+    return PremiseOutcome(worst >= min_angle, worst, "min angle(J^T, J^+) in degrees")
+
+
+def _dominant_mode_separated(draw, ratio=1.0):
+    st = _stable(draw)
+    if not st:
+        return PremiseOutcome(False, st.value, "not stable: " + st.what)
+    A = system_matrices(draw.system, draw.x, draw.target, at="steady_state")["A_system"]
+    A = np.asarray(A).reshape((-1,) + np.shape(A)[-2:])
+    worst = np.inf
+    for Ab in A:
+        re = np.sort(np.unique(np.round(np.linalg.eigvals(Ab).real, 10)))[::-1]
+        a = re[0]
+        gap = re[0] - re[1] if re.size > 1 else np.inf
+        worst = min(worst, float(gap / abs(a)))
+    return PremiseOutcome(worst >= ratio, worst,
+                          "min (gap to the next distinct Re eig) / |spectral abscissa|")
+
+
+PREMISES.update({p.name: p for p in (
+    Premise("settles", "the linearised transient decays by `factor` within `horizon`",
+            _settles),
+    Premise("boundary_layer_stable",
+            "the fast (tau_v -> 0) subsystem at the steady state is Hurwitz (Tikhonov)",
+            _boundary_layer_stable),
+    Premise("condition1", "equal layer norms ||r_0|| = ... = ||r_{L-1}|| (Condition 1)",
+            _condition1),
+    Premise("damped_family_spread",
+            "angle(J^T, J^+) >= min_angle: the damped-pseudoinverse family is not degenerate",
+            _damped_family_spread),
+    Premise("dominant_mode_separated",
+            "the slowest linearised mode is separated from the next by >= ratio |a|",
+            _dominant_mode_separated),
+)})

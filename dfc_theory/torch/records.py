@@ -11,14 +11,13 @@ build Table 1 (``figures/table1.py``) without the machine that produced it:
   or a truncated training set);
 * ``epochs``: per epoch (index 0 = before training) train/val/test loss and error (the
   autoencoder's "error" is its per-pixel MSE), timings, convergence counts;
-* ``alignment``: per logged batch the angles (degrees) of the method's update with BP
-  (``angle_bp``), the damped Gauss-Newton (``angle_gn``) and damped minimum-norm
-  (``angle_mn``) updates and the DFC-SSA update (``angle_ssa``), per layer
-  (``angle_<ref>_l<i>``); ``angle_ssa_exact`` (DFC-SSA vs the exact Newton steady-state
-  update); ``cond2`` (Condition-2 ratio), ``cond1_std``/``cond1_ref``; ``abscissa``
-  (spectral abscissa of the full linearised dynamics at the exact steady state) and
-  ``abscissa_inst`` (-(J_ss Q + alpha I), Condition 3); ``descent_frac`` (Proposition 4:
-  fraction of samples with delta_L^T J Delta v > 0); ``converged``/``diverged``/``samples``;
+* ``alignment``: per logged batch the columns of
+  :func:`dfc_theory._training_log.alignment_row` (``angle_bp``, ``angle_gn``, ``angle_mn``,
+  ``angle_ssa``, per layer ``angle_<ref>_l<i>``, ``cond1_std``/``cond1_ref``), ``cond2``;
+  ``angle_ssa_exact`` (DFC-SSA vs the exact Newton steady-state update); ``abscissa`` (of
+  the full linearised dynamics at the exact steady state) and ``abscissa_inst``
+  (-(J_ss Q + alpha I), Condition 3); ``descent_frac`` (Proposition 4: fraction of samples
+  with delta_L^T J Delta v > 0); ``converged``/``diverged``/``samples``;
 * ``feedback``: Q metrics after pre-training and after every epoch (trained feedback);
 * ``summary``: best validation epoch, test error/loss there, final train loss, status.
 """
@@ -34,9 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checkpoint import atomic_write
+from .._cli import data_errors
+from .._methods import DFC_METHODS
+from .._methods import run_label as label  # the table label: "BP", "DFC (fixed)"...
+
 __all__ = ["SCHEMA", "RUNS_ENV", "PAPER_TABLE1", "PAPER_EPOCHS", "TABLE1_ROWS",
            "default_runs_dir", "environment", "record_name", "protocol", "write_record",
-           "load_records",
+           "finished_record", "load_records",
            "summarize", "row_key", "label"]
 
 SCHEMA = "dfc-theory/run-record/1"
@@ -71,14 +75,6 @@ TABLE1_ROWS = [("BP", "bp", None), ("DFC", "dfc", "trained"), ("DFC-SSA", "dfc-s
                ("DFC-SS", "dfc-ss", "trained"), ("DFC (fixed)", "dfc", "fixed"),
                ("DFC-SSA (fixed)", "dfc-ssa", "fixed"), ("DFC-SS (fixed)", "dfc-ss", "fixed"),
                ("DFA", "dfa", None)]
-
-
-def label(method, feedback=None):
-    """Table label: "BP", "DFC-SSA", "DFC (fixed)", "DFA"."""
-    name = method.upper()
-    if method in ("dfc", "dfc-ss", "dfc-ssa") and feedback == "fixed":
-        name += " (fixed)"
-    return name
 
 
 def row_key(record):
@@ -127,7 +123,7 @@ def record_name(config, seed):
     c = config
     method = c["method"]
     parts = [c["dataset"] + ("" if c.get("data_dir") else "-subset"), method]
-    if method in ("dfc", "dfc-ss", "dfc-ssa"):
+    if method in DFC_METHODS:
         parts.append(c.get("feedback") or "trained")
     parts.append(f"e{c['epochs']}")
     if c.get("n_train"):
@@ -166,16 +162,30 @@ def _clean(o):
 
 
 def write_record(record, out_dir):
-    """Write ``record`` as JSON into ``out_dir`` (created); returns the path.  nan/inf become
-    null ("not available")."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    c = record["config"]
-    path = out / record_name(c, record["seed"])
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_clean(record), indent=1))
-    tmp.replace(path)
-    return path
+    """Write ``record`` as JSON into ``out_dir`` (created) atomically (a complete file or
+    the previous one, :func:`dfc_theory._checkpoint.atomic_write`); returns the path.
+    nan/inf become null ("not available")."""
+    path = Path(out_dir) / record_name(record["config"], record["seed"])
+    text = json.dumps(_clean(record), indent=1).encode()
+    return atomic_write(path, lambda f: f.write(text))
+
+
+#: statuses of a run that has ended (a rerun would give the same)
+FINISHED = ("complete", "diverged")
+
+
+def finished_record(path):
+    """The record in file ``path`` (with ``"_path"``) when its run has ended
+    (:data:`FINISHED`), else None; DataError naming the file when it is not JSON."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    with data_errors(f"{path} (pass --overwrite to replace it)"):
+        r = json.loads(path.read_text())
+    summary = r.get("summary") if isinstance(r, dict) else None
+    if not isinstance(summary, dict) or summary.get("status") not in FINISHED:
+        return None
+    return {**r, "_path": str(path)}
 
 
 def load_records(folder, complete_only=True):

@@ -31,19 +31,22 @@ class Controller:
         Leak of the controller.
     k_p : float >= 0
         Proportional gain.
-    tau_v : float >= 0
-        Somatic time constant of the network; ``tau_v = 0`` is the instantaneous system
-        (v_i = v_i^ff + v_i^fb at every instant).  The reference code's ``ratio`` is
-        tau_v / tau_u.
-    tau_u : float > 0
-        Controller time constant (the reference code's time unit).
+    tau_v, tau_u : float >= 0, float > 0
+        Somatic (0: the instantaneous system) and controller time constants (the reference
+        code's time unit; its ``ratio`` is tau_v / tau_u).
     leak : {"integral", "total"}
-        Which part of the control signal the leak acts on (see module docstring).
+        Which part of the control signal the leak acts on (module docstring).
     tau_A : float > 0 or None
-        Apical time constant for the Euler scheme; ``None`` means an instantaneous apical
-        compartment (the reference code's tau_A = dt).
+        Apical time constant of the Euler scheme (None: instantaneous, tau_A = dt).
     sigma : float >= 0
         Standard deviation of the apical noise (Euler-Maruyama), 0 for none.
+
+    Examples
+    --------
+    >>> from dfc_theory import Controller
+    >>> c = Controller(alpha=0.5, k_p=2.0)         # the paper's "integral" leak
+    >>> c.alpha_eff, c.replace(leak="total").alpha_eff  # alpha / (1 + alpha k_p), alpha
+    (0.25, 0.5)
     """
 
     alpha: float
@@ -55,16 +58,12 @@ class Controller:
     sigma: float = 0.0
 
     def __post_init__(self):
-        object.__setattr__(self, "alpha", check_scalar(self.alpha, "alpha", low=0.0))
-        object.__setattr__(self, "k_p", check_scalar(self.k_p, "k_p", low=0.0))
-        object.__setattr__(self, "tau_v", check_scalar(self.tau_v, "tau_v", low=0.0))
-        object.__setattr__(self, "tau_u", check_scalar(self.tau_u, "tau_u", low=0.0,
-                                                       low_inclusive=False))
+        for name in ("alpha", "k_p", "tau_v", "sigma", "tau_u", "tau_A"):
+            positive = name in ("tau_u", "tau_A")  # the others may be 0
+            object.__setattr__(self, name, check_scalar(getattr(self, name), name, low=0.0,
+                                                        low_inclusive=not positive,
+                                                        optional=name == "tau_A"))
         check_choice(self.leak, "leak", LEAKS)
-        if self.tau_A is not None:
-            object.__setattr__(self, "tau_A", check_scalar(self.tau_A, "tau_A", low=0.0,
-                                                           low_inclusive=False))
-        object.__setattr__(self, "sigma", check_scalar(self.sigma, "sigma", low=0.0))
 
     @property
     def alpha_eff(self) -> float:

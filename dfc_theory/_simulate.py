@@ -1,40 +1,24 @@
 """Integrators for the DFC dynamics (THEORY.md sections 2 and 5).
 
-* ``method="euler"``: the reference code's discretisation, step for step (below).
+* ``method="euler"``: the reference discretisation of THEORY.md section 2, step for step,
+  with h_u = dt / tau_u, h_v = dt / tau_v (1 for tau_v = 0), tau_A = dt when None, apical
+  noise sigma sqrt(dt) / tau_A xi, u[t+1] in the apical drive when ``proactive``.  It starts
+  at v = v^-, u = u_int = v_fb = 0, so u jumps to k_p delta_L in the first step (the
+  continuous-time methods start from that limit, :meth:`DFCSystem.initial_state`).  Its
+  stability limits: :func:`dfc_theory.stability.reference_euler_matrix`.
 * ``method="ivp"``: continuous time with SciPy's stiff solvers and the analytic Jacobian
   of :meth:`DFCSystem.rhs_jacobian` (instantaneous apical compartment, no noise).
 * ``method="linear"``: the exact trajectory of the system linearised at the feedforward rest
-  point z0 = [v^-; 0] (THEORY.md section 5), started from :meth:`DFCSystem.initial_state`,
-  z(t) = z0 + int_0^t expm(A s) ds c, evaluated on the grid by the exact
-  one-step propagator of the augmented matrix [[A, c], [0, 0]].
+  point z0 = [v^-; 0] (THEORY.md section 5), z(t) = z0 + int_0^t expm(A s) ds c, by the
+  exact one-step propagator of the augmented matrix [[A, c], [0, 0]].
 
-Reference Euler step (time step dt; h_u = dt / tau_u, h_v = dt / tau_v):
-
-    e = r_L* - r_L[t]
-    "total":    u_int[t+1] = u_int[t] + h_u (e - alpha u[t])
-    "integral": u_int[t+1] = u_int[t] + h_u (e - alpha u_int[t])
-    u[t+1] = u_int[t+1] + k_p e
-    v_fb[t+1] = v_fb[t] + (dt / tau_A)(-v_fb[t] + Q u[t]) + sigma sqrt(dt) / tau_A xi
-                (u[t+1] instead of u[t] when ``proactive``; tau_A = dt when tau_A is None)
-    v_ff_i[t+1] = W_i r_{i-1}[t+1] + b_i  (instantaneous transmission; r_{i-1}[t] otherwise)
-    v[t+1] = v[t] + h_v (-v[t] + v_ff[t+1] + v_fb[t+1])   (= v_ff + v_fb for the instantaneous
-                                                            system, tau_v = 0)
-
-Initial state v = v^-, u = u_int = 0, v_fb = 0 (so u jumps to k_p delta_L in the first step;
-the continuous-time methods start from that limit, see :meth:`DFCSystem.initial_state`).
-Forward Euler needs dt < tau_v.  Because the apical compartment sees the previous control
-u[t], the scheme is a two-step recursion: for the instantaneous system it is stable only for
-dt * rho(J Q) < tau_u (k_p = 0), half the plain forward-Euler bound
-dt * rho(J Q + alpha I) < 2 tau_u that ``proactive=True`` attains
-(:func:`dfc_theory.stability.reference_euler_matrix`).  A run that blows up is flagged
-``diverged``.
-
-Convergence test (the reference code's, applied at the end): converged when
-||r_L(T) - (r_L* - alpha_eff u(T))|| / ||r_L^-|| < ``conv_tol`` and
-||e(T)|| <= eps^2 ||e(0)||; diverged when the first ratio exceeds 1 or the state is not finite.
+The reference convergence test (THEORY.md section 3) is applied at the end: converged when
+||r_L(T) - (r_L* - alpha_eff u(T))|| / ||r_L^-|| < ``conv_tol`` and ||e(T)|| <= eps^2 ||e(0)||;
+diverged when the first ratio exceeds 1 or the state is not finite (or blew up).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -43,8 +27,9 @@ import scipy.integrate
 import scipy.linalg
 import scipy.sparse
 
-from ._validation import check_choice, check_scalar
-from .dynamics import DFCSystem
+from ._backend import affine, device, errstate, is_torch, no_grad
+from ._dynamics import DFCSystem
+from ._validation import as_array, as_rng, check_choice, check_int, check_scalar, check_type
 
 __all__ = ["simulate", "SimulationResult", "StepState", "SIMULATION_METHODS"]
 
@@ -52,6 +37,7 @@ SIMULATION_METHODS = ("euler", "ivp", "linear")
 #: solve_ivp methods accepted by ``method="ivp"``; the first three use the analytic Jacobian
 IVP_METHODS = ("Radau", "BDF", "LSODA", "RK45", "RK23", "DOP853")
 RECORDS = ("output", "full", "final")
+#: a state entry beyond this magnitude stops the Euler run (flagged ``blew_up``)
 BLOWUP = 1e8
 
 
@@ -64,59 +50,59 @@ class StepState:
 
     step: int
     t: float
-    u: np.ndarray
+    u: object
     v: tuple
     v_ff: tuple
-    v_fb: np.ndarray
+    v_fb: object
     r: tuple
 
 
 @dataclass
 class SimulationResult:
-    """A simulated trajectory.
+    """A simulated trajectory (arrays of the system's namespace).
 
     Attributes
     ----------
     t : (T+1,) time grid.
     u, e, r_L : (T+1, B, n_L) control, output error and output over time (``record`` not
         "final"); ``v`` (T+1, B, N) for ``record="full"``.
-    v_final, v_ff_final, v_fb_final : (B, N) final somatic, basal and apical compartments.
-    u_final : (B, n_L).
-    converged, diverged : (B,) flags of the reference convergence test.
-    ratio : (B,) ||r_L(T) - (r_L* - alpha_eff u(T))|| / ||r_L^-||.
-    error_ratio : (B,) ||e(T)|| / ||e(0)||.
+    v_final, v_ff_final, v_fb_final, u_final : (B, N) final compartments, (B, n_L) control.
+    converged, diverged, ratio, error_ratio : (B,) the reference convergence test: flags,
+        ||r_L(T) - (r_L* - alpha_eff u(T))|| / ||r_L^-|| and ||e(T)|| / ||e(0)||.
     n_steps : steps actually taken (fewer than asked when the run blew up).
     """
 
-    t: np.ndarray
-    u: Optional[np.ndarray]
-    e: Optional[np.ndarray]
-    r_L: Optional[np.ndarray]
-    v: Optional[np.ndarray]
-    v_final: np.ndarray
-    v_ff_final: np.ndarray
-    v_fb_final: np.ndarray
-    u_final: np.ndarray
-    converged: np.ndarray
-    diverged: np.ndarray
-    ratio: np.ndarray
-    error_ratio: np.ndarray
+    t: object
+    u: Optional[object]
+    e: Optional[object]
+    r_L: Optional[object]
+    v: Optional[object]
+    v_final: object
+    v_ff_final: object
+    v_fb_final: object
+    u_final: object
+    converged: object
+    diverged: object
+    ratio: object
+    error_ratio: object
     n_steps: int
     method: str
     info: dict = field(default_factory=dict)
 
 
-def _convergence(system, x2, target, r_ff_L, v, u, e0, conv_tol, eps):
-    net = system.network
+def _convergence(system, target, r_ff_L, v, u, e0, conv_tol, eps):
+    net, xp = system.network, system.xp
     rL = net.phi(net.depth).f(v[:, -net.n_out:])
     e = target - rL
-    finite = np.all(np.isfinite(v), axis=1) & np.all(np.isfinite(u), axis=1)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        num = np.linalg.norm(rL - (target - system.controller.alpha_eff * u), axis=1)
-        ratio = num / np.maximum(np.linalg.norm(r_ff_L, axis=1), 1e-300)
-        err_ratio = np.linalg.norm(e, axis=1) / np.maximum(np.linalg.norm(e0, axis=1), 1e-300)
-    conv = finite & (ratio < conv_tol) & (np.linalg.norm(e, axis=1)
-                                          <= eps ** 2 * np.linalg.norm(e0, axis=1))
+    finite = xp.all(xp.isfinite(v), axis=1) & xp.all(xp.isfinite(u), axis=1)
+    floor = 1e-300 if v.dtype == xp.float64 else xp.finfo(v.dtype).smallest_normal
+    norm = xp.linalg.vector_norm
+    with errstate(xp, invalid="ignore", divide="ignore", over="ignore"):
+        num = norm(rL - (target - system.controller.alpha_eff * u), axis=1)
+        ratio = num / xp.maximum(norm(r_ff_L, axis=1), floor)
+        ne, ne0 = norm(e, axis=1), norm(e0, axis=1)
+        err_ratio = ne / xp.maximum(ne0, floor)
+    conv = finite & (ratio < conv_tol) & (ne <= eps ** 2 * ne0)
     div = ~finite | ~(ratio <= 1.0)
     return conv, div, ratio, err_ratio
 
@@ -124,7 +110,7 @@ def _convergence(system, x2, target, r_ff_L, v, u, e0, conv_tol, eps):
 def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=1000,
              record="output", instantaneous_transmission=True, proactive=False, seed=None,
              sigma_out=None, observer: Optional[Callable[[StepState], None]] = None,
-             ivp_method="Radau", rtol=1e-10, atol=1e-12, conv_tol=1e-5, eps=0.5):
+             ivp_method="Radau", rtol=1e-10, atol=1e-12, conv_tol=1e-5, eps=0.5, noise=None):
     """Simulate the network + controller dynamics from the feedforward state.
 
     Parameters
@@ -132,49 +118,77 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
     system : DFCSystem
     x : (B, n_0) or (n_0,) inputs; target : (B, n_L) or (n_L,) output targets r_L*.
     method : {"euler", "ivp", "linear"}
-    dt : float > 0
-        Euler step, and the spacing of the output grid for all methods.  Euler requires
-        dt < tau_v (or tau_v = 0, the instantaneous system).
-    n_steps : int >= 1
-        Number of steps; the grid is t = dt * (0..n_steps).
+        "ivp" and "linear" use SciPy (solve_ivp, expm): NumPy systems only.
+    dt, n_steps : float > 0, int >= 1
+        Euler step (dt < tau_v unless tau_v = 0) and the output grid t = dt * (0..n_steps).
     record : {"output", "full", "final"}
         Keep u, e and r_L over time; also v (memory B*N*(T+1)); or only the final state.
     instantaneous_transmission, proactive : bool
-        Euler options (module docstring).
-    seed : int or numpy Generator
-        Noise source for Euler-Maruyama when ``controller.sigma > 0``.
+        Euler: layer i sees r_{i-1}[t+1] (else r_{i-1}[t]); the apical drive is Q u[t+1]
+        (else Q u[t], the reference code's).
+    seed : int, numpy Generator or None
+        Euler-Maruyama noise (``controller.sigma > 0`` or ``sigma_out > 0``): NumPy draws,
+        the same on every backend; for torch systems an int seeds a ``torch.Generator`` on
+        the system's device instead (fast, other numbers).
     sigma_out : float, optional
         Noise level of the output layer (the reference code's sigma_output); default sigma.
     observer : callable(StepState), optional
         Called after every Euler step (e.g. to accumulate a time-averaged learning rule).
-    ivp_method, rtol, atol : solve_ivp settings for ``"ivp"`` (``ivp_method`` one of
-        ``IVP_METHODS``; the implicit ones get the analytic Jacobian, block-diagonal over
-        the batch, sparse except for LSODA, which needs it dense: small batches only).
-    conv_tol, eps : the reference convergence test (module docstring).
+    ivp_method, rtol, atol : solve_ivp settings for ``"ivp"`` (``IVP_METHODS``; the implicit
+        ones get the analytic Jacobian, sparse block-diagonal, dense for LSODA).
+    conv_tol, eps : float > 0, float >= 0
+        The reference convergence test (module docstring).
+    noise : array (n_steps, B, N), optional
+        Pre-drawn standard normals for the Euler noise (instead of ``seed``).
 
     Returns
     -------
-    SimulationResult
+    SimulationResult (batch axis squeezed for a single input).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> system = dfc.DFCSystem(net, dfc.feedback.weight_product(net),
+    ...                        dfc.Controller(alpha=0.1, tau_v=0.05))
+    >>> x = np.ones(3); target = net.forward(x).output + 0.01
+    >>> sim = dfc.simulate(system, x, target, dt=0.01, n_steps=2000, record="final")
+    >>> exact = dfc.steady_state(system, x, target)
+    >>> bool(sim.converged), bool(np.allclose(sim.u_final, exact.u, atol=1e-9))
+    (True, True)
     """
-    if not isinstance(system, DFCSystem):
-        raise TypeError(f"system: expected a DFCSystem, got {type(system).__name__}")
+    check_type(system, "system", DFCSystem)
     check_choice(method, "method", SIMULATION_METHODS)
     check_choice(record, "record", RECORDS)
+    xp = system.xp
+    if method != "euler" and is_torch(xp):
+        raise ValueError(f"method: {method!r} uses SciPy and is NumPy-only; the torch "
+                         f"backend implements 'euler' (the reference scheme)")
     if method == "ivp":
         check_choice(ivp_method, "ivp_method", IVP_METHODS)
+        rtol = check_scalar(rtol, "rtol", low=0.0, low_inclusive=False)
+        atol = check_scalar(atol, "atol", low=0.0, low_inclusive=False)
     dt = check_scalar(dt, "dt", low=0.0, low_inclusive=False)
-    if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
-        raise ValueError(f"n_steps: expected a positive integer, got {n_steps!r}")
-    n_steps = int(n_steps)
+    n_steps = check_int(n_steps, "n_steps")
+    conv_tol = check_scalar(conv_tol, "conv_tol", low=0.0, low_inclusive=False)
+    eps = check_scalar(eps, "eps", low=0.0)
+    sigma_out = check_scalar(sigma_out, "sigma_out", low=0.0, optional=True)
+    if observer is not None and not callable(observer):
+        raise TypeError(f"observer: expected a callable, got {type(observer).__name__}")
     x2, t, single = system.prepare(x, target)
     if method == "euler":
-        res = _euler(system, x2, t, dt, n_steps, record, instantaneous_transmission,
-                     proactive, seed, sigma_out, observer, conv_tol, eps)
+        with no_grad(xp):
+            res = _euler(system, x2, t, dt, n_steps, record, instantaneous_transmission,
+                         proactive, seed, sigma_out, observer, conv_tol, eps, noise)
     else:
         if system.controller.sigma > 0 or (sigma_out or 0) > 0:
             raise ValueError(f"method: {method!r} is deterministic; use method='euler' for "
                              f"noise (controller.sigma={system.controller.sigma})")
-        if method == "ivp":
+        if x2.shape[0] == 0:  # nothing to integrate (SciPy's integrators need a state)
+            res = _unpack_traj(system, x2, t, np.zeros((n_steps + 1, 0, system.state_size)),
+                               dt * np.arange(n_steps + 1), record, method, conv_tol, eps, {})
+        elif method == "ivp":
             res = _ivp(system, x2, t, dt, n_steps, record, ivp_method, rtol, atol,
                        conv_tol, eps)
         else:
@@ -190,6 +204,15 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
     return res
 
 
+def noise_std(N, n_out, sigma, sigma_out, dt, tau_A):
+    """Per-unit std of the apical noise per Euler step, sigma sqrt(dt) / tau_A (sigma_out
+    in the output layer when given), shape (N,)."""
+    std = np.full(N, sigma * math.sqrt(dt) / tau_A)
+    if sigma_out is not None:
+        std[N - n_out:] = sigma_out * math.sqrt(dt) / tau_A
+    return std
+
+
 def _check_euler_dt(system, dt, instantaneous_transmission):
     c = system.controller
     if not c.instantaneous and dt >= c.tau_v:
@@ -203,46 +226,81 @@ def _check_euler_dt(system, dt, instantaneous_transmission):
                          "needs instantaneous transmission")
 
 
+class _Noise:
+    """Standard-normal (B, N) draws per Euler step: pre-drawn, from a NumPy Generator, or
+    from a torch Generator on the device (``simulate``'s ``seed``)."""
+
+    def __init__(self, xp, seed, noise, n_steps, shape, like):
+        self.xp, self.like, self.shape = xp, like, shape
+        self.pre = self.rng = self.gen = None
+        if noise is not None:  # pre-drawn standard normals
+            self.pre = as_array(noise, "noise", like=like, shape=(n_steps,) + self.shape)
+        elif isinstance(seed, np.random.Generator) or not is_torch(xp):
+            self.rng = as_rng(seed)
+        else:
+            import torch
+            self.gen = torch.Generator(device=like.device)
+            if seed is None:
+                seed = int(torch.randint(0, 2**62, (1,)).item())
+            self.gen.manual_seed(check_int(seed, "seed", low=0))
+
+    def draw(self, k):
+        if self.pre is not None:
+            return self.pre[k]
+        if self.rng is not None:
+            z = self.rng.standard_normal(self.shape)
+            return z if not is_torch(self.xp) else self.xp.asarray(
+                z, dtype=self.like.dtype, device=device(self.like))
+        import torch
+        return torch.randn(self.shape, generator=self.gen, dtype=self.like.dtype,
+                           device=self.like.device)
+
+
 def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, sigma_out,
-           observer, conv_tol, eps):
+           observer, conv_tol, eps, noise):
     _check_euler_dt(system, dt, inst_tx)
-    net, c = system.network, system.controller
-    L, B, nL = net.depth, x2.shape[0], net.n_out
-    Ws, bs = net.weights, net.biases
-    WT = [w.T.copy() for w in Ws]
+    net, c, xp = system.network, system.controller, system.xp
+    L, B, nL, N = net.depth, x2.shape[0], net.n_out, net.n_total
+    numpy = isinstance(x2, np.ndarray)
+    WT = [w.T.copy() if numpy else w.T for w in net.weights]  # contiguous for NumPy's GEMMs
+    bs = net.biases
     phis = [net.phi(i).f for i in range(1, L + 1)]
-    QT = system.Q.T.copy()
-    sizes = net.sizes[1:]
-    offs = np.concatenate([[0], np.cumsum(sizes)])
+    QT = system.Q.T.copy() if numpy else system.Q.T
+    offs = [0]
+    for n in net.sizes[1:]:
+        offs.append(offs[-1] + n)
     sl = [slice(offs[i], offs[i + 1]) for i in range(L)]
     h_u = dt / c.tau_u
     h_v = 1.0 if c.instantaneous else dt / c.tau_v
     tau_A = dt if c.tau_A is None else c.tau_A
     h_A = dt / tau_A
-    sigma = c.sigma
-    noise_std = np.full(net.n_total, sigma * np.sqrt(dt) / tau_A)
-    if sigma_out is not None:
-        noise_std[sl[-1]] = check_scalar(sigma_out, "sigma_out", low=0.0) * np.sqrt(dt) / tau_A
-    noisy = np.any(noise_std > 0)
-    rng = np.random.default_rng(seed) if noisy else None
+    std = noise_std(N, net.n_out, c.sigma, sigma_out, dt, tau_A)
+    noisy = bool(np.any(std > 0))
+    if noisy:
+        std = std if numpy else xp.asarray(std, dtype=x2.dtype, device=device(x2))
+        source = _Noise(xp, seed, noise, n_steps, (B, N), x2)
+    elif noise is not None:
+        raise ValueError("noise: given, but the controller has sigma = 0 and sigma_out is "
+                         "unset (no noise to inject)")
     total = c.leak == "total"
 
-    fp = net.forward(x2)
-    v = [a.copy() for a in fp.v]
-    r = [x2] + [a.copy() for a in fp.r[1:]]
-    vff = [a.copy() for a in fp.v]
+    def zeros(*shape):
+        return xp.zeros(shape, dtype=x2.dtype, device=device(x2))
+
+    fp = net._forward(x2)
+    v = list(fp.v)
+    r = [x2] + list(fp.r[1:])
+    vff = list(fp.v)
     vff1 = fp.v[0]  # the input layer's drive W_1 x + b_1 never changes
-    v_fb = np.zeros((B, net.n_total))
-    u = np.zeros((B, nL))
-    u_int = np.zeros((B, nL))
+    v_fb = zeros(B, N)
+    u = zeros(B, nL)
+    u_int = zeros(B, nL)
     e0 = target - r[-1]
     keep = record != "final"
     if keep:
-        U = np.empty((n_steps + 1, B, nL))
-        E = np.empty_like(U)
-        RL = np.empty_like(U)
+        U, E, RL = zeros(n_steps + 1, B, nL), zeros(n_steps + 1, B, nL), zeros(n_steps + 1, B, nL)
         U[0], E[0], RL[0] = u, e0, r[-1]
-        V = np.empty((n_steps + 1, B, net.n_total)) if record == "full" else None
+        V = zeros(n_steps + 1, B, N) if record == "full" else None
         if V is not None:
             V[0] = fp.v_stacked
     steps_done = n_steps
@@ -260,14 +318,10 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
         else:
             v_fb = v_fb + h_A * (drive - v_fb)
         if noisy:
-            v_fb = v_fb + noise_std * rng.standard_normal((B, net.n_total))
+            v_fb = v_fb + std * source.draw(k)
         src = r if inst_tx else list(r)  # r[t+1] as it is updated, or a snapshot of r[t]
         for i in range(L):
-            if i == 0:
-                ff = vff1
-            else:
-                ff = src[i] @ WT[i]
-                ff += bs[i]
+            ff = vff1 if i == 0 else affine(src[i], WT[i], bs[i])
             vff[i] = ff
             if h_v == 1.0:
                 v[i] = ff + v_fb[:, sl[i]]
@@ -283,43 +337,44 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
         if keep:
             U[k + 1], E[k + 1], RL[k + 1] = u, target - r[-1], r[-1]
             if V is not None:
-                V[k + 1] = np.concatenate(v, axis=1)
+                V[k + 1] = xp.concat(v, axis=1)
         if observer is not None:
             observer(StepState(k + 1, (k + 1) * dt, u, tuple(v), tuple(vff), v_fb, tuple(r)))
-        if (k + 1) % 50 == 0 and not (np.all(np.abs(u) < BLOWUP)
-                                      and all(np.all(np.abs(a) < BLOWUP) for a in v)):
+        if (k + 1) % 50 == 0 and not (bool(xp.all(xp.abs(u) < BLOWUP)) and
+                                      all(bool(xp.all(xp.abs(a) < BLOWUP)) for a in v)):
             steps_done, blew_up = k + 1, True
             break
-    v_final = np.concatenate(v, axis=1)
-    conv, div, ratio, err_ratio = _convergence(system, x2, target, fp.r[-1], v_final, u, e0,
+    v_final = xp.concat(v, axis=1)
+    conv, div, ratio, err_ratio = _convergence(system, target, fp.r[-1], v_final, u, e0,
                                                conv_tol, eps)
-    t = dt * np.arange(steps_done + 1)
+    t = dt * xp.arange(steps_done + 1, dtype=x2.dtype, device=device(x2))
     if keep:
         U, E, RL = U[:steps_done + 1], E[:steps_done + 1], RL[:steps_done + 1]
         if V is not None:
             V = V[:steps_done + 1]
     else:
         U = E = RL = V = None
-    return SimulationResult(t, U, E, RL, V, v_final, np.concatenate(vff, axis=1), v_fb, u,
+    return SimulationResult(t, U, E, RL, V, v_final, xp.concat(vff, axis=1), v_fb, u,
                             conv, div, ratio, err_ratio, steps_done, "euler",
                             {"blew_up": blew_up, "u_int_final": u_int})
 
 
+# ---------------------------------------------------------------- NumPy only (SciPy)
 def _unpack_traj(system, x2, target, Z, t, record, method, conv_tol, eps, info):
     """Common tail of the continuous-time integrators: Z (T+1, B, M) -> SimulationResult."""
-    net, c = system.network, system.controller
+    net = system.network
     B, nL = x2.shape[0], net.n_out
-    T1 = Z.shape[0]
-    flat = Z.reshape(T1 * B, -1)
-    xs = np.broadcast_to(x2, (T1, B, x2.shape[1])).reshape(T1 * B, -1)
-    ts = np.broadcast_to(target, (T1, B, nL)).reshape(T1 * B, -1)
+    T1, M = Z.shape[0], Z.shape[2]  # explicit sizes: -1 is ambiguous for B = 0
+    flat = Z.reshape(T1 * B, M)
+    xs = np.broadcast_to(x2, (T1, B, x2.shape[1])).reshape(T1 * B, x2.shape[1])
+    ts = np.broadcast_to(target, (T1, B, nL)).reshape(T1 * B, nL)
     v, rr, e, u, _ = system._parts(xs, ts, flat)
-    v, e, u, rL = (a.reshape(T1, B, -1) for a in (v, e, u, rr[-1]))
-    r_ff = net.forward(x2).r[-1]
-    conv, div, ratio, err_ratio = _convergence(system, x2, target, r_ff, v[-1], u[-1], e[0],
+    v, e, u, rL = (a.reshape(T1, B, a.shape[1]) for a in (v, e, u, rr[-1]))
+    r_ff = net._forward(x2).r[-1]
+    conv, div, ratio, err_ratio = _convergence(system, target, r_ff, v[-1], u[-1], e[0],
                                                conv_tol, eps)
     keep = record != "final"
-    v_ff_final = net.basal(x2, v[-1])
+    v_ff_final = net._basal(x2, v[-1])
     return SimulationResult(t, u if keep else None, e if keep else None, rL if keep else None,
                             v if record == "full" else None, v[-1], v_ff_final,
                             u[-1] @ system.Q.T, u[-1], conv, div, ratio, err_ratio,
@@ -374,28 +429,3 @@ def _linear(system, x2, target, dt, n_steps, record, conv_tol, eps):
     t_eval = dt * np.arange(n_steps + 1)
     return _unpack_traj(system, x2, target, Z, t_eval, record, "linear", conv_tol, eps,
                         {"A": lin.A, "c": lin.c})
-
-
-def simulate_until_converged(system, x2, target, tol, dt=None, chunk=1000, max_steps=256000,
-                             **kwargs):
-    """Euler-simulate, doubling the horizon from ``chunk`` steps, until every sample passes
-    the reference convergence test AND the exact steady-state residual
-    ||alpha_eff u - r_L* + r_L(u)|| <= tol * max(1, ||r_L*||) (the Euler fixed points are the
-    exact steady states), or ``max_steps`` is reached; returns a SteadyState whose
-    ``converged`` says which samples made it."""
-    from .steady_state import _result, _state_at
-    c = system.controller
-    if dt is None:
-        dt = min(0.25 * c.tau_v, 0.02 * c.tau_u) if c.tau_v > 0 else 0.02 * c.tau_u
-    thresh = tol * np.maximum(1.0, np.linalg.norm(target, axis=1))
-    n = int(chunk)
-    while True:
-        res = simulate(system, x2, target, method="euler", dt=dt, n_steps=n, record="final",
-                       **kwargs)
-        with np.errstate(all="ignore"):
-            F = _state_at(system, x2, target, res.u_final)[2]
-            ok = res.converged & (np.linalg.norm(F, axis=1) <= thresh)
-        if np.all(ok) or np.any(res.diverged) or n >= max_steps:
-            break
-        n = min(2 * n, max_steps)
-    return _result(system, x2, target, res.u_final, ok, res.n_steps, "simulate")

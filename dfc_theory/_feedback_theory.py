@@ -1,0 +1,374 @@
+"""The theory of the feedback rule (THEORY.md section 4, Theorem 6; the closed form is OUR
+derivation, not the paper's, whose full Theorem 6 we lacked, section 10): the exact expected
+update of the linearised sleep phase, its closed-form fixed point, the fixed-point solver
+and the fit of a damped pseudoinverse.  NumPy/SciPy only.
+
+For a linear network (or any network as sigma -> 0, linearised at the feedforward state)
+the sleep phase is a linear Gaussian process: E[dQ] is exact and independent of sigma
+(:func:`expected_feedback_update` propagates the covariance of the discrete scheme).  In
+the ideal setting (tau_v -> 0, k_p = 0, tau_u = 1, tau_A = dt -> 0, uniform noise), with
+G = J J^T and A = J Q + alpha I,
+
+    du = -A u dt - sigma J dW,      E[dQ] = J^T - Q (S + beta I),
+    S = time average of Sigma(t) / sigma^2,   A Sigma + Sigma A^T = sigma^2 G (stationary);
+
+the ansatz Q = J^T h(G) gives, per eigenvalue g (y = g h, a = y + alpha, S = g / (2 a)),
+2 beta y^2 + (2 alpha beta - g) y - 2 alpha g = 0, whose positive root is THEORY.md's h(g)
+(:func:`closed_form_h`).  From u = 0 over a horizon T, S_T = g / (2 a) [1 - (1 - e^{-2 a T})
+/ (2 a T)] and h solves h (S_T + beta) = 1.  What follows (h between 1/(2 beta) and 1/beta,
+J^T-like at the reference settings, gamma ~ 2 beta / T for short horizons) is in THEORY.md;
+the closed form matches the expected DISCRETE rule up to O(dt) (``verification/theorem6.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.optimize
+
+from ._feedback_config import FeedbackConfig
+from ._network import Network
+from ._simulate import noise_std
+from ._validation import (as_array, check_choice, check_int, check_nonempty, check_scalar,
+                          check_type)
+from .feedback import damped_pinv_family
+from .metrics import angle
+
+__all__ = ["expected_feedback_update", "closed_form_h", "closed_form_feedback",
+           "solve_feedback_fixed_point", "DampedFit", "fit_damped_gamma"]
+
+
+def _check_inputs(network, Q, x, config):
+    check_type(network, "network", Network)
+    check_type(config, "config", FeedbackConfig)
+    Q = network.convert(Q, "Q", shape=(network.n_total, network.n_out))
+    x2 = check_nonempty(network._input(x)[0], "x", "the batch-averaged feedback update")
+    return Q, x2
+
+
+def _linear_step(network, Q, D, config, z, xi):
+    """One Euler step of the sleep dynamics linearised at the feedforward state.
+
+    z : (B, K, d) deviations [u_int, u, v_fb, v] (row vectors), xi : (B, K, N) apical noise
+    (already scaled).  Mirrors dfc_theory._simulate._euler line by line.
+    """
+    c, net = config, network
+    nL, N, L = net.n_out, net.n_total, net.depth
+    u_int, u, vfb, v = np.split(z, np.cumsum([nL, nL, N]), axis=-1)
+    vb = net.split(v)
+    h_u = c.dt_fb / c.tau_u_fb
+    h_v = 1.0 if c.tau_v_fb == 0 else c.dt_fb / c.tau_v_fb
+    h_A = 1.0 if c.tau_A_fb is None else c.dt_fb / c.tau_A_fb
+    e = -D[-1][:, None, :] * vb[-1]
+    if c.leak == "total":
+        u_int_new = u_int + h_u * (e - c.alpha_fb * u)
+    else:
+        u_int_new = u_int + h_u * (e - c.alpha_fb * u_int)
+    u_new = u_int_new + c.k_p_fb * e
+    drive = (u_new if c.proactive else u) @ Q.T
+    vfb_new = vfb + h_A * (drive - vfb) + xi
+    fb = net.split(vfb_new)
+    r_old = [D[i][:, None, :] * vb[i] for i in range(L)]
+    v_new, r_new = [], []
+    for i in range(L):
+        if i == 0:
+            ff = np.zeros_like(vb[0])
+        else:
+            src = r_new[i - 1] if c.instantaneous_transmission else r_old[i - 1]
+            ff = src @ net.weights[i].T
+        vi = vb[i] + h_v * (ff + fb[i] - vb[i])
+        v_new.append(vi)
+        r_new.append(D[i][:, None, :] * vi)
+    return np.concatenate([u_int_new, u_new, vfb_new] + v_new, axis=-1)
+
+
+def expected_feedback_update(network, Q, x, config=None, return_info=False):
+    """Exact expectation of :func:`feedback_update` for the linearised sleep dynamics.
+
+    The Euler scheme linearised at the feedforward state (where the noiseless sleep phase
+    stays) is z[k+1] = M z[k] + N_xi xi[k+1] with z = [u_int, u, v_fb, v] (deviations).
+    With C_0 = 0 and C_{k+1} = M C_k M^T + N_xi N_xi^T,
+
+        E[v_fb[k] u[k+1]^T] = P_fb C_k M^T P_u^T   (xi[k+1] does not reach u[k+1]),
+        E[dQ] = -(1 / sigma_fb^2) mean_b (1 / (K - 1)) sum_{k=1}^{K-1} P_fb C_k M^T P_u^T - decay(Q).
+
+    Exact for linear networks (any sigma), the sigma -> 0 limit for nonlinear ones; cost
+    O(K B d^3), d = 2 (N + n_L).
+
+    Parameters and returns as :func:`feedback_update` (``return_info`` adds ``correlation``
+    and ``covariance_final``, the per-sample C_K).
+    """
+    config = FeedbackConfig() if config is None else config
+    Q, x2 = _check_inputs(network, Q, x, config)
+    net = network
+    nL, N = net.n_out, net.n_total
+    d = 2 * nL + 2 * N
+    B = x2.shape[0]
+    fp = net._forward(x2)
+    D = [net.phi(i).df(fp.v[i - 1]) for i in range(1, net.depth + 1)]
+    if all(np.all(Di == Di[:1]) for Di in D):  # e.g. linear networks: one sample suffices
+        D, B = [Di[:1] for Di in D], 1
+    eye = np.broadcast_to(np.eye(d), (B, d, d))
+    Mt = _linear_step(net, Q, D, config, eye, np.zeros((B, d, N)))  # rows: M e_j
+    M = np.swapaxes(Mt, 1, 2)
+    std = noise_std(N, nL, config.sigma_fb, config.sigma_out, config.dt_fb,
+                    config.dt_fb if config.tau_A_fb is None else config.tau_A_fb)
+    Nt = _linear_step(net, Q, D, config, np.zeros((B, N, d)),
+                      np.broadcast_to(np.diag(std), (B, N, N)))
+    Nz = np.swapaxes(Nt, 1, 2)  # (B, d, N)
+    W = Nz @ np.swapaxes(Nz, 1, 2)
+    fb = slice(2 * nL, 2 * nL + N)
+    uu = slice(nL, 2 * nL)
+    MuT = Mt[:, :, uu]  # M^T P_u^T, (B, d, nL)
+    C = np.zeros((B, d, d))
+    S = np.zeros((B, d, d))
+    K = config.n_steps_fb
+    limit = 1e16 * np.max(np.diagonal(W, axis1=1, axis2=2))  # amplitude x 1e8 of one step
+    for k in range(K):
+        if k >= 1:
+            S += C
+        C = M @ C @ Mt + W
+        if not np.max(np.diagonal(C, axis1=1, axis2=2)) < limit:
+            raise FloatingPointError(
+                f"expected_feedback_update: the linearised sleep dynamics diverge (the "
+                f"fluctuations grew 1e8-fold within {k + 1} steps); check Condition 3 "
+                f"(Re eig(J Q) > -alpha_fb = {-config.alpha_fb}) and dt_fb")
+    corr = np.mean(S[:, fb, :] @ MuT, axis=0) / (K - 1)
+    decay = config.decay_term(Q)
+    dQ = -corr / config.sigma_fb ** 2 - decay
+    if return_info:
+        return dQ, {"correlation": corr, "decay": decay, "covariance_final": C}
+    return dQ
+
+
+@dataclass(frozen=True)
+class DampedFit:
+    """Best damped pseudoinverse J^T (J J^T + gamma I)^{-1} for a given Q (up to scale).
+
+    Attributes
+    ----------
+    gamma : float
+        Best damping (0: the pseudoinverse; inf: J^T, the angle decreasing up to the search
+        bound; nan for n_L = 1, where every member is a multiple of J^T).
+    angle, angle_pinv, angle_transpose : float
+        Angles (degrees) of Q with the best member, with gamma = 0 and with J^T.
+    scale : float
+        c minimising ||Q - c J^T (J J^T + gamma I)^{-1}||_F (batched J: the sample mean).
+    """
+
+    gamma: float
+    angle: float
+    scale: float
+    angle_pinv: float
+    angle_transpose: float
+
+
+def fit_damped_gamma(Q, J, average="angle", log10_range=(-8.0, 8.0)):
+    """Fit the damping gamma of J^T (J J^T + gamma I)^{-1} that best aligns with Q.
+
+    Minimises the angle on a log grid (10 per decade over ``log10_range``, plus 0 and inf),
+    then by a bounded scalar search in log10 gamma around the best grid point.
+
+    Parameters
+    ----------
+    Q : (N, n_L)
+    J : (n_L, N) or (B, n_L, N)
+    average : {"angle", "matrix"}
+        Batched J: the mean per-sample angle, or the angle with the sample mean of the damped
+        pseudoinverses (Theorem 6's "sample average" for nonlinear networks).
+
+    Returns
+    -------
+    DampedFit
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import fit_damped_gamma
+    >>> from dfc_theory.feedback import damped_pinv_family
+    >>> J = np.random.default_rng(0).standard_normal((3, 6))
+    >>> fit = fit_damped_gamma(4.0 * damped_pinv_family(J, [2.5])[0], J)
+    >>> round(fit.gamma, 4), round(fit.scale, 4), bool(fit.angle < 1e-4)  # to the search's xatol
+    (2.5, 4.0, True)
+    """
+    Q = as_array(Q, "Q", ndim=2)
+    J = as_array(J, "J", ndim=(2, 3))
+    if J.shape[-1] != Q.shape[0] or J.shape[-2] != Q.shape[1]:
+        raise ValueError(f"J: expected shape ([B,] {Q.shape[1]}, {Q.shape[0]}) to match Q "
+                         f"{Q.shape}, got {J.shape}")
+    check_choice(average, "average", ("angle", "matrix"))
+    if np.shape(log10_range) != (2,):
+        raise ValueError(f"log10_range: expected (low, high), got {log10_range!r}")
+    lo, hi = (check_scalar(v, "log10_range") for v in log10_range)
+    if not hi > lo:
+        raise ValueError(f"log10_range: expected (low, high) with high > low, got {log10_range}")
+    if Q.shape[1] == 1:  # n_L = 1: J J^T is a scalar, every member is a multiple of J^T
+        a = angle(Q, np.swapaxes(J, -1, -2), matrices=True)
+        a = float(np.mean(a))
+        JT = np.swapaxes(J, -1, -2)
+        scale = np.sum(Q * JT, axis=(-2, -1)) / np.sum(JT * JT, axis=(-2, -1))
+        return DampedFit(float("nan"), a, float(np.mean(scale)), a, a)
+
+    def angle_of(gammas):
+        fam = damped_pinv_family(J, gammas)
+        if J.ndim == 3 and average == "matrix":
+            fam = fam.mean(axis=1)
+        a = angle(Q, fam, matrices=True)
+        return a.mean(axis=-1) if a.ndim == 2 else a
+
+    grid = 10.0 ** np.arange(lo, hi + 1e-9, 0.1)
+    a_grid = angle_of(grid)
+    a0, ainf = angle_of([0.0, np.inf])
+    k = int(np.argmin(a_grid))
+    if a0 <= a_grid[k] and a0 <= ainf:
+        gamma, best = 0.0, a0
+    elif ainf < a_grid[k]:
+        gamma, best = np.inf, ainf
+    else:
+        lk = np.log10(grid[k])
+        res = scipy.optimize.minimize_scalar(lambda s: float(angle_of([10.0 ** s])[0]),
+                                             bounds=(max(lo, lk - 0.1), min(hi, lk + 0.1)),
+                                             method="bounded",
+                                             options={"xatol": 1e-6})
+        gamma, best = (10.0 ** res.x, float(res.fun)) if res.fun <= a_grid[k] \
+            else (grid[k], a_grid[k])
+    P = damped_pinv_family(J, [gamma])[0]
+    if J.ndim == 3 and average == "matrix":
+        P = P.mean(axis=0)
+    scale = np.sum(Q * P, axis=(-2, -1)) / np.sum(P * P, axis=(-2, -1))
+    return DampedFit(float(gamma), float(best), float(np.mean(scale)), float(a0), float(ainf))
+
+
+def closed_form_h(g, alpha, beta):
+    """OUR closed form (not in the paper): h(g) with Q* = J^T h(J J^T), for each eigenvalue
+    g >= 0 of J J^T (the setting of :func:`closed_form_feedback`, T = inf),
+
+        h(g) = [(g - 2 alpha beta) + sqrt((g - 2 alpha beta)^2 + 16 alpha beta g)] / (4 beta g),
+
+    evaluated without cancellation (h(0) = 1 / beta for alpha > 0; alpha = 0 gives
+    h = 1 / (2 beta) for every g).
+    """
+    alpha, beta = _alpha_beta(alpha, beta)
+    g = as_array(g, "g")
+    if np.any(g < 0):
+        raise ValueError("g: eigenvalues of J J^T must be >= 0")
+    b = 2 * alpha * beta - g
+    disc = np.sqrt(b * b + 16 * alpha * beta * g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h_pos = (disc - b) / (4 * beta * g)          # stable when b <= 0
+        h_neg = 4 * alpha / (b + disc)               # stable when b > 0 (b + disc > 0)
+    h = np.where(b > 0, h_neg, h_pos)
+    # g = 0: the limit g -> 0+, 1/beta for alpha > 0 and 1/(2 beta) for alpha = 0 (irrelevant
+    # for Q* = J^T h(J J^T), whose null directions of J J^T are annihilated by J^T)
+    return np.where(g == 0, 1.0 / beta if alpha > 0 else 0.5 / beta, h)
+
+
+def _alpha_beta(alpha, beta):
+    """alpha >= 0 and beta > 0 with a finite 1 / beta."""
+    beta = check_scalar(beta, "beta", low=0.0, low_inclusive=False)
+    if not np.isfinite(4.0 / beta):
+        raise ValueError(f"beta: too small, 1 / beta overflows (got {beta})")
+    return check_scalar(alpha, "alpha", low=0.0), beta
+
+
+def _h_finite(g, alpha, beta, T):
+    """Solve h (S_T + beta) = 1, S_T = g / (2 a) [1 - (1 - e^{-2 a T}) / (2 a T)], a = g h + alpha."""
+    def S(h):
+        a = g * h + alpha
+        x = 2 * a * T
+        if x < 1e-6:  # series: 1 - (1 - e^{-x}) / x = x/2 - x^2/6 + ...
+            return g / (2 * a) * (x / 2 - x * x / 6) if a > 0 else g * T / 2
+        return g / (2 * a) * (1 - (1 - np.exp(-x)) / x)
+
+    f = lambda h: h * (S(h) + beta) - 1.0  # noqa: E731
+    return scipy.optimize.brentq(f, 0.0, 1.0 / beta, xtol=1e-15, rtol=1e-14)
+
+
+def closed_form_feedback(J, alpha, beta, horizon=np.inf):
+    """OUR closed-form fixed point of the expected feedback rule, Q* = J^T h(J J^T).
+
+    Setting (module docstring): linear network, tau_v -> 0, k_p = 0, tau_u = 1,
+    instantaneous apical compartment, white noise in v_fb with the rule's 1 / sigma^2
+    scaling, weight decay beta > 0, dt -> 0.
+
+    Parameters
+    ----------
+    J : (n_L, N) or (B, n_L, N)
+    alpha : float >= 0
+        alpha_fb.
+    beta : float > 0
+        Weight decay.
+    horizon : float > 0 or inf
+        Sleep-simulation length T = n_steps_fb dt_fb from u = 0: ``inf`` is
+        :func:`closed_form_h`; a finite T solves h (S_T(g, h) + beta) = 1 per eigenvalue.
+
+    Returns
+    -------
+    Q* : (N, n_L) or (B, N, n_L)
+
+    Notes
+    -----
+    J Q* = G h(G) is symmetric positive semi-definite: Conditions 2 and 3 hold even for
+    alpha = 0.  Q* ~ 2 alpha J^T (J J^T + 2 alpha beta I)^{-1} for T = inf where
+    g << 2 alpha beta; Q* ~ (2 / T) J^T (J J^T + (2 beta / T) I)^{-1} where (alpha + g h) T << 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import closed_form_feedback, condition2_ratio
+    >>> J = np.random.default_rng(0).standard_normal((2, 5))
+    >>> Q = closed_form_feedback(J, alpha=0.0, beta=0.5)     # alpha = 0: h = 1 / (2 beta)
+    >>> bool(np.allclose(Q, J.T)), float(np.round(condition2_ratio(J, Q), 12))
+    (True, 1.0)
+    """
+    J = as_array(J, "J", ndim=(2, 3))
+    alpha, beta = _alpha_beta(alpha, beta)
+    if horizon != np.inf:
+        horizon = check_scalar(horizon, "horizon", low=0.0, low_inclusive=False)
+    g, U = np.linalg.eigh(J @ np.swapaxes(J, -1, -2))
+    g = np.clip(g, 0.0, None)
+    if np.isinf(horizon):
+        h = closed_form_h(g, alpha, beta)
+    else:
+        h = np.vectorize(lambda gg: _h_finite(gg, alpha, beta, horizon))(g)
+    return (np.swapaxes(J, -1, -2) @ U * h[..., None, :]) @ np.swapaxes(U, -1, -2)
+
+
+def solve_feedback_fixed_point(network, xs, config=None, Q0=None, tol=1e-12, n_warmup=0):
+    """Q with E[dQ](Q) = 0 for the expected update over the inputs xs (mean over xs).
+
+    scipy.optimize.root (MINPACK hybrid) from ``Q0`` (default: our closed form at the mean
+    Jacobian) after ``n_warmup`` deterministic steps Q <- Q + lr_fb E[dQ].
+
+    Returns
+    -------
+    (Q, residual) with residual = ||E[dQ](Q)||_F / ||E[dQ] noise term||_F.
+
+    Raises
+    ------
+    RuntimeError when the root finder does not converge.
+    """
+    config = FeedbackConfig() if config is None else config
+    xs = as_array(xs, "xs", ndim=2)
+    tol = check_scalar(tol, "tol", low=0.0, low_inclusive=False)
+    shape = (network.n_total, network.n_out)
+    if Q0 is None:
+        J = network.jacobian(xs).mean(axis=0)
+        beta = config.beta if config.decay == "weight" and config.beta > 0 else 1.0
+        Q0 = closed_form_feedback(J, config.alpha_fb, beta, horizon=config.horizon)
+    Q0, _ = _check_inputs(network, Q0, xs[:1], config)
+    for _ in range(check_int(n_warmup, "n_warmup", low=0)):
+        Q0 = Q0 + config.lr_fb * expected_feedback_update(network, Q0, xs, config)
+
+    def fun(q):
+        return expected_feedback_update(network, q.reshape(shape), xs, config).ravel()
+
+    sol = scipy.optimize.root(fun, Q0.ravel(), method="hybr", options={"xtol": tol})
+    Q = sol.x.reshape(shape)
+    _, info = expected_feedback_update(network, Q, xs, config, return_info=True)
+    scale = np.linalg.norm(info["correlation"]) / config.sigma_fb ** 2
+    resid = float(np.linalg.norm(fun(sol.x)) / scale)
+    if not sol.success and resid > 1e-8:
+        raise RuntimeError(f"solve_feedback_fixed_point: root finder failed ({sol.message}); "
+                           f"relative residual {resid:.2e}")
+    return Q, resid

@@ -1,0 +1,260 @@
+"""Routh-Hurwitz stability of polynomials, exact (SymPy) and numeric: characteristic
+polynomials with cleared positive denominators, Routh tables, Hurwitz minors, the
+Lienard-Chipart conditions and a positivity certificate (SymPy 1.14 has no Routh-Hurwitz
+helper).  Nothing here is specific to DFC; :mod:`dfc_theory.symbolic` applies it to the
+system matrices of THEORY.md section 5.
+"""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+from sympy.polys.matrices import DomainMatrix
+
+from ._validation import check_choice
+
+__all__ = ["S", "characteristic_polynomial", "routh_table", "routh_first_column",
+           "hurwitz_matrix", "hurwitz_minors", "hurwitz_conditions", "is_hurwitz_polynomial",
+           "positive_by_coefficients"]
+
+S = sp.Symbol("s")                          # Laplace variable of the characteristic polynomial
+
+
+def _rationalise(expr):
+    """Replace every Float by the exact Rational of its binary value."""
+    expr = sp.sympify(expr)
+    floats = expr.atoms(sp.Float)
+    return expr.xreplace({f: sp.Rational(f) for f in floats}) if floats else expr
+
+
+def _scale(exprs):
+    """Largest |numeric coefficient| over expressions that are polynomials in their free
+    symbols (a positive number to normalise by; 1 if there is none)."""
+    m = sp.Integer(0)
+    for e in exprs:
+        e = sp.expand(e)
+        if e == 0:
+            continue
+        gens = sorted(e.free_symbols, key=str)
+        cs = sp.Poly(e, *gens).coeffs() if gens else [e]
+        for c in cs:
+            if c.is_number:
+                m = max(m, abs(c))
+    return m if m > 0 else sp.Integer(1)
+
+
+def _normalise(e):
+    """e divided by its largest |numeric coefficient| (same sign, values O(1))."""
+    return sp.expand(e / _scale([e]))
+
+
+def _to_domain(M):
+    return DomainMatrix.from_Matrix(M)
+
+
+def characteristic_polynomial(A, s=S):
+    """det(s I - A) with the (positive) denominators cleared, as a Poly in s.
+
+    With L the least common (positive: tau_v, tau_u, rho) denominator of the entries,
+    det(L s I - L A) = L^M det(s I - A) has the same roots; its content is divided out.
+    Floats become the exact rationals they represent; fraction-free DomainMatrix arithmetic.
+
+    Raises
+    ------
+    ValueError
+        ``A`` not square, or a denominator that is not known to be positive.
+    """
+    A = sp.Matrix(A)
+    if A.rows != A.cols:
+        raise ValueError(f"A: expected a square matrix, got shape {A.shape}")
+    A = A.applyfunc(lambda e: sp.together(_rationalise(e)))
+    dens = [sp.fraction(e)[1] for e in A]
+    Lden = sp.lcm_list(dens) if dens else sp.Integer(1)
+    if not (Lden.is_positive or all(z.is_positive for z in Lden.free_symbols)):
+        raise ValueError(f"A: denominators {Lden} are not known to be positive; declare the "
+                         f"symbols positive (tau_v, tau_u, rho are)")
+    Ap = (A * Lden).applyfunc(lambda e: sp.expand(sp.cancel(e)))
+    dM = _to_domain(Ap)
+    cp = [dM.domain.to_sympy(c) for c in dM.charpoly()]
+    Mdim = A.rows
+    coeffs = [sp.expand(c * Lden ** (Mdim - k)) for k, c in enumerate(cp)]
+    g = sp.gcd_list([c for c in coeffs if c != 0])
+    coeffs = [sp.expand(sp.cancel(c / g)) for c in coeffs]
+    # integer coefficients with no common integer factor (exact, fast in ZZ[params])
+    gens = sorted(set().union(*[c.free_symbols for c in coeffs]), key=str)
+    if gens:
+        full = sp.Poly(sum(c * s ** (Mdim - k) for k, c in enumerate(coeffs)), s, *gens)
+        _, full = full.clear_denoms()
+        _, full = full.primitive()
+        coeffs = sp.Poly(full.as_expr(), s).all_coeffs()
+    poly = sp.Poly(sum(c * s ** (Mdim - k) for k, c in enumerate(coeffs)), s)
+    lc = poly.LC()
+    test = lc.subs({z: 1 for z in lc.free_symbols}) if lc.free_symbols else lc
+    if test < 0:
+        poly = -poly
+    return poly
+
+
+def _coeffs(p):
+    if isinstance(p, sp.Poly):
+        return list(p.all_coeffs())
+    return [sp.sympify(c) for c in p]
+
+
+def routh_table(p, simplify=True):
+    """Routh table of a polynomial (Poly, or coefficients from the highest power down).
+
+    Rows r_0 = [b_0, b_2, ...], r_1 = [b_1, b_3, ...] and
+    r_k[j] = (r_{k-1}[0] r_{k-2}[j+1] - r_{k-2}[0] r_{k-1}[j+1]) / r_{k-1}[0]; with b_0 > 0
+    the polynomial is Hurwitz iff the first column is positive (no zero-pivot handling: for
+    numbers use :func:`is_hurwitz_polynomial`).
+
+    Returns
+    -------
+    list of rows (lists of SymPy expressions), n + 1 rows for degree n.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> from dfc_theory.symbolic import routh_first_column, is_hurwitz_polynomial
+    >>> a = sp.Symbol("a")
+    >>> routh_first_column([1, 3, a])       # s^2 + 3 s + a: Hurwitz iff a > 0
+    [1, 3, a]
+    >>> is_hurwitz_polynomial([1, 3, 2]), is_hurwitz_polynomial([1, -1, 2])
+    (True, False)
+    """
+    b = _coeffs(p)
+    n = len(b) - 1
+    if n < 1:
+        raise ValueError(f"p: expected degree >= 1, got coefficients {b}")
+    width = n // 2 + 1
+    r0 = b[0::2] + [sp.Integer(0)] * (width - len(b[0::2]))
+    r1 = b[1::2] + [sp.Integer(0)] * (width - len(b[1::2]))
+    rows = [r0, r1]
+    for _ in range(n - 1):
+        p2, p1 = rows[-2], rows[-1]
+        new = []
+        for j in range(width - 1):
+            e = (p1[0] * p2[j + 1] - p2[0] * p1[j + 1]) / p1[0]
+            new.append(sp.cancel(e) if simplify else e)
+        rows.append(new + [sp.Integer(0)])
+    return rows
+
+
+def routh_first_column(p):
+    """First column of the Routh table (n + 1 entries)."""
+    return [row[0] for row in routh_table(p)]
+
+
+def hurwitz_matrix(p):
+    """Hurwitz matrix H (n x n) of b_0 s^n + b_1 s^{n-1} + ... + b_n: H[i, j] = b_{2j - i}
+    (1-based i, j; zero outside 0..n)."""
+    b = _coeffs(p)
+    n = len(b) - 1
+    return sp.Matrix(n, n, lambda i, j: b[2 * (j + 1) - (i + 1)]
+                     if 0 <= 2 * (j + 1) - (i + 1) <= n else 0)
+
+
+def hurwitz_minors(p, orders=None):
+    """Leading principal minors Delta_k of the Hurwitz matrix (expanded polynomials).
+
+    With b_0 > 0 the polynomial is Hurwitz iff all Delta_1..Delta_n > 0 (the Routh first
+    column is b_0, Delta_1, Delta_2/Delta_1, ...); exact, fraction-free determinants.
+
+    Parameters
+    ----------
+    p : Poly or coefficients (highest power first)
+    orders : iterable of k in 1..n, optional (default all)
+
+    Returns
+    -------
+    list of the requested minors, in the order asked.
+    """
+    b = [_rationalise(c) for c in _coeffs(p)]
+    n = len(b) - 1
+    orders = list(range(1, n + 1)) if orders is None else [int(k) for k in orders]
+    if any(k < 1 or k > n for k in orders):
+        raise ValueError(f"orders: expected values in 1..{n}, got {orders}")
+    H = hurwitz_matrix(b)
+    cache = {}
+
+    def minor(k):
+        if k not in cache:
+            if k == n and n > 1:
+                cache[k] = sp.expand(b[n] * minor(n - 1))
+            else:
+                dM = _to_domain(H[:k, :k])
+                cache[k] = sp.expand(dM.domain.to_sympy(dM.det()))
+        return cache[k]
+
+    return [minor(k) for k in orders]
+
+
+def hurwitz_conditions(p, form="lienard_chipart"):
+    """Expressions that must all be > 0 for the polynomial to be Hurwitz (given b_0 > 0).
+
+    ``form="lienard_chipart"``: b_1, ..., b_n > 0 and Delta_{n-1}, Delta_{n-3}, ... > 0
+    (equivalent, with lower-degree minors); ``form="hurwitz"``: Delta_1..Delta_n > 0.
+
+    Returns
+    -------
+    list of (label, expression).
+    """
+    check_choice(form, "form", ("lienard_chipart", "hurwitz"))
+    b = [_rationalise(c) for c in _coeffs(p)]
+    n = len(b) - 1
+    if form == "hurwitz":
+        return [(f"Delta_{k}", m) for k, m in enumerate(hurwitz_minors(b), start=1)]
+    conds = [(f"b_{k}", sp.expand(b[k])) for k in range(1, n + 1)]
+    ks = [k for k in range(n - 1, 1, -2)]          # Delta_1 = b_1 is already a condition
+    conds += [(f"Delta_{k}", m) for k, m in zip(ks, hurwitz_minors(b, ks))]
+    return conds
+
+
+def is_hurwitz_polynomial(coeffs):
+    """Numeric Routh test: True iff every root of the real polynomial (coefficients from the
+    highest power down, leading one non-zero) has a negative real part; a zero in the first
+    column (a root on or right of the imaginary axis) gives False."""
+    b = np.asarray(coeffs, dtype=np.float64)
+    if b.ndim != 1 or b.size < 2 or b[0] == 0:
+        raise ValueError(f"coeffs: expected >= 2 coefficients with a non-zero leading one, "
+                         f"got {coeffs!r}")
+    b = b / b[0]
+    n = b.size - 1
+    width = n // 2 + 1
+    r0 = np.zeros(width)
+    r1 = np.zeros(width)
+    r0[:len(b[0::2])] = b[0::2]
+    r1[:len(b[1::2])] = b[1::2]
+    first = [r0[0]]
+    for _ in range(n):
+        if not r1[0] > 0:
+            return False
+        first.append(r1[0])
+        new = np.zeros(width)
+        new[:-1] = (r1[0] * r0[1:] - r0[0] * r1[1:]) / r1[0]
+        r0, r1 = r1, new
+    return bool(np.all(np.asarray(first) > 0))
+
+
+def positive_by_coefficients(expr, nonneg_symbols, positive_symbols=()):
+    """A sufficient positivity certificate for a polynomial.
+
+    True if ``expr``, expanded in ``nonneg_symbols`` (>= 0) and ``positive_symbols`` (> 0),
+    is a monomial in the positive symbols times a polynomial with non-negative coefficients
+    and a positive constant term; False means "not certified".
+    """
+    gens = tuple(nonneg_symbols) + tuple(positive_symbols)
+    poly = sp.Poly(sp.expand(expr), *gens)
+    if poly.is_zero or not all(c.is_number for c in poly.coeffs()):
+        return False
+    monoms = poly.monoms()
+    k = len(nonneg_symbols)
+    # common power of each strictly positive symbol (a positive factor)
+    shift = [min(mm[k + j] for mm in monoms) for j in range(len(positive_symbols))]
+    const = 0
+    for mm, c in zip(monoms, poly.coeffs()):
+        if c < 0:
+            return False
+        if all(e == 0 for e in mm[:k]) and list(mm[k:]) == shift:
+            const = c
+    return bool(const > 0)

@@ -1,0 +1,164 @@
+"""Settings of one full-scale run (:class:`FullScaleConfig`) and the paper's network sizes:
+configuration only (the loop is :mod:`dfc_theory.torch._trainer`, the command line
+:mod:`dfc_theory.torch.__main__`)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Optional
+
+from .._controller import Controller
+from .._feedback_config import FeedbackConfig
+from .._methods import DFC_METHODS, FEEDBACK_KINDS, FORWARD_METHODS, RULES
+from .._validation import check_choice, check_int, check_scalar, resolve_dtype
+from . import records as rec
+from .data import DATASETS
+
+__all__ = ["FullScaleConfig", "default_sizes", "FEEDBACK_KINDS"]
+
+
+def default_sizes(dataset):
+    """784-256-256-256-10 (classification) or 784-256-32-256-784 (autoencoder)."""
+    return (784, 256, 32, 256, 784) if dataset == "mnist_ae" else (784, 256, 256, 256, 10)
+
+
+@dataclass(frozen=True)
+class FullScaleConfig:
+    """All settings of one full-scale run (per seed).
+
+    Controller, lambda and feedback (alpha_fb, k_p_fb, sigma_fb: we read its "sigma" as the
+    sleep-phase noise) defaults are the reference MNIST settings of THEORY.md section 9
+    (``k_p``, ``tau_v`` None: per method), leak "total", the nonlinear rule; the other
+    sleep-phase settings are Fig 1D's.  Learning rates and the feedback schedule are our
+    choices (not in the published material we had).  ``sizes``, ``epochs`` None: the
+    paper's.  Logged exact-steady-state metrics (Newton, Proposition 4, Condition 3, Lemma 1)
+    use the first ``metric_samples`` samples of a batch (None: all; 16 for the autoencoder,
+    whose n_L = 784 makes each cost B n_L^2 N), the full-system abscissa ``abscissa_samples``.
+    """
+
+    method: str = "dfc-ssa"
+    feedback: str = "trained"
+    dataset: str = "mnist"
+    data_dir: Optional[str] = None
+    sizes: Optional[tuple] = None
+    activation: str = "tanh"
+    output_activation: str = "linear"
+    epochs: Optional[int] = None
+    batch_size: int = 128
+    lr: float = 1e-3
+    n_train: Optional[int] = None
+    data_seed: int = 0
+    # targets
+    lam: float = 0.078
+    # forward controller (k_p / tau_v None: per-method defaults)
+    alpha: float = 1.39e-3
+    k_p: Optional[float] = None
+    tau_v: Optional[float] = None
+    leak: str = "total"
+    dt: float = 0.02
+    n_steps: int = 1000
+    rule: str = "nonlinear"
+    fixed_mode: str = "initial"
+    dfa_scale: float = 1.0
+    # feedback learning (trained feedback)
+    fb_pretrain_epochs: int = 5
+    fb_epochs_per_epoch: int = 1
+    q_init_scale: float = 0.01
+    alpha_fb: float = 0.61
+    k_p_fb: float = 0.157
+    tau_v_fb: float = 0.01
+    dt_fb: float = 0.002
+    n_steps_fb: int = 50
+    tau_A_fb: Optional[float] = 0.3
+    sigma_fb: float = 1.5e-3
+    lr_fb: float = 0.1
+    decay_fb: float = 0.025
+    fb_optimizer: str = "sgd"
+    # logging
+    gn_damping: float = 0.1
+    log_every: int = 0
+    abscissa_samples: int = 2
+    metric_samples: Optional[int] = None
+    newton_max_iter: int = 20
+    # numerics
+    device: str = "cpu"
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        s = object.__setattr__
+        m = self.method
+        if isinstance(m, str) and m.endswith("-fixed"):
+            s(self, "method", m[:-len("-fixed")])
+            s(self, "feedback", "fixed")
+        for name, choices in (("method", FORWARD_METHODS), ("feedback", FEEDBACK_KINDS),
+                              ("dataset", DATASETS), ("rule", RULES),
+                              ("fixed_mode", ("initial", "recompute")),
+                              ("fb_optimizer", ("sgd", "adam"))):
+            check_choice(getattr(self, name), name, choices)
+        if self.method not in DFC_METHODS:
+            s(self, "feedback", None)
+        if self.sizes is None:
+            s(self, "sizes", default_sizes(self.dataset))
+        s(self, "sizes", tuple(int(n) for n in self.sizes))
+        if self.sizes[0] != 784 or (self.dataset != "mnist_ae" and self.sizes[-1] != 10) or \
+                (self.dataset == "mnist_ae" and self.sizes[-1] != 784):
+            raise ValueError(f"sizes: {self.dataset} needs 784 inputs and "
+                             f"{784 if self.dataset == 'mnist_ae' else 10} outputs, got "
+                             f"{list(self.sizes)}")
+        if self.epochs is None:
+            s(self, "epochs", rec.PAPER_EPOCHS[self.dataset])
+        if self.metric_samples is None and self.dataset == "mnist_ae":
+            s(self, "metric_samples", 16)  # n_L = 784: each exact metric costs B n_L^2 N
+        if self.k_p is None:
+            s(self, "k_p", 0.0 if self.method == "dfc-ssa" else 2.0)
+        if self.tau_v is None:
+            s(self, "tau_v", 0.005 if self.method == "dfc-ssa" else 0.2)
+        for name in ("epochs", "batch_size", "n_steps", "n_steps_fb", "newton_max_iter") + \
+                (("metric_samples",) if self.metric_samples is not None else ()):
+            check_int(getattr(self, name), name)
+        for name in ("fb_pretrain_epochs", "fb_epochs_per_epoch", "log_every",
+                     "abscissa_samples"):
+            check_int(getattr(self, name), name, low=0)
+        for name in ("lr", "lam", "lr_fb", "sigma_fb"):
+            check_scalar(getattr(self, name), name, low=0.0, low_inclusive=False)
+        check_scalar(self.gn_damping, "gn_damping", low=0.0)
+        resolve_dtype(self.dtype)
+        self.controller()
+        if self.method in ("dfc", "dfc-ss") and self.dt >= self.tau_v > 0:
+            raise ValueError(f"dt: forward Euler needs dt < tau_v = {self.tau_v}, got {self.dt}")
+        if self.uses_feedback_learning:
+            self.feedback_config()
+
+    @property
+    def uses_feedback_learning(self):
+        return self.method in DFC_METHODS and self.feedback == "trained"
+
+    @property
+    def task(self):
+        return "autoencoder" if self.dataset == "mnist_ae" else "classification"
+
+    @property
+    def loss(self):
+        return "mse" if self.task == "autoencoder" else "cross_entropy"
+
+    @property
+    def label(self):
+        return rec.label(self.method, self.feedback)
+
+    def controller(self):
+        return Controller(alpha=self.alpha, k_p=self.k_p, tau_v=self.tau_v, leak=self.leak)
+
+    def feedback_config(self):
+        return FeedbackConfig(alpha_fb=self.alpha_fb, k_p_fb=self.k_p_fb,
+                              tau_v_fb=self.tau_v_fb, dt_fb=self.dt_fb,
+                              n_steps_fb=self.n_steps_fb, sigma_fb=self.sigma_fb,
+                              tau_A_fb=self.tau_A_fb, lr_fb=self.lr_fb, beta=self.decay_fb,
+                              decay="weight", leak=self.leak)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["sizes"] = list(d["sizes"])
+        return d
