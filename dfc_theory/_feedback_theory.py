@@ -203,9 +203,8 @@ def fit_damped_gamma(Q, J, average="angle", log10_range=(-8.0, 8.0)):
     if not hi > lo:
         raise ValueError(f"log10_range: expected (low, high) with high > low, got {log10_range}")
     if Q.shape[1] == 1:  # n_L = 1: J J^T is a scalar, every member is a multiple of J^T
-        a = angle(Q, np.swapaxes(J, -1, -2), matrices=True)
-        a = float(np.mean(a))
         JT = np.swapaxes(J, -1, -2)
+        a = float(np.mean(angle(Q, JT, matrices=True)))
         scale = np.sum(Q * JT, axis=(-2, -1)) / np.sum(JT * JT, axis=(-2, -1))
         return DampedFit(float("nan"), a, float(np.mean(scale)), a, a)
 
