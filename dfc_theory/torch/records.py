@@ -88,25 +88,20 @@ def default_runs_dir():
     return Path(os.environ.get(RUNS_ENV, "runs"))
 
 
-def _git_commit():
-    try:
-        here = Path(__file__).resolve().parent
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=5)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def environment(device=None, dtype=None):
     """Versions and hardware of this run (no paths, no host names)."""
     import torch
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                                capture_output=True, text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
     env = {"python": platform.python_version(), "torch": torch.__version__,
            "numpy": np.__version__, "platform": platform.platform(terse=True),
            "machine": platform.machine(), "torch_threads": torch.get_num_threads(),
            "cpu_count": os.cpu_count(), "dtype": str(dtype) if dtype is not None else None,
            "device": str(device) if device is not None else None,
-           "cuda_available": torch.cuda.is_available(), "git_commit": _git_commit(),
+           "cuda_available": torch.cuda.is_available(), "git_commit": commit,
            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     if device is not None and str(device).startswith("cuda") and torch.cuda.is_available():
         env["device_name"] = torch.cuda.get_device_name(torch.device(device))
@@ -210,10 +205,6 @@ def load_records(folder, complete_only=True):
     return out
 
 
-def _nanf(v):
-    return float("nan") if v is None else float(v)
-
-
 def summarize(epochs, task):
     """Summary of per-epoch rows: the best validation epoch (>= 1), the test error (%) or
     test loss there, and the final train loss."""
@@ -222,7 +213,7 @@ def summarize(epochs, task):
         return {"best_val_epoch": None, "test_metric_at_best_val": None,
                 "final_train_loss": None}
     key = "val_error" if task == "classification" else "val_loss"
-    vals = np.array([_nanf(e[key]) for e in rows])
+    vals = np.array([np.nan if e[key] is None else float(e[key]) for e in rows])
     vals = np.where(np.isfinite(vals), vals, np.inf)
     best = rows[int(np.argmin(vals))]
     test_key = "test_error" if task == "classification" else "test_loss"
