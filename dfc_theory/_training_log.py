@@ -109,12 +109,10 @@ def _fmt(v):
 
 
 def _abscissae(system, x, target):
-    """Spectral abscissae at the exact steady state, mean and max over the batch.
-
-    Returns ({"abs_<matrix>": mean, "abs_<matrix>_max": max, "abscissa": mean,
-    "abscissa_max": max}, source); "abscissa" is the system's own matrix (``A_system``:
-    A_PI's spectrum for the "total" leak).  The reference code's Fig 3E plots the batch mean.
-    """
+    """({"abs_<matrix>": mean, "abs_<matrix>_max": max, "abs_<matrix>_std", "abscissa",
+    "abscissa_max"}, source): spectral abscissae at the exact steady state over the batch;
+    "abscissa" is the system's own matrix (``A_system``: A_PI's spectrum for the "total"
+    leak).  The reference code's Fig 3E plots the batch mean."""
     out = _no_abscissae()
     try:
         mats = stability.system_matrices(system, x, target, at="steady_state")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+from ._controller import LEAKS
 from ._routh import (S, _normalise, characteristic_polynomial,  # noqa: F401
                      hurwitz_conditions, hurwitz_matrix, hurwitz_minors, is_hurwitz_polynomial,
                      positive_by_coefficients, routh_first_column, routh_table)
@@ -34,7 +35,6 @@ TAU_V = sp.Symbol("tau_v", positive=True)
 TAU_U = sp.Symbol("tau_u", positive=True)
 RHO = sp.Symbol("rho", positive=True)      # tau_v / tau_u
 
-LEAKS = ("integral", "total")
 KEYS = ("A_tilde_I", "A_I", "A_inst", "A_PI", "A_PI_integral")
 
 

@@ -103,10 +103,9 @@ def environment(device=None, dtype=None):
            "device": str(device) if device is not None else None,
            "cuda_available": torch.cuda.is_available(), "git_commit": commit,
            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
-    if device is not None and str(device).startswith("cuda") and torch.cuda.is_available():
-        env["device_name"] = torch.cuda.get_device_name(torch.device(device))
-    else:
-        env["device_name"] = platform.processor() or platform.machine()
+    cuda = device is not None and str(device).startswith("cuda") and torch.cuda.is_available()
+    env["device_name"] = torch.cuda.get_device_name(torch.device(device)) if cuda else \
+        platform.processor() or platform.machine()
     return env
 
 
