@@ -154,7 +154,9 @@ def command(prog):
                 status = classify(exc)
                 if status is None or debug:
                     raise
-                _flush()
+                for stream in (sys.stdout, sys.stderr):
+                    with contextlib.suppress(Exception):
+                        stream.flush()
                 if isinstance(exc, KeyboardInterrupt):
                     sigterm = status == 128 + signal.SIGTERM
                     text = _one_line(exc) or ("terminated (SIGTERM)" if sigterm
@@ -180,12 +182,6 @@ def signal_handlers(handler, signals=(signal.SIGTERM,)):
     finally:
         for s, h in previous.items():
             signal.signal(s, signal.SIG_DFL if h is None else h)
-
-
-def _flush():
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
 
 
 @contextlib.contextmanager

@@ -1,13 +1,10 @@
 """Controller parameters of a DFC system (THEORY.md section 2).
 
-Two PI conventions differ between the paper and its reference code (``leak``):
-
-* ``"integral"`` (the paper): u = u_int + k_p e, tau_u du_int/dt = e - alpha u_int.
-  At rest e = alpha u_int, i.e. e = alpha_tilde u with alpha_tilde = alpha / (1 + alpha k_p).
-* ``"total"`` (the reference code): tau_u du/dt = e + k_p tau_u de/dt - alpha u.
-  At rest e = alpha u.
-
-Both are pure leaky integral control when k_p = 0.
+The PI convention ``leak`` differs between the paper and its reference code: ``"integral"``
+(the paper) u = u_int + k_p e, tau_u du_int/dt = e - alpha u_int, at rest e = alpha_tilde u
+with alpha_tilde = alpha / (1 + alpha k_p); ``"total"`` (the reference code)
+tau_u du/dt = e + k_p tau_u de/dt - alpha u, at rest e = alpha u.  Both are pure leaky
+integral control when k_p = 0.
 """
 from __future__ import annotations
 

@@ -60,10 +60,7 @@ def _linear_step(network, Q, D, config, z, xi):
     h_v = 1.0 if c.tau_v_fb == 0 else c.dt_fb / c.tau_v_fb
     h_A = 1.0 if c.tau_A_fb is None else c.dt_fb / c.tau_A_fb
     e = -D[-1][:, None, :] * vb[-1]
-    if c.leak == "total":
-        u_int_new = u_int + h_u * (e - c.alpha_fb * u)
-    else:
-        u_int_new = u_int + h_u * (e - c.alpha_fb * u_int)
+    u_int_new = u_int + h_u * (e - c.alpha_fb * (u if c.leak == "total" else u_int))
     u_new = u_int_new + c.k_p_fb * e
     drive = (u_new if c.proactive else u) @ Q.T
     vfb_new = vfb + h_A * (drive - vfb) + xi
@@ -203,9 +200,8 @@ def fit_damped_gamma(Q, J, average="angle", log10_range=(-8.0, 8.0)):
     if not hi > lo:
         raise ValueError(f"log10_range: expected (low, high) with high > low, got {log10_range}")
     if Q.shape[1] == 1:  # n_L = 1: J J^T is a scalar, every member is a multiple of J^T
-        a = angle(Q, np.swapaxes(J, -1, -2), matrices=True)
-        a = float(np.mean(a))
         JT = np.swapaxes(J, -1, -2)
+        a = float(np.mean(angle(Q, JT, matrices=True)))
         scale = np.sum(Q * JT, axis=(-2, -1)) / np.sum(JT * JT, axis=(-2, -1))
         return DampedFit(float("nan"), a, float(np.mean(scale)), a, a)
 
@@ -327,10 +323,8 @@ def closed_form_feedback(J, alpha, beta, horizon=np.inf):
         horizon = check_scalar(horizon, "horizon", low=0.0, low_inclusive=False)
     g, U = np.linalg.eigh(J @ np.swapaxes(J, -1, -2))
     g = np.clip(g, 0.0, None)
-    if np.isinf(horizon):
-        h = closed_form_h(g, alpha, beta)
-    else:
-        h = np.vectorize(lambda gg: _h_finite(gg, alpha, beta, horizon))(g)
+    h = closed_form_h(g, alpha, beta) if np.isinf(horizon) else \
+        np.vectorize(lambda gg: _h_finite(gg, alpha, beta, horizon))(g)
     return (np.swapaxes(J, -1, -2) @ U * h[..., None, :]) @ np.swapaxes(U, -1, -2)
 
 

@@ -47,10 +47,6 @@ def _normalise(e):
     return sp.expand(e / _scale([e]))
 
 
-def _to_domain(M):
-    return DomainMatrix.from_Matrix(M)
-
-
 def characteristic_polynomial(A, s=S):
     """det(s I - A) with the (positive) denominators cleared, as a Poly in s.
 
@@ -73,7 +69,7 @@ def characteristic_polynomial(A, s=S):
         raise ValueError(f"A: denominators {Lden} are not known to be positive; declare the "
                          f"symbols positive (tau_v, tau_u, rho are)")
     Ap = (A * Lden).applyfunc(lambda e: sp.expand(sp.cancel(e)))
-    dM = _to_domain(Ap)
+    dM = DomainMatrix.from_Matrix(Ap)
     cp = [dM.domain.to_sympy(c) for c in dM.charpoly()]
     Mdim = A.rows
     coeffs = [sp.expand(c * Lden ** (Mdim - k)) for k, c in enumerate(cp)]
@@ -182,7 +178,7 @@ def hurwitz_minors(p, orders=None):
             if k == n and n > 1:
                 cache[k] = sp.expand(b[n] * minor(n - 1))
             else:
-                dM = _to_domain(H[:k, :k])
+                dM = DomainMatrix.from_Matrix(H[:k, :k])
                 cache[k] = sp.expand(dM.domain.to_sympy(dM.det()))
         return cache[k]
 
@@ -205,7 +201,7 @@ def hurwitz_conditions(p, form="lienard_chipart"):
     if form == "hurwitz":
         return [(f"Delta_{k}", m) for k, m in enumerate(hurwitz_minors(b), start=1)]
     conds = [(f"b_{k}", sp.expand(b[k])) for k in range(1, n + 1)]
-    ks = [k for k in range(n - 1, 1, -2)]          # Delta_1 = b_1 is already a condition
+    ks = list(range(n - 1, 1, -2))          # Delta_1 = b_1 is already a condition
     conds += [(f"Delta_{k}", m) for k, m in zip(ks, hurwitz_minors(b, ks))]
     return conds
 
@@ -221,8 +217,7 @@ def is_hurwitz_polynomial(coeffs):
     b = b / b[0]
     n = b.size - 1
     width = n // 2 + 1
-    r0 = np.zeros(width)
-    r1 = np.zeros(width)
+    r0, r1 = np.zeros(width), np.zeros(width)
     r0[:len(b[0::2])] = b[0::2]
     r1[:len(b[1::2])] = b[1::2]
     first = [r0[0]]

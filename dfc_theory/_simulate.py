@@ -213,62 +213,25 @@ def noise_std(N, n_out, sigma, sigma_out, dt, tau_A):
     return std
 
 
-def _check_euler_dt(system, dt, instantaneous_transmission):
-    c = system.controller
+def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, sigma_out,
+           observer, conv_tol, eps, noise):
+    net, c, xp = system.network, system.controller, system.xp
     if not c.instantaneous and dt >= c.tau_v:
         raise ValueError(f"dt: forward Euler needs dt < tau_v = {c.tau_v} (dt / tau_v is the "
                          f"somatic step; the reference code's dt < ratio), got dt={dt}; use "
                          f"tau_v=0 for the instantaneous system")
     if c.tau_A is not None and dt > c.tau_A:
         raise ValueError(f"dt: must be <= tau_A = {c.tau_A}, got {dt}")
-    if c.instantaneous and not instantaneous_transmission:
+    if c.instantaneous and not inst_tx:
         raise ValueError("instantaneous_transmission: the instantaneous system (tau_v = 0) "
                          "needs instantaneous transmission")
-
-
-class _Noise:
-    """Standard-normal (B, N) draws per Euler step: pre-drawn, from a NumPy Generator, or
-    from a torch Generator on the device (``simulate``'s ``seed``)."""
-
-    def __init__(self, xp, seed, noise, n_steps, shape, like):
-        self.xp, self.like, self.shape = xp, like, shape
-        self.pre = self.rng = self.gen = None
-        if noise is not None:  # pre-drawn standard normals
-            self.pre = as_array(noise, "noise", like=like, shape=(n_steps,) + self.shape)
-        elif isinstance(seed, np.random.Generator) or not is_torch(xp):
-            self.rng = as_rng(seed)
-        else:
-            import torch
-            self.gen = torch.Generator(device=like.device)
-            if seed is None:
-                seed = int(torch.randint(0, 2**62, (1,)).item())
-            self.gen.manual_seed(check_int(seed, "seed", low=0))
-
-    def draw(self, k):
-        if self.pre is not None:
-            return self.pre[k]
-        if self.rng is not None:
-            z = self.rng.standard_normal(self.shape)
-            return z if not is_torch(self.xp) else self.xp.asarray(
-                z, dtype=self.like.dtype, device=device(self.like))
-        import torch
-        return torch.randn(self.shape, generator=self.gen, dtype=self.like.dtype,
-                           device=self.like.device)
-
-
-def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, sigma_out,
-           observer, conv_tol, eps, noise):
-    _check_euler_dt(system, dt, inst_tx)
-    net, c, xp = system.network, system.controller, system.xp
     L, B, nL, N = net.depth, x2.shape[0], net.n_out, net.n_total
     numpy = isinstance(x2, np.ndarray)
     WT = [w.T.copy() if numpy else w.T for w in net.weights]  # contiguous for NumPy's GEMMs
     bs = net.biases
     phis = [net.phi(i).f for i in range(1, L + 1)]
     QT = system.Q.T.copy() if numpy else system.Q.T
-    offs = [0]
-    for n in net.sizes[1:]:
-        offs.append(offs[-1] + n)
+    offs = np.cumsum([0] + net.sizes[1:]).tolist()
     sl = [slice(offs[i], offs[i + 1]) for i in range(L)]
     h_u = dt / c.tau_u
     h_v = 1.0 if c.instantaneous else dt / c.tau_v
@@ -278,7 +241,7 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
     noisy = bool(np.any(std > 0))
     if noisy:
         std = std if numpy else xp.asarray(std, dtype=x2.dtype, device=device(x2))
-        source = _Noise(xp, seed, noise, n_steps, (B, N), x2)
+        draw = _noise_source(xp, seed, noise, n_steps, (B, N), x2)
     elif noise is not None:
         raise ValueError("noise: given, but the controller has sigma = 0 and sigma_out is "
                          "unset (no noise to inject)")
@@ -318,7 +281,7 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
         else:
             v_fb = v_fb + h_A * (drive - v_fb)
         if noisy:
-            v_fb = v_fb + std * source.draw(k)
+            v_fb = v_fb + std * draw(k)
         src = r if inst_tx else list(r)  # r[t+1] as it is updated, or a snapshot of r[t]
         for i in range(L):
             ff = vff1 if i == 0 else affine(src[i], WT[i], bs[i])
@@ -357,6 +320,26 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
     return SimulationResult(t, U, E, RL, V, v_final, xp.concat(vff, axis=1), v_fb, u,
                             conv, div, ratio, err_ratio, steps_done, "euler",
                             {"blew_up": blew_up, "u_int_final": u_int})
+
+
+def _noise_source(xp, seed, noise, n_steps, shape, like):
+    """``draw(k)``: the standard-normal ``shape`` draw of Euler step k: pre-drawn, from a NumPy
+    Generator, or from a torch Generator on the device (``simulate``'s ``seed``)."""
+    if noise is not None:
+        pre = as_array(noise, "noise", like=like, shape=(n_steps,) + shape)
+        return lambda k: pre[k]
+    if isinstance(seed, np.random.Generator) or not is_torch(xp):
+        rng = as_rng(seed)
+        if not is_torch(xp):
+            return lambda k: rng.standard_normal(shape)
+        return lambda k: xp.asarray(rng.standard_normal(shape), dtype=like.dtype,
+                                    device=device(like))
+    import torch
+    gen = torch.Generator(device=like.device)
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+    gen.manual_seed(check_int(seed, "seed", low=0))
+    return lambda k: torch.randn(shape, generator=gen, dtype=like.dtype, device=like.device)
 
 
 # ---------------------------------------------------------------- NumPy only (SciPy)

@@ -12,13 +12,38 @@ from ._feedback_config import FeedbackConfig
 from ._methods import DFC_METHODS, FEEDBACK_KINDS, FORWARD_METHODS, RULES
 from ._validation import check_choice, check_int, check_scalar, check_sizes
 
-__all__ = ["TrainingConfig", "FIXED_MODES", "feedback_config"]
+__all__ = ["TrainingConfig", "FIXED_MODES", "feedback_config", "RunSettings"]
 
 FIXED_MODES = ("initial", "recompute")
 
 
+class RunSettings:
+    """What the settings of both trainers share (:class:`TrainingConfig` and
+    :class:`dfc_theory.torch.train.FullScaleConfig`, frozen dataclasses)."""
+
+    @property
+    def uses_feedback_learning(self):
+        return self.method in DFC_METHODS and self.feedback == "trained"
+
+    def sleep_config(self, **own):
+        """The :class:`FeedbackConfig` of the sleep phase; ``own``: the trainer's own fields."""
+        return FeedbackConfig(alpha_fb=self.alpha_fb, k_p_fb=self.k_p_fb, tau_v_fb=self.tau_v_fb,
+                              dt_fb=self.dt_fb, n_steps_fb=self.n_steps_fb, sigma_fb=self.sigma_fb,
+                              tau_A_fb=self.tau_A_fb, beta=self.decay_fb, decay="weight",
+                              leak=self.leak, **own)
+
+    def replace(self, **changes):
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["sizes"] = list(d["sizes"])
+        return d
+
+
 @dataclass(frozen=True)
-class TrainingConfig:
+class TrainingConfig(RunSettings):
     """All settings of one training run (defaults: the paper's Fig 3, THEORY.md section 8).
 
     The fields are grouped as below; the :mod:`dfc_theory.training` docstring explains
@@ -124,22 +149,10 @@ class TrainingConfig:
             raise ValueError(f"log_batches: expected 'first', 'all' or a positive integer, "
                              f"got {lb!r}")
 
-    @property
-    def uses_feedback_learning(self):
-        return self.method in DFC_METHODS and self.feedback == "trained"
-
     def controller(self) -> Controller:
         """The forward-phase controller."""
         return Controller(alpha=self.alpha, k_p=self.k_p, tau_v=self.tau_v, tau_u=self.tau_u,
                           leak=self.leak)
-
-    def replace(self, **changes) -> "TrainingConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self):
-        d = dataclasses.asdict(self)
-        d["sizes"] = list(d["sizes"])
-        return d
 
     @classmethod
     def from_dict(cls, d):
@@ -154,9 +167,5 @@ class TrainingConfig:
 
 def feedback_config(config: TrainingConfig):
     """The :class:`dfc_theory.feedback_learning.FeedbackConfig` of a training config."""
-    return FeedbackConfig(alpha_fb=config.alpha_fb, k_p_fb=config.k_p_fb,
-                             tau_v_fb=config.tau_v_fb, tau_u_fb=config.tau_u,
-                             dt_fb=config.dt_fb, n_steps_fb=config.n_steps_fb,
-                             sigma_fb=config.sigma_fb, sigma_out=config.sigma_out_fb,
-                             tau_A_fb=config.tau_A_fb, lr_fb=config.lr_fb_init,
-                             beta=config.decay_fb, decay="weight", leak=config.leak)
+    return config.sleep_config(tau_u_fb=config.tau_u, sigma_out=config.sigma_out_fb,
+                               lr_fb=config.lr_fb_init)

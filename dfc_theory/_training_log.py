@@ -109,15 +109,11 @@ def _fmt(v):
 
 
 def _abscissae(system, x, target):
-    """Spectral abscissae at the exact steady state, mean and max over the batch.
-
-    Returns ({"abs_<matrix>": mean, "abs_<matrix>_max": max, "abscissa": mean,
-    "abscissa_max": max}, source); "abscissa" is the system's own matrix (``A_system``:
-    A_PI's spectrum for the "total" leak).  The reference code's Fig 3E plots the batch mean.
-    """
-    out = {}
-    for k in ABSCISSA_MATRICES:
-        out[f"abs_{k}"] = out[f"abs_{k}_max"] = out[f"abs_{k}_std"] = np.nan
+    """({"abs_<matrix>": mean, "abs_<matrix>_max": max, "abs_<matrix>_std", "abscissa",
+    "abscissa_max"}, source): spectral abscissae at the exact steady state over the batch;
+    "abscissa" is the system's own matrix (``A_system``: A_PI's spectrum for the "total"
+    leak).  The reference code's Fig 3E plots the batch mean."""
+    out = _no_abscissae()
     try:
         mats = stability.system_matrices(system, x, target, at="steady_state")
         source = "stability.system_matrices(at='steady_state')"
@@ -136,6 +132,11 @@ def _abscissae(system, x, target):
     a = np.atleast_1d(stability.spectral_abscissa(mats["A_system"]))
     out["abscissa"], out["abscissa_max"] = float(a.mean()), float(a.max())
     return out, source
+
+
+def _no_abscissae():
+    """The abscissa columns of :func:`_abscissae`, all NaN (no controller)."""
+    return {f"abs_{k}{s}": np.nan for k in ABSCISSA_MATRICES for s in ("", "_max", "_std")}
 
 
 def alignment_row(network, x, fp, J, delta, upd, ssa, gamma, mn_rule, missing):
@@ -196,10 +197,8 @@ def _log_row(config, network, Q, controller, x, y, target, result, B_fb):
         row["converged"] = int(np.sum(conv))
         row["diverged"] = int(np.sum(div))
     else:
-        for k in ABSCISSA_MATRICES:
-            row[f"abs_{k}"] = row[f"abs_{k}_max"] = row[f"abs_{k}_std"] = np.nan
-        row.update({"abscissa": np.nan, "abscissa_max": np.nan, "converged": np.nan,
-                    "diverged": np.nan})
+        row.update(_no_abscissae(), abscissa=np.nan, abscissa_max=np.nan, converged=np.nan,
+                   diverged=np.nan)
     return row, source
 
 

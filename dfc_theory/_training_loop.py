@@ -41,12 +41,6 @@ def _descent_step(upd, config: TrainingConfig):
     return np.concatenate([-lr * t.ravel() for t in tensors]), total
 
 
-def _apply(network, step_vec):
-    W, b = network.split_params(step_vec)
-    return network.with_params([w + d for w, d in zip(network.weights, W)],
-                               [bb + d for bb, d in zip(network.biases, b)])
-
-
 def _train_feedback(network, Q, xs, config, epochs, seed, lr):
     if epochs == 0:
         return Q
@@ -224,7 +218,9 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
             else:
                 step_vec, gn = _descent_step(res.update, c)
                 gnorms.append(gn)
-                network = _apply(network, step_vec)
+                W, bias = network.split_params(step_vec)
+                network = network.with_params([w + d for w, d in zip(network.weights, W)],
+                                              [bb + d for bb, d in zip(network.biases, bias)])
                 if Q is not None and c.feedback == "fixed" and c.fixed_mode == "recompute":
                     Q = weight_product(network)
             step += 1

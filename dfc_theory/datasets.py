@@ -172,12 +172,9 @@ def read_idx(path, ndim=None):
 
 
 def _find_idx(folder, stem):
-    for cand in (stem, stem + ".gz", stem.replace("-idx", ".idx"),
-                 stem.replace("-idx", ".idx") + ".gz"):
-        p = Path(folder) / cand
-        if p.exists():
-            return p
-    return None
+    alt = stem.replace("-idx", ".idx")
+    return next((p for p in (Path(folder) / c for c in (stem, stem + ".gz", alt, alt + ".gz"))
+                 if p.exists()), None)
 
 
 def _read_pair(images_path, labels_path):

@@ -118,8 +118,7 @@ def min_norm_update(network, x, delta_L, gamma=0.0, rule="voltage", include_bias
     True
     """
     gamma = check_scalar(gamma, "gamma", low=0.0)
-    check_choice(rule, "rule", ("voltage", "nonlinear"))
-    fp, d = _prep(network, x, delta_L)
+    fp, d = _prep(network, x, delta_L)  # _min_norm checks ``rule``
     return _min_norm(network, fp, network._jacobian(fp.v_stacked), d, gamma, rule,
                      include_bias)
 

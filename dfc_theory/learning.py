@@ -258,49 +258,42 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
                         f"methods 'dfc' and 'dfc-ss' only)")
     x2, t, _ = batch_inputs(network, x, target)
     check_nonempty(x2, "x", "the batch-averaged update")
-    with no_grad(network.xp):
-        return _forward_update(network, x2, t, method, Q, controller, rule, dt, n_steps,
-                               dfa_feedback, include_bias, J, delta_L, forward,
-                               simulate_kwargs)
-
-
-def _forward_update(network, x2, t, method, Q, controller, rule, dt, n_steps, B_fb,
-                    include_bias, J, delta_L, fp, simulate_kwargs):
     xp = network.xp
-    if method in ("bp", "dfa"):
-        fp = network._forward(x2) if fp is None else fp
-        delta = t - fp.r[-1] if delta_L is None else \
-            network.convert(delta_L, "delta_L", shape=tuple(t.shape))
-        upd = _bp(network, fp, delta, include_bias) if method == "bp" else \
-            _dfa(network, fp, delta, B_fb, include_bias)
-        return ForwardResult(upd, method)
-    check_type(controller, "controller", Controller)
-    if Q is None:
-        raise ValueError(f"Q: method {method!r} needs feedback weights (N x n_L) or 'fixed'")
-    if isinstance(Q, str):
-        if Q != "fixed":
-            raise ValueError(f"Q: expected an (N, n_L) array or 'fixed', got {Q!r}")
-        Q = fixed_feedback(network)
-    system = DFCSystem(network, Q, controller)
-    if method == "dfc-ssa":
-        ss = steady_state(system, x2, t, method="ssa", J=J, delta_L=delta_L, forward=fp)
-        upd = rule_at_state(network, x2, ss.v, ss.v_ff, rule, include_bias, r=ss.r)
-        div = ~xp.all(xp.isfinite(ss.v), axis=1)
-        return ForwardResult(upd, method, ss.converged, div, ss.v, ss.v_ff, ss.u,
-                             {"n_steps": 0, "residual": ss.residual})
-    observer = TimeAveragedRule(network, x2.shape[0], rule, include_bias) \
-        if method == "dfc" else None
-    res = simulate(system, x2, t, method="euler", dt=dt, n_steps=n_steps, record="final",
-                   observer=observer, **simulate_kwargs)
-    if method == "dfc":
-        upd = observer.update(x2)
-    elif bool(xp.all(xp.isfinite(res.v_final))):
-        upd = rule_at_state(network, x2, res.v_final, res.v_ff_final, rule, include_bias)
-    else:
-        nan = float("nan")
-        upd = Update(tuple(xp.full_like(w, nan) for w in network.weights),
-                     tuple(xp.full_like(b, nan) for b in network.biases)
-                     if include_bias else None)
-    return ForwardResult(upd, method, res.converged, res.diverged, res.v_final,
-                         res.v_ff_final, res.u_final,
-                         {"n_steps": res.n_steps, "blew_up": res.info.get("blew_up", False)})
+    with no_grad(xp):
+        if method in ("bp", "dfa"):
+            fp = network._forward(x2) if forward is None else forward
+            delta = t - fp.r[-1] if delta_L is None else \
+                network.convert(delta_L, "delta_L", shape=tuple(t.shape))
+            upd = _bp(network, fp, delta, include_bias) if method == "bp" else \
+                _dfa(network, fp, delta, dfa_feedback, include_bias)
+            return ForwardResult(upd, method)
+        check_type(controller, "controller", Controller)
+        if Q is None:
+            raise ValueError(f"Q: method {method!r} needs feedback weights (N x n_L) or 'fixed'")
+        if isinstance(Q, str):
+            if Q != "fixed":
+                raise ValueError(f"Q: expected an (N, n_L) array or 'fixed', got {Q!r}")
+            Q = fixed_feedback(network)
+        system = DFCSystem(network, Q, controller)
+        if method == "dfc-ssa":
+            ss = steady_state(system, x2, t, method="ssa", J=J, delta_L=delta_L, forward=forward)
+            upd = rule_at_state(network, x2, ss.v, ss.v_ff, rule, include_bias, r=ss.r)
+            div = ~xp.all(xp.isfinite(ss.v), axis=1)
+            return ForwardResult(upd, method, ss.converged, div, ss.v, ss.v_ff, ss.u,
+                                 {"n_steps": 0, "residual": ss.residual})
+        observer = TimeAveragedRule(network, x2.shape[0], rule, include_bias) \
+            if method == "dfc" else None
+        res = simulate(system, x2, t, method="euler", dt=dt, n_steps=n_steps, record="final",
+                       observer=observer, **simulate_kwargs)
+        if method == "dfc":
+            upd = observer.update(x2)
+        elif bool(xp.all(xp.isfinite(res.v_final))):
+            upd = rule_at_state(network, x2, res.v_final, res.v_ff_final, rule, include_bias)
+        else:
+            nan = float("nan")
+            upd = Update(tuple(xp.full_like(w, nan) for w in network.weights),
+                         tuple(xp.full_like(b, nan) for b in network.biases)
+                         if include_bias else None)
+        return ForwardResult(upd, method, res.converged, res.diverged, res.v_final,
+                             res.v_ff_final, res.u_final,
+                             {"n_steps": res.n_steps, "blew_up": res.info.get("blew_up", False)})

@@ -102,10 +102,8 @@ def condition1_deviation(network: Network, x, metric="std"):
     n, xp = layer_norms(network, x), network.xp
     m = xp.mean(n, axis=1)
     with errstate(xp, invalid="ignore"):
-        if metric == "std":
-            dev = xp.std(n, axis=1) / m
-        else:
-            dev = xp.sqrt(xp.mean((n - m[:, None]) ** 2, axis=1) / m)
+        dev = xp.std(n, axis=1) / m if metric == "std" else \
+            xp.sqrt(xp.mean((n - m[:, None]) ** 2, axis=1) / m)
     return xp.where(m > 0, dev, xp.zeros_like(dev))
 
 

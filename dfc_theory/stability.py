@@ -9,6 +9,7 @@ NumPy systems only (convert a torch system with ``system.to_numpy()``).
 """
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,12 +44,8 @@ def _out(a, single):
     return a[0] if single else a
 
 
-@dataclass(frozen=True)
-class _Point:
-    v: np.ndarray           # (B, N) pre-activations at the rest point
-    u: np.ndarray           # (B, n_L) control at the rest point
-    single: bool
-    at: str
+#: a rest point: pre-activations v (B, N) and control u (B, n_L), ``single``, ``at``
+_Point = namedtuple("_Point", "v u single at")
 
 
 def linearisation_point(system, x, target=None, at="feedforward", tol=None):
@@ -157,6 +154,7 @@ def system_matrices(system, x, target=None, at="feedforward", tol=None):
     a11 = ImJ / c.tau_v
     QL = system.Q_blocks[-1]                                # (n_L, n_L)
     M = N + nL
+    Qv = np.broadcast_to(Q / c.tau_v, (B, N, nL))
 
     def assemble(a, b, cc, d):
         A = np.empty((B, M, M))
@@ -164,22 +162,19 @@ def system_matrices(system, x, target=None, at="feedforward", tol=None):
         return A
 
     uu_I = np.broadcast_to(-c.alpha * I_L / c.tau_u, (B, nL, nL))
-    out["A_tilde_I"] = assemble(-a11, np.broadcast_to(Q / c.tau_v, (B, N, nL)),
-                                -JLo / c.tau_u, uu_I)
+    out["A_tilde_I"] = assemble(-a11, Qv, -JLo / c.tau_u, uu_I)
     a11Q = a11 @ Q
     out["A_I"] = assemble(-a11, a11Q, -J / c.tau_u, uu_I)
     g = c.k_p * c.tau_u / c.tau_v
     DLQL = DL[:, :, None] * QL[None]                        # D_L Q_L
     out["A_PI"] = assemble(-a11, a11Q, -(J - g * JLo) / c.tau_u,
                            -(c.alpha * I_L + g * DLQL) / c.tau_u)
-    out["A_PI_integral"] = assemble(-(ImJ + c.k_p * Q[None] @ JLo) / c.tau_v,
-                                    np.broadcast_to(Q / c.tau_v, (B, N, nL)),
+    out["A_PI_integral"] = assemble(-(ImJ + c.k_p * Q[None] @ JLo) / c.tau_v, Qv,
                                     -JLo / c.tau_u, uu_I)
     if c.leak == "integral":
         out["A_system"] = out["A_PI_integral"].copy()
     else:
-        out["A_system"] = assemble(-a11, np.broadcast_to(Q / c.tau_v, (B, N, nL)),
-                                   -JLo / c.tau_u + (c.k_p / c.tau_v) * JLo @ ImJ,
+        out["A_system"] = assemble(-a11, Qv, -JLo / c.tau_u + (c.k_p / c.tau_v) * JLo @ ImJ,
                                    -(c.alpha * I_L / c.tau_u + (c.k_p / c.tau_v) * DLQL))
     return {k: _out(out[k], single) for k in MATRIX_KEYS}
 
@@ -502,10 +497,9 @@ def simulated_verdict(system, x, target, t_end, method="ivp", dt=None,
     """
     _check_system(system)
     t_end = check_scalar(t_end, "t_end", low=0.0, low_inclusive=False)
-    converged_below = check_scalar(converged_below, "converged_below", low=0.0,
-                                   low_inclusive=False)
-    departed_above = check_scalar(departed_above, "departed_above", low=0.0,
-                                  low_inclusive=False)
+    converged_below, departed_above = (
+        check_scalar(v, name, low=0.0, low_inclusive=False) for v, name in
+        ((converged_below, "converged_below"), (departed_above, "departed_above")))
     c = system.controller
     if dt is None:
         dt = t_end / 200.0

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+from ._controller import LEAKS
 from ._routh import (S, _normalise, characteristic_polynomial,  # noqa: F401
                      hurwitz_conditions, hurwitz_matrix, hurwitz_minors, is_hurwitz_polynomial,
                      positive_by_coefficients, routh_first_column, routh_table)
@@ -34,7 +35,6 @@ TAU_V = sp.Symbol("tau_v", positive=True)
 TAU_U = sp.Symbol("tau_u", positive=True)
 RHO = sp.Symbol("rho", positive=True)      # tau_v / tau_u
 
-LEAKS = ("integral", "total")
 KEYS = ("A_tilde_I", "A_I", "A_inst", "A_PI", "A_PI_integral")
 
 
@@ -268,17 +268,6 @@ def symbolic_system(sizes=(1, 1, 1), weights=None, derivatives=None, Q=None, alp
                           sp.sympify(tau_v), sp.sympify(tau_u), syms)
 
 
-def _numeric_point(system, x, target, at):
-    pt = linearisation_point(system, x, target, at)
-    v = np.asarray(pt["v"], dtype=np.float64)
-    if v.ndim != 1:
-        raise ValueError(f"x: expected a single input of shape ({system.network.n_in},), "
-                         f"got {np.shape(x)}")
-    net = system.network
-    D = [net.phi(i).df(vi) for i, vi in enumerate(net.split(v), start=1)]
-    return D
-
-
 def _to_sympy(a, exact):
     a = np.asarray(a, dtype=np.float64)
     conv = (lambda z: sp.Rational(float(z))) if exact else (lambda z: sp.Float(float(z), 17))
@@ -300,10 +289,12 @@ def symbolic_from_system(system, x, target=None, at="feedforward", exact=False,
         Keep alpha, k_p, tau_v, tau_u as symbols, or take the system's values.
     """
     check_choice(controller, "controller", ("symbolic", "numeric"))
-    D = _numeric_point(system, x, target, at)
     net = system.network
+    v = np.asarray(linearisation_point(system, x, target, at)["v"], dtype=np.float64)
+    if v.ndim != 1:
+        raise ValueError(f"x: expected a single input of shape ({net.n_in},), got {np.shape(x)}")
     W = [_to_sympy(w, exact) for w in net.weights]
-    Dm = [_to_sympy(d, exact) for d in D]
+    Dm = [_to_sympy(net.phi(i).df(vi), exact) for i, vi in enumerate(net.split(v), start=1)]
     Q = _to_sympy(system.Q, exact)
     params = {}
     if controller == "numeric":
@@ -465,20 +456,22 @@ def condition3_gap(depth=2, leak="integral", k_p=None):
     m = sp.Symbol("m", positive=True)  # Condition-3 margin: J Q = m - alpha
     free_gain = b if depth == 2 else a
     nonneg = [ALPHA] + ([K_P] if k_p is None else [])
+    gains = [a] + ([b] if depth == 2 else [])
+    (gain_at_m,) = sp.solve(sp.Eq(cond3, m), free_gain)  # cond3 is linear in the gain
     classes, classes_nn = {}, {}
     for lab, e in conds:
         ratio = sp.cancel(e / cond3)
         if ratio.is_number and ratio > 0:
             classes[lab] = classes_nn[lab] = "condition3"
             continue
-        e_m = sp.expand(e.subs(free_gain, solve_for(cond3, free_gain, m)))
+        e_m = sp.expand(e.subs(free_gain, gain_at_m))
         ok = not (e_m.free_symbols & {a, b}) and positive_by_coefficients(e_m, nonneg, [RHO, m])
         classes[lab] = "positive" if ok else "open"
-        gains = [a] + ([b] if depth == 2 else [])
         if positive_by_coefficients(e, nonneg + gains, [RHO]):
             classes_nn[lab] = "positive"
-        elif _nonneg_coefficients(sp.expand(e - cond3), nonneg + gains + [RHO]):
-            classes_nn[lab] = "condition3+positive"   # e = cond3 + (terms >= 0)
+        elif all(c.is_number and c >= 0 for c in  # e = cond3 + (terms >= 0)
+                 sp.Poly(sp.expand(e - cond3), *(nonneg + gains + [RHO])).coeffs()):
+            classes_nn[lab] = "condition3+positive"
         else:
             classes_nn[lab] = "open"
     out = {"region": reg, "conditions": conds, "condition3": cond3}
@@ -498,29 +491,10 @@ def condition3_gap(depth=2, leak="integral", k_p=None):
         d2 = dict(conds)["Delta_2"]
         sol = sp.solve(sp.Eq(d2, 0), b)
         out["critical_b"] = sp.factor(sol[0]) if len(sol) == 1 else None
-    lines = []
-    for lab, e in conds:
-        lines.append(f"{lab} = {sp.factor(e)} > 0  [{classes[lab]}; with a, b >= 0: "
-                     f"{classes_nn[lab]}]")
-    out["explanation"] = "\n".join(lines)
+    out["explanation"] = "\n".join(
+        f"{lab} = {sp.factor(e)} > 0  [{classes[lab]}; with a, b >= 0: {classes_nn[lab]}]"
+        for lab, e in conds)
     return out
-
-
-def _nonneg_coefficients(expr, gens):
-    """True if the polynomial has only non-negative numeric coefficients (>= 0 for
-    non-negative variables)."""
-    if expr == 0:
-        return True
-    poly = sp.Poly(expr, *gens)
-    return all(c.is_number and c >= 0 for c in poly.coeffs())
-
-
-def solve_for(expr, var, value):
-    """Solve expr = value for var (expr linear in var)."""
-    sol = sp.solve(sp.Eq(expr, value), var)
-    if len(sol) != 1:
-        raise ValueError(f"expr: expected a unique solution for {var}, got {sol}")
-    return sol[0]
 
 
 def _find_witness(conds, cond3, k_p, depth, nonneg_gains=False):

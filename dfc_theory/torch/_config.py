@@ -3,13 +3,12 @@ configuration only (the loop is :mod:`dfc_theory.torch._trainer`, the command li
 :mod:`dfc_theory.torch.__main__`)."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
 from .._controller import Controller
-from .._feedback_config import FeedbackConfig
 from .._methods import DFC_METHODS, FEEDBACK_KINDS, FORWARD_METHODS, RULES
+from .._training_config import RunSettings
 from .._validation import check_choice, check_int, check_scalar, resolve_dtype
 from . import records as rec
 from .data import DATASETS
@@ -23,7 +22,7 @@ def default_sizes(dataset):
 
 
 @dataclass(frozen=True)
-class FullScaleConfig:
+class FullScaleConfig(RunSettings):
     """All settings of one full-scale run (per seed).
 
     Controller, lambda and feedback (alpha_fb, k_p_fb, sigma_fb: we read its "sigma" as the
@@ -130,10 +129,6 @@ class FullScaleConfig:
             self.feedback_config()
 
     @property
-    def uses_feedback_learning(self):
-        return self.method in DFC_METHODS and self.feedback == "trained"
-
-    @property
     def task(self):
         return "autoencoder" if self.dataset == "mnist_ae" else "classification"
 
@@ -149,16 +144,4 @@ class FullScaleConfig:
         return Controller(alpha=self.alpha, k_p=self.k_p, tau_v=self.tau_v, leak=self.leak)
 
     def feedback_config(self):
-        return FeedbackConfig(alpha_fb=self.alpha_fb, k_p_fb=self.k_p_fb,
-                              tau_v_fb=self.tau_v_fb, dt_fb=self.dt_fb,
-                              n_steps_fb=self.n_steps_fb, sigma_fb=self.sigma_fb,
-                              tau_A_fb=self.tau_A_fb, lr_fb=self.lr_fb, beta=self.decay_fb,
-                              decay="weight", leak=self.leak)
-
-    def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self):
-        d = dataclasses.asdict(self)
-        d["sizes"] = list(d["sizes"])
-        return d
+        return self.sleep_config(lr_fb=self.lr_fb)

@@ -77,15 +77,10 @@ def _alignment_row(cfg, network, Q, controller, x, y, target, delta, fp, J, res,
 
 
 def _exact_metrics(cfg, network, Q, controller, x, y):
-    """Steady-state metrics in float64 (whatever the training dtype): the exact (Newton)
-    steady state, the DFC-SSA update's angle with the exact steady-state update (Lemma 1),
-    Proposition 4's per-sample inner product delta_L^T J Q u_ss, the Condition-3 abscissa
-    max Re eig(-(J_ss Q + alpha I)) / tau_u over the batch, and the spectral abscissa of the
-    full linearised dynamics at rest for the first ``abscissa_samples`` samples.
-
-    float64 because the batch-mean targets make delta_L ~ lambda / B small, and for
-    well-fitted samples far smaller: in float32 v - v^ff and delta_L^T J Delta v would be
-    rounding noise."""
+    """The exact (Newton) steady-state columns of :mod:`dfc_theory.torch.records`, in float64
+    whatever the training dtype: the batch-mean targets make delta_L ~ lambda / B small, and
+    for well-fitted samples far smaller, so in float32 v - v^ff and delta_L^T J Delta v would
+    be rounding noise."""
     f64 = torch.float64
     k = x.shape[0] if cfg.metric_samples is None else min(cfg.metric_samples, x.shape[0])
     x, y = x[:k], y[:k]

@@ -125,14 +125,6 @@ def _rng():
     return {f"torch_rng{i}": s for i, s in enumerate([torch.get_rng_state(), *cuda])}
 
 
-def _set_rng(arrays):
-    states = [torch.from_numpy(arrays[f"torch_rng{i}"]) for i in range(len(arrays))
-              if f"torch_rng{i}" in arrays]
-    torch.set_rng_state(states[0])
-    if len(states) > 1:
-        torch.cuda.set_rng_state_all(states[1:])
-
-
 def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
     saved = run.saved if run is not None else None
     ss_ = np.random.SeedSequence(seed)
@@ -220,7 +212,11 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
         with torch.no_grad():
             for k, t in tensors().items():
                 t.copy_(torch.from_numpy(arrays[k]))
-        _set_rng(arrays)
+        states = [torch.from_numpy(arrays[f"torch_rng{i}"]) for i in range(len(arrays))
+                  if f"torch_rng{i}" in arrays]  # _rng's
+        torch.set_rng_state(states[0])
+        if len(states) > 1:
+            torch.cuda.set_rng_state_all(states[1:])
         opt.t = st["adam_t"]
         if q_opt is not None:
             q_opt.t = st["q_adam_t"]

@@ -116,16 +116,11 @@ def load_data(dataset, data_dir=None, seed=0, device=None, dtype=None, n_train=N
         xtr, ytr, reduced = xtr[:n], ytr[:n], True
     mean, std = float(xtr.mean()), float(xtr.std())
 
-    def x_(a):
-        return torch.as_tensor((np.asarray(a) - mean) / std, dtype=dtype, device=device)
-
-    def y_(a, x):
-        if dataset == "mnist_ae":
-            return x
-        return torch.as_tensor(np.asarray(a), dtype=torch.long, device=device)
-
-    X = [x_(a) for a in (xtr, d.x_val, d.x_test)]
-    Y = [y_(a, x) for a, x in zip((ytr, d.y_val, d.y_test), X)]
+    X = [torch.as_tensor((np.asarray(a) - mean) / std, dtype=dtype, device=device)
+         for a in (xtr, d.x_val, d.x_test)]
+    Y = X if dataset == "mnist_ae" else [  # the autoencoder's targets are its inputs
+        torch.as_tensor(np.asarray(a), dtype=torch.long, device=device)
+        for a in (ytr, d.y_val, d.y_test)]
     task = "autoencoder" if dataset == "mnist_ae" else "classification"
     return TensorData(dataset, task, X[0], Y[0], X[1], Y[1], X[2], Y[2], reduced, source,
                       mean, std)
