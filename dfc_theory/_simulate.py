@@ -371,13 +371,22 @@ def _unpack_traj(system, x2, target, Z, t, record, method, conv_tol, eps, info):
                             T1 - 1, method, info)
 
 
+class _BudgetSpent(Exception):
+    """Raised inside solve_ivp's right-hand side once ``max_nfev`` evaluations are spent."""
+
+
 def _ivp(system, x2, target, dt, n_steps, record, ivp_method, rtol, atol, conv_tol, eps,
          max_nfev):
     B, M = x2.shape[0], system.state_size
     z0 = system.initial_state(x2, target)
     t_eval = dt * np.arange(n_steps + 1)
 
+    calls = [0]
+
     def fun(_, y):
+        calls[0] += 1
+        if calls[0] > max_nfev:  # also inside a step: one LSODA step can loop internally
+            raise _BudgetSpent
         return system._rhs(x2, target, y.reshape(B, M)).ravel()
 
     def jac(_, y):
@@ -398,11 +407,12 @@ def _ivp(system, x2, target, dt, n_steps, record, ivp_method, rtol, atol, conv_t
         solver = getattr(scipy.integrate, ivp_method)(fun, 0.0, z0.ravel(), t_eval[-1],
                                                       rtol=rtol, atol=atol, **kw)
         while k < len(t_eval):
-            if solver.nfev >= max_nfev:
+            try:
+                msg = solver.step()
+            except _BudgetSpent:
                 status, message = -1, (f"stopped at t = {solver.t:.6g} of {t_eval[-1]:.6g}: "
                                        f"max_nfev = {max_nfev} evaluations spent")
                 break
-            msg = solver.step()
             if solver.status == "failed":
                 status, message = -1, msg
                 break
@@ -410,7 +420,8 @@ def _ivp(system, x2, target, dt, n_steps, record, ivp_method, rtol, atol, conv_t
             if j > k:
                 Y[:, k:j] = solver.dense_output()(t_eval[k:j])
                 k = j
-    info = {"status": status, "message": message, "nfev": solver.nfev, "njev": solver.njev}
+    info = {"status": status, "message": message, "nfev": min(calls[0], max_nfev),
+            "njev": solver.njev}
     Z = Y.T.reshape(-1, B, M)
     return _unpack_traj(system, x2, target, Z, t_eval, record, "ivp", conv_tol, eps, info)
 
