@@ -190,3 +190,24 @@ def test_search_is_reproducible():
     assert a.found and b.found and a.first_found_at == b.first_found_at
     np.testing.assert_array_equal(a.draw.Q, b.draw.Q)
     np.testing.assert_array_equal(a.draw.x, b.draw.x)
+
+
+def test_saturated_output_is_not_applicable_not_a_counterexample():
+    """Found by ``search condition2-pinv-limit --seed 31337``: a tanh output at v_L = 10 has
+    J ~ 8e-9 and Q ~ 1/J (so J Q = 1); a Delta v of size 1e-7 then needs delta_L ~ 1e-15,
+    below Newton's residual tolerance, and u = 0 passed as the exact steady state (relative
+    error 1 at every alpha).  Such draws are excluded by name, not judged."""
+    from dfc_theory.testing.claims import _dv_scaled_targets
+    net = dfc.Network([np.array([[10.0]])], [np.zeros(1)], activation="linear",
+                  output_activation="tanh")
+    x = np.ones((1, 1))
+    J = net.jacobian(x)[0]
+    sysm = dfc.DFCSystem(net, 1.0 / J.T, dfc.Controller(alpha=1e-2, tau_v=0.0))
+    with pytest.raises(NotApplicable, match="saturated output layer"):
+        _dv_scaled_targets(sysm, x, np.ones((1, 1)), 1e-7)
+    # the same construction one unit off saturation is judged
+    net = dfc.Network([np.array([[1.0]])], [np.zeros(1)], activation="linear",
+                  output_activation="tanh")
+    sysm = dfc.DFCSystem(net, 1.0 / net.jacobian(x)[0].T, dfc.Controller(alpha=1e-2, tau_v=0.0))
+    t = _dv_scaled_targets(sysm, x, np.ones((1, 1)), 1e-7)
+    assert np.all(np.abs(t - net.forward(x).output) > 1e-9)

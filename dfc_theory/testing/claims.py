@@ -141,7 +141,14 @@ def _dv_scaled_targets(system, x, d, eps):
     size = np.linalg.norm(dv, axis=1, keepdims=True)
     if not np.all(size > 0):
         raise NotApplicable("Q (J Q + alpha_tilde I)^{-1} delta_L = 0 (no feedback signal)")
-    return net.forward(x).output + eps * d / size
+    r_L = net.forward(x).output
+    delta = eps * d / size
+    # a saturated output layer (tiny J, huge Q) asks for a delta_L that Newton's residual
+    # tolerance cannot resolve: u = 0 would pass as converged (found at search seed 31337)
+    floor = 1e3 * NEWTON_TOL * np.maximum(1.0, np.linalg.norm(r_L + delta, axis=1))
+    if not np.all(np.linalg.norm(delta, axis=1) >= floor):
+        raise NotApplicable("||delta_L|| < 1e3 x Newton's tolerance (saturated output layer)")
+    return r_L + delta
 
 
 def _exact(system, x, target):
