@@ -110,7 +110,8 @@ def _convergence(system, target, r_ff_L, v, u, e0, conv_tol, eps):
 def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=1000,
              record="output", instantaneous_transmission=True, proactive=False, seed=None,
              sigma_out=None, observer: Optional[Callable[[StepState], None]] = None,
-             ivp_method="Radau", rtol=1e-10, atol=1e-12, conv_tol=1e-5, eps=0.5, noise=None):
+             ivp_method="Radau", rtol=1e-10, atol=1e-12, conv_tol=1e-5, eps=0.5, noise=None,
+             max_nfev=100_000):
     """Simulate the network + controller dynamics from the feedforward state.
 
     Parameters
@@ -136,6 +137,11 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
         Called after every Euler step (e.g. to accumulate a time-averaged learning rule).
     ivp_method, rtol, atol : solve_ivp settings for ``"ivp"`` (``IVP_METHODS``; the implicit
         ones get the analytic Jacobian, sparse block-diagonal, dense for LSODA).
+    max_nfev : int >= 1
+        ``"ivp"`` stops after this many right-hand-side evaluations (a trajectory that runs
+        into a singular point, e.g. I + k_p J Q singular in the instantaneous total-leak
+        system, would otherwise shrink its steps forever); the rest of the trajectory is
+        nan, so the run is flagged diverged, and ``info["message"]`` says why.
     conv_tol, eps : float > 0, float >= 0
         The reference convergence test (module docstring).
     noise : array (n_steps, B, N), optional
@@ -169,6 +175,7 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
         check_choice(ivp_method, "ivp_method", IVP_METHODS)
         rtol = check_scalar(rtol, "rtol", low=0.0, low_inclusive=False)
         atol = check_scalar(atol, "atol", low=0.0, low_inclusive=False)
+        max_nfev = check_int(max_nfev, "max_nfev")
     dt = check_scalar(dt, "dt", low=0.0, low_inclusive=False)
     n_steps = check_int(n_steps, "n_steps")
     conv_tol = check_scalar(conv_tol, "conv_tol", low=0.0, low_inclusive=False)
@@ -190,7 +197,7 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
                                dt * np.arange(n_steps + 1), record, method, conv_tol, eps, {})
         elif method == "ivp":
             res = _ivp(system, x2, t, dt, n_steps, record, ivp_method, rtol, atol,
-                       conv_tol, eps)
+                       conv_tol, eps, max_nfev)
         else:
             res = _linear(system, x2, t, dt, n_steps, record, conv_tol, eps)
     if single:
@@ -364,12 +371,22 @@ def _unpack_traj(system, x2, target, Z, t, record, method, conv_tol, eps, info):
                             T1 - 1, method, info)
 
 
-def _ivp(system, x2, target, dt, n_steps, record, ivp_method, rtol, atol, conv_tol, eps):
+class _BudgetSpent(Exception):
+    """Raised inside solve_ivp's right-hand side once ``max_nfev`` evaluations are spent."""
+
+
+def _ivp(system, x2, target, dt, n_steps, record, ivp_method, rtol, atol, conv_tol, eps,
+         max_nfev):
     B, M = x2.shape[0], system.state_size
     z0 = system.initial_state(x2, target)
     t_eval = dt * np.arange(n_steps + 1)
 
+    calls = [0]
+
     def fun(_, y):
+        calls[0] += 1
+        if calls[0] > max_nfev:  # also inside a step: one LSODA step can loop internally
+            raise _BudgetSpent
         return system._rhs(x2, target, y.reshape(B, M)).ravel()
 
     def jac(_, y):
@@ -378,16 +395,34 @@ def _ivp(system, x2, target, dt, n_steps, record, ivp_method, rtol, atol, conv_t
             return scipy.linalg.block_diag(*blocks)
         return scipy.sparse.block_diag(blocks, format="csc")
 
-    # explicit Runge-Kutta methods take no Jacobian (solve_ivp would warn)
+    # explicit Runge-Kutta methods take no Jacobian (they would warn); solve_ivp's stepping
+    # and dense-output sampling at t_eval, with a budget of right-hand-side evaluations
     kw = {"jac": jac} if ivp_method in ("Radau", "BDF", "LSODA") else {}
+    # columns as solve_ivp returns them (the layout downstream BLAS calls see); times not
+    # reached stay nan, so the flags say diverged; t = 0 too comes from the interpolant
+    Y = np.full((B * M, len(t_eval)), np.nan)
+    Y[:, 0] = z0.ravel()
+    k, status, message = 0, 0, "The solver successfully reached the end of the integration."
     with np.errstate(over="ignore", invalid="ignore"):
-        sol = scipy.integrate.solve_ivp(fun, (0.0, t_eval[-1]), z0.ravel(), method=ivp_method,
-                                        t_eval=t_eval, rtol=rtol, atol=atol, **kw)
-    info = {"status": sol.status, "message": sol.message, "nfev": sol.nfev, "njev": sol.njev}
-    Z = sol.y.T.reshape(-1, B, M)
-    if Z.shape[0] < len(t_eval):  # solver stopped early: pad with nan so flags say diverged
-        pad = np.full((len(t_eval) - Z.shape[0], B, M), np.nan)
-        Z = np.concatenate([Z, pad])
+        solver = getattr(scipy.integrate, ivp_method)(fun, 0.0, z0.ravel(), t_eval[-1],
+                                                      rtol=rtol, atol=atol, **kw)
+        while k < len(t_eval):
+            try:
+                msg = solver.step()
+            except _BudgetSpent:
+                status, message = -1, (f"stopped at t = {solver.t:.6g} of {t_eval[-1]:.6g}: "
+                                       f"max_nfev = {max_nfev} evaluations spent")
+                break
+            if solver.status == "failed":
+                status, message = -1, msg
+                break
+            j = int(np.searchsorted(t_eval, solver.t, side="right"))
+            if j > k:
+                Y[:, k:j] = solver.dense_output()(t_eval[k:j])
+                k = j
+    info = {"status": status, "message": message, "nfev": min(calls[0], max_nfev),
+            "njev": solver.njev}
+    Z = Y.T.reshape(-1, B, M)
     return _unpack_traj(system, x2, target, Z, t_eval, record, "ivp", conv_tol, eps, info)
 
 

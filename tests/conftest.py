@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-# make ``import strategies`` work from every test module regardless of rootdir handling
+# make ``import _cases`` (deterministic builders and oracles) work from every test module
 sys.path.insert(0, os.path.dirname(__file__))
 
 settings.register_profile(

@@ -9,7 +9,7 @@ import pytest
 
 from dfc_theory import Controller, DFCSystem, Network, steady_state
 
-from strategies import central_jacobian, make_case, rest_state
+from _cases import central_jacobian, make_case, rest_state
 
 H = 1e-5
 FD_RTOL = 1e-8   # finite-difference error ~1e-10 x the size of the entries (h = 1e-5)

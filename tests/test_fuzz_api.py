@@ -39,7 +39,7 @@ E6  Q of DFCSystem, and the matrix A of 5 spectral functions, checked against
 E7  lists, tuples and per-layer blocks give exactly what arrays give (7 entry points).
 E8  an unknown keyword raises TypeError naming it, for the 11 entry points whose
     signature is closed (``test_unknown_keyword_rejected``).
-E9  random DFC cases (tests/strategies.py): Newton's ``converged`` implies a finite u and
+E9  random DFC draws (dfc_theory.testing.strategies.systems): Newton's ``converged`` implies a finite u and
     an exact residual <= tol * max(1, ||r_L*||); the simulation's implies a finite state
     that did not diverge; SSA's implies a finite u; ``stable`` is ``converged`` and a
     negative spectral abscissa of ``A_system`` at the state, Newton and SSA
@@ -92,7 +92,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import dfc_theory as dfc
-from strategies import dfc_cases
+from dfc_theory.testing.strategies import systems
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("probe_api", ROOT / "scripts" / "probe_api.py")
@@ -571,7 +571,7 @@ def test_unknown_keyword_rejected(name, accepted, call, word):
 
 # ============================================================================ E9
 @settings(deadline=None)
-@given(case_=dfc_cases())
+@given(case_=systems())
 def test_steady_state_and_simulation_flags(case_):
     s, x, t = case_.system, case_.x, case_.target
     check_consistent(dfc.steady_state(s, x, t), t)
@@ -885,7 +885,7 @@ def test_huge_targets_not_converged_with_inf_residual(exponent, method):
 
 
 @settings(deadline=None, max_examples=settings.default.max_examples)
-@given(case_=dfc_cases(), method=st.sampled_from(["newton", "ssa"]))
+@given(case_=systems(), method=st.sampled_from(["newton", "ssa"]))
 def test_steady_states_report_stability(case_, method):
     """``stable`` is ``converged`` and (spectral abscissa of A_system, the linearisation of
     stability.system_matrices, at the returned state < 0); a state that is not finite or

@@ -2,7 +2,7 @@
 (THEORY.md section 1, section 4 examples of Condition 2, section 5's J = J_L^o (I - J_hat)^-1).
 
 Oracles: a hand-written forward loop, central finite differences (tolerance justified in
-``strategies.central_jacobian``), and closed forms.
+``_cases.central_jacobian``), and closed forms.
 """
 import numpy as np
 import pytest
@@ -11,9 +11,10 @@ from dfc_theory import (ACTIVATIONS, Network, feedback, loss_gradient, loss_valu
                         output_target, split_layers, stack_layers)
 from dfc_theory.activations import LEAKY_SLOPE
 
-from strategies import ACTIVATION_NAMES, central_jacobian
+from _cases import central_jacobian
+from dfc_theory.testing.strategies import ACTIVATION_NAMES
 
-H = 1e-5            # finite-difference step (see strategies.central_jacobian)
+H = 1e-5            # finite-difference step (see _cases.central_jacobian)
 FD_ATOL = 1e-8      # >= 100x the finite-difference error bound for h = 1e-5
 EXACT = 1e-12       # identities that only differ by floating-point rounding
 

@@ -11,7 +11,7 @@ import scipy.integrate
 
 from dfc_theory import Controller, DFCSystem, Network, simulate, steady_state
 
-from strategies import make_case, rest_abscissa
+from _cases import make_case, rest_abscissa
 
 EXACT = 1e-12
 
@@ -337,6 +337,40 @@ def test_overflowing_ivp_run_is_flagged_not_raised(tau_v):
         res = simulate(sysm, x, net.forward(x).output + 0.01, method="ivp", dt=1.0,
                        n_steps=200, ivp_method="RK45", rtol=1e-3, atol=1e-6, record="final")
     assert np.all(res.diverged) and not np.any(res.converged)
+
+
+def test_ivp_stalling_at_a_singular_point_stops_at_max_nfev():
+    """Found by Hypothesis (test_steady_state's property test): in the instantaneous
+    total-leak system du/dt = (I + k_p J Q)^{-1} (e - alpha u) / tau_u the matrix
+    I + k_p J Q turns singular at t ~ 1.107 on this 2-4 linear/softplus draw (smallest
+    singular value 0.14 at t = 0, 7e-4 there); LSODA then shrinks its steps without end.
+    ``max_nfev`` bounds the work; the run is reported diverged with the reason."""
+    W = np.array([[0.0, -0.6900847690111094], [0.0, 0.391802739305517],
+                  [-1.5253247580201865, -0.785925668819641],
+                  [-0.22563197998700124, 1.9102089946130194]])
+    b = np.array([0.0, -0.435742759275739, -0.17793813470882197, 0.0])
+    Q = np.array([[-0.6658625710940895, 0.1402345412196302, 0.0, 0.21861512742504474],
+                  [0.5972383712064233, -0.2054500587064838, 0.41249521306159953,
+                   0.840593900995517],
+                  [0.8992880524390499, -0.5, 0.0, -0.6188163346278984],
+                  [1.0, 0.0, 0.931002928906254, -0.17635334868972952]])
+    ctrl = Controller(alpha=0.5499969616183034, k_p=1.928772165031941, tau_v=0.0,
+                      tau_u=1.8359269389259092, leak="total")
+    sysm = DFCSystem(Network([W], [b], activation="linear", output_activation="softplus"),
+                     Q, ctrl)
+    x = np.array([0.48354188066696446, 0.0])
+    t = np.array([0.574752216613662, 0.49882434590677993, 0.33669921386014745,
+                  0.8091311725231811])
+    with np.errstate(all="ignore"):
+        res = simulate(sysm, x, t, method="ivp", ivp_method="LSODA", dt=0.5, n_steps=4,
+                       record="final", max_nfev=2000)
+    assert res.info["status"] == -1 and res.info["nfev"] == 2000
+    assert "max_nfev" in res.info["message"]
+    stop = float(res.info["message"].split("t = ")[1].split()[0])
+    assert 1.0 < stop < 1.2
+    assert not res.converged and np.all(np.isnan(res.u_final))
+    with pytest.raises(ValueError, match="^max_nfev"):
+        simulate(sysm, x, t, method="ivp", max_nfev=0)
 
 
 def test_instantaneous_euler_with_k_p_needs_contraction(backend):

@@ -6,7 +6,7 @@ Tolerances:
 * exact identities (the same matrix built two ways, similarity transforms): 1e-12 relative
   to the matrix norm (a few hundred ulps of the O(1)-O(10) entries);
 * central finite differences (h = 1e-5): atol 1e-8 (truncation h^2/6 |f'''| + rounding
-  eps/h ~ 1e-10, a 100x margin; see tests/strategies.py);
+  eps/h ~ 1e-10, a 100x margin; see tests/_cases.py);
 * eigenvalues: first-order perturbation bound kappa(lambda) * ||dA||, with kappa the
   eigenvalue condition number 1/|y^H x| computed from the eigenvectors;
 * rates: fitted slopes of log error against time (or log tau_v), with the bias bound derived
@@ -20,7 +20,8 @@ from hypothesis import strategies as hst
 
 import dfc_theory as d
 from dfc_theory import stability as st
-from strategies import central_jacobian, dfc_cases, make_case
+from _cases import central_jacobian, make_case
+from dfc_theory.testing.strategies import systems
 
 EPS = np.finfo(float).eps
 
@@ -644,12 +645,10 @@ def test_agreement_large_sweeps():
 
 
 @settings(max_examples=12)
-@given(case=dfc_cases(families=("random_gaussian", "jacobian_transpose", "random_condition2"),
-                      net_kwargs=dict(max_depth=2, max_width=3,
-                                      activations=("tanh", "sigmoid", "linear"),
-                                      output_activations=("linear", "tanh")),
-                      controller_kwargs=dict(alpha=hst.floats(0.0, 1.5), max_k_p=2.0),
-                      max_batch=2, lam=(1e-4, 1e-3)),
+@given(case=systems(feedback=(None, "condition2"), max_layers=2, max_width=3,
+                    activations=("tanh", "sigmoid", "linear"),
+                    output_activations=("linear", "tanh"), alpha=(0.0, 1.5), k_p=(0.0, 2.0),
+                    max_batch=2, lam=(1e-4, 1e-3)),
        q_scale=hst.sampled_from([-2.0, 0.5, 1.0, 3.0]))
 def test_agreement_hypothesis(case, q_scale):
     """Any generated system: if the spectral abscissa at the exact steady state is decisive

@@ -16,7 +16,7 @@ import dfc_theory as d
 from dfc_theory import stability as st
 from dfc_theory import symbolic as sy
 from dfc_theory.symbolic import ALPHA, K_P, RHO, S
-from strategies import make_case
+from _cases import make_case
 
 A_SYM, B_SYM = sp.symbols("a b", real=True)
 

@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 import dfc_theory as dfc
 from dfc_theory.gauss_newton import gn_update, per_layer_from_signal
 
-from strategies import SMOOTH_ACTIVATIONS, networks, seeds
+from dfc_theory.testing.strategies import SMOOTH_ACTIVATIONS, networks
 
 ROUND = 1e-9  # rounding allowance relative to the bound (float64, cond(J J^T) <= 1e6)
 
-smooth_nets = networks(min_depth=1, max_depth=4, min_width=1, max_width=8,
+smooth_nets = networks(min_layers=1, max_layers=4, min_width=1, max_width=8,
                        activations=("tanh", "sigmoid", "softplus"),
                        output_activations=SMOOTH_ACTIVATIONS)
 
@@ -35,7 +35,7 @@ def _full_rank(J):
     return J.shape[0] <= J.shape[1] and np.linalg.cond(J @ J.T) < 1e6
 
 
-@given(net=smooth_nets, seed=seeds(), alpha=st.floats(1e-4, 1.0))
+@given(net=smooth_nets, seed=st.integers(0, 2**32 - 1), alpha=st.floats(1e-4, 1.0))
 def test_condition2_linearised_bound(net, seed, alpha, backend):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(net.n_in)
@@ -55,7 +55,7 @@ def test_condition2_linearised_bound(net, seed, alpha, backend):
     assert err <= C * alpha * np.linalg.norm(delta) * (1 + ROUND) + 1e-15
 
 
-@given(net=smooth_nets, seed=seeds(), alpha=st.floats(1e-4, 1.0))
+@given(net=smooth_nets, seed=st.integers(0, 2**32 - 1), alpha=st.floats(1e-4, 1.0))
 def test_proposition4_inner_product_bound(net, seed, alpha):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(net.n_in)
@@ -72,9 +72,9 @@ def test_proposition4_inner_product_bound(net, seed, alpha):
         assert ip > 0
 
 
-@given(net=networks(min_depth=2, max_depth=4, min_width=2, max_width=8,
-                    activations=("tanh",), output_activations=("linear",), bias_scale=0.0),
-       seed=seeds())
+@given(net=networks(min_layers=2, max_layers=4, min_width=2, max_width=8,
+                    activations=("tanh",), output_activations=("linear",), max_bias=0.0),
+       seed=st.integers(0, 2**32 - 1))
 def test_theorem2_condition1_makes_dfc_gauss_newton(net, seed, backend):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(net.n_in)

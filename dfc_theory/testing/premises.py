@@ -24,6 +24,10 @@ Premises (see :data:`PREMISES`):
   cond(J J^T) <= :data:`COND_MAX` (so J^+ and the Gauss-Newton references are well defined).
 * ``reference_euler_stable``: the linearised reference Euler scheme (instantaneous system,
   step ``dt``) has spectral radius < 1 (:func:`dfc_theory.stability.reference_euler_matrix`).
+* ``stable_initial``: the dynamics linearised at the initial state [v^-; s_0]
+  (:meth:`dfc_theory.DFCSystem.linearise`) have spectral abscissa < 0 (no steady state is
+  solved: this is the premise of the false claim "stable at the start implies a steady
+  state exists").
 """
 from __future__ import annotations
 
@@ -192,6 +196,13 @@ def _reference_euler_stable(draw, dt):
     return PremiseOutcome(rho < 1.0, rho, f"spectral radius of the reference Euler map, dt={dt}")
 
 
+def _stable_initial(draw, margin=0.0):
+    A = draw.system.linearise(draw.x, draw.target).A
+    a = float(np.max(np.atleast_1d(spectral_abscissa(A))))
+    return PremiseOutcome(a < -margin, a, "max spectral abscissa of the dynamics linearised "
+                          "at the initial state")
+
+
 PREMISES = {p.name: p for p in (
     Premise("newton_converged", "the exact steady state exists (Newton in u converges)",
             _newton_converged),
@@ -209,6 +220,9 @@ PREMISES = {p.name: p for p in (
     Premise("reference_euler_stable",
             "the linearised reference Euler scheme (tau_v = 0) is stable at step dt",
             _reference_euler_stable),
+    Premise("stable_initial",
+            "the dynamics linearised at the initial state [v^-; s_0] are Hurwitz",
+            _stable_initial),
 )}
 
 

@@ -1,17 +1,11 @@
-"""Generated DFC test cases: Hypothesis strategies and deterministic builders.
+"""Deterministic DFC test cases and dense oracles shared by the test modules.
 
-One registry of test cases for the whole test suite (and for other test modules that need
-random networks, feedback weights or stable controllers).  Everything is float64 and
-reproducible: every random object is built from an explicit integer seed that Hypothesis
-draws, so a failing example prints the seed that rebuilds it.
+The Hypothesis strategies live in the public package (:mod:`dfc_theory.testing.strategies`,
+one registry for this suite and for users); this private helper keeps what parametrised
+tests build by hand.  Everything is float64 and reproducible from an explicit integer seed.
 
-Contents
---------
-Names
-    ``ACTIVATION_NAMES`` (every activation of the library), ``SMOOTH_ACTIVATIONS`` (those
-    with a continuous derivative everywhere), ``Q_FAMILIES`` (the feedback constructions of
-    :mod:`dfc_theory.feedback`).
-Builders (plain functions, for parametrised tests)
+Builders
+    ``Q_FAMILIES`` (the feedback constructions of :mod:`dfc_theory.feedback`),
     :func:`make_feedback`  Q of one family;
     :func:`make_case`      a network + Q + controller + batch of inputs and targets;
     :func:`condition3_controller`, :func:`stabilised`  alpha with a Condition-3 margin;
@@ -19,10 +13,6 @@ Builders (plain functions, for parametrised tests)
     :func:`rest_abscissa`  spectral abscissa of the full dynamics linearised at rest.
 Oracles
     :func:`central_jacobian`  central finite differences of a batched map.
-Strategies
-    :func:`seeds`, :func:`networks`, :func:`inputs`, :func:`controllers`, :func:`dfc_cases`
-    (any case) and :func:`stable_dfc_cases` (linearised dynamics with a guaranteed decay
-    rate, Condition 3 with a margin).
 
 Conventions (THEORY.md sections 1-3): Q is N x n_L; x is (B, n_0); targets are
 r_L* = r_L^- + delta_L with a small delta_L (lambda-sized, so the exact and linearised
@@ -33,22 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from hypothesis import assume
-from hypothesis import strategies as st
-
-from dfc_theory import ACTIVATIONS, LEAKS, Controller, DFCSystem, Network, steady_state
+from dfc_theory import Controller, DFCSystem, Network, steady_state
 from dfc_theory import feedback
 
-__all__ = [
-    "ACTIVATION_NAMES", "SMOOTH_ACTIVATIONS", "Q_FAMILIES", "DFCCase", "make_feedback",
-    "make_case", "condition3_controller", "stabilised", "rest_state", "rest_abscissa",
-    "central_jacobian", "seeds", "networks", "inputs", "controllers", "dfc_cases",
-    "stable_dfc_cases",
-]
+__all__ = ["Q_FAMILIES", "DFCCase", "make_feedback", "make_case", "condition3_controller",
+           "stabilised", "rest_state", "rest_abscissa", "central_jacobian"]
 
-ACTIVATION_NAMES = tuple(sorted(ACTIVATIONS))
-#: activations whose derivative is continuous (finite differences of J are valid anywhere)
-SMOOTH_ACTIVATIONS = ("linear", "sigmoid", "softplus", "tanh")
 #: feedback families of THEORY.md sections 4 and 6, as built by :func:`make_feedback`
 Q_FAMILIES = ("weight_product", "jacobian_transpose", "pseudoinverse",
               "damped_pseudoinverse", "random_condition2", "random_gaussian")
@@ -95,8 +75,6 @@ class DFCCase:
     target : (B, n_L) output targets r_L* = r_L^- + delta_L.
     family : name of the Q family.
     seed : the seed everything random was built from.
-    abscissa : spectral abscissa (max over the batch) of the dynamics linearised at the
-        initial state, for cases from :func:`stable_dfc_cases`; None otherwise.
     """
 
     system: DFCSystem
@@ -104,7 +82,6 @@ class DFCCase:
     target: np.ndarray
     family: str
     seed: int
-    abscissa: float | None = None
 
     @property
     def network(self):
@@ -119,8 +96,7 @@ class DFCCase:
         return (f"DFCCase(sizes={self.network.sizes}, activation={self.network.activation.name}"
                 f", output={self.network.output_activation.name}, Q={self.family}, "
                 f"alpha={c.alpha:.4g}, k_p={c.k_p:.4g}, tau_v={c.tau_v:.4g}, "
-                f"tau_u={c.tau_u:.4g}, leak={c.leak}, B={self.x.shape[0]}, seed={self.seed}, "
-                f"abscissa={self.abscissa})")
+                f"tau_u={c.tau_u:.4g}, leak={c.leak}, B={self.x.shape[0]}, seed={self.seed})")
 
 
 def make_case(sizes, activation="tanh", output_activation="linear", family="weight_product",
@@ -196,108 +172,6 @@ def rest_abscissa(system, x, target, ss=None):
         ss = steady_state(system, x, target)
     A = system.rhs_jacobian(x, target, rest_state(system, ss, target))
     return float(np.max(np.linalg.eigvals(A).real))
-
-
-# --------------------------------------------------------------------------- strategies
-def seeds():
-    """Integer seeds for numpy Generators."""
-    return st.integers(min_value=0, max_value=2**32 - 1)
-
-
-@st.composite
-def networks(draw, min_depth=1, max_depth=4, min_width=1, max_width=8,
-             activations=ACTIVATION_NAMES, output_activations=ACTIVATION_NAMES,
-             bias_scale=0.1):
-    """Random :class:`Network`: depth L in [min_depth, max_depth], widths n_0..n_L in
-    [min_width, max_width], one hidden activation and one output activation drawn from the
-    given names, Xavier-normal weights with gain in [0.5, 1.5], biases ~ N(0, bias_scale^2)."""
-    depth = draw(st.integers(min_depth, max_depth))
-    sizes = draw(st.lists(st.integers(min_width, max_width), min_size=depth + 1,
-                          max_size=depth + 1))
-    act = draw(st.sampled_from(activations))
-    out = draw(st.sampled_from(output_activations))
-    gain = draw(st.floats(0.5, 1.5))
-    return Network.random(sizes, activation=act, output_activation=out, seed=draw(seeds()),
-                          gain=gain, bias_scale=bias_scale)
-
-
-@st.composite
-def inputs(draw, network, min_batch=1, max_batch=4):
-    """A batch x ~ N(0, I) of shape (B, n_0) for ``network``."""
-    B = draw(st.integers(min_batch, max_batch))
-    return np.random.default_rng(draw(seeds())).standard_normal((B, network.n_in))
-
-
-@st.composite
-def controllers(draw, alpha=None, leaks=LEAKS, max_k_p=2.0, allow_instantaneous=True,
-                tau_v=None):
-    """A valid :class:`Controller`: leak from ``leaks``; k_p = 0 or in [0.1, max_k_p];
-    tau_u in [0.5, 2]; tau_v / tau_u in [0.02, 0.5], or tau_v = 0 (instantaneous system)
-    when allowed; alpha in [0.01, 1] unless given (a float or a strategy).
-
-    The instantaneous system with ``leak="integral"`` gets k_p = 0 (u = u_int + k_p e(u)
-    would be implicit, which the library rejects).
-    """
-    leak = draw(st.sampled_from(leaks))
-    tau_u = draw(st.floats(0.5, 2.0))
-    if tau_v is None:
-        inst = allow_instantaneous and draw(st.booleans())
-        tau_v = 0.0 if inst else tau_u * draw(st.floats(0.02, 0.5))
-    k_p = draw(st.one_of(st.just(0.0), st.floats(0.1, max_k_p)))
-    if tau_v == 0.0 and leak == "integral":
-        k_p = 0.0
-    if alpha is None:
-        alpha = st.floats(0.01, 1.0)
-    if not isinstance(alpha, (int, float)):
-        alpha = draw(alpha)
-    return Controller(alpha=alpha, k_p=k_p, tau_v=tau_v, tau_u=tau_u, leak=leak)
-
-
-@st.composite
-def dfc_cases(draw, families=Q_FAMILIES, net_kwargs=None, controller_kwargs=None,
-              max_batch=4, lam=(0.01, 0.2)):
-    """Any :class:`DFCCase` (not necessarily stable): a network from :func:`networks`,
-    inputs from :func:`inputs`, delta_L = lambda xi (xi ~ N(0, I), lambda drawn in ``lam``),
-    Q of a family in ``families`` and a controller from :func:`controllers`."""
-    net = draw(networks(**(net_kwargs or {})))
-    x = draw(inputs(net, max_batch=max_batch))
-    seed = draw(seeds())
-    rng = np.random.default_rng(seed)
-    lam_ = draw(st.floats(*lam))
-    target = net.forward(x).output + lam_ * rng.standard_normal((x.shape[0], net.n_out))
-    family = draw(st.sampled_from(families))
-    Q = make_feedback(net, x, family, seed=seed)
-    ctrl = draw(controllers(**(controller_kwargs or {})))
-    return DFCCase(DFCSystem(net, Q, ctrl), x, target, family, seed)
-
-
-@st.composite
-def stable_dfc_cases(draw, min_rate=0.1, families=Q_FAMILIES, net_kwargs=None,
-                     controller_kwargs=None, max_batch=4, lam=(0.01, 0.2)):
-    """A :class:`DFCCase` whose dynamics, linearised at the initial state [v^-; u_int = 0]
-    (:meth:`DFCSystem.linearise`), decay at least as fast as exp(-min_rate t / tau_u).
-
-    Construction: alpha_eff = a0 + max(0, -min Re eig(J Q)) over the batch, with a0 drawn
-    in [0.05, 1] (Condition 3 at the feedforward state with margin a0, see
-    :func:`condition3_controller`); the case is kept only if the spectral abscissa of the
-    linearisation at the initial state is <= -min_rate / tau_u (Condition 3 is only a proxy
-    when tau_v > 0 or k_p > 0, THEORY.md section 5).  No steady state is solved here, so
-    claims about the solvers stay falsifiable.  With lambda <= 0.2 the exact steady state is
-    normally close to the feedforward state and inherits the stability
-    (:func:`rest_abscissa` measures it), but not always: J changes along the way (abruptly
-    at relu kinks), and some cases have no steady state at all.  ``abscissa`` holds the
-    initial-state value.
-    """
-    case = draw(dfc_cases(families=families, net_kwargs=net_kwargs,
-                          controller_kwargs=controller_kwargs, max_batch=max_batch, lam=lam))
-    sysm, x, target = case.system, case.x, case.target
-    ctrl = condition3_controller(sysm, x, draw(st.floats(0.05, 1.0)))
-    assume(ctrl is not None)
-    sysm = sysm.replace(controller=ctrl)
-    A = sysm.linearise(x, target).A
-    absc = float(np.max(np.linalg.eigvals(A).real))
-    assume(absc <= -min_rate / ctrl.tau_u)
-    return DFCCase(sysm, x, target, case.family, case.seed, absc)
 
 
 # --------------------------------------------------------------------------- oracles
