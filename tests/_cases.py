@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from dfc_theory import Controller, DFCSystem, Network, steady_state
 from dfc_theory import feedback
+from dfc_theory.testing import Draw
 
 __all__ = ["Q_FAMILIES", "DFCCase", "make_feedback", "make_case", "condition3_controller",
            "stabilised", "rest_state", "rest_abscissa", "central_jacobian"]
@@ -64,32 +65,13 @@ def make_feedback(network, x, family, seed=0, gamma=0.1):
     raise ValueError(f"family: expected one of {Q_FAMILIES}, got {family!r}")
 
 
-@dataclass(frozen=True)
-class DFCCase:
-    """A DFC system with a batch of inputs and output targets.
+@dataclass(frozen=True, eq=False, repr=False)
+class DFCCase(Draw):
+    """A :class:`~dfc_theory.testing.Draw` (system, x (B, n_0), target r_L* = r_L^- + delta_L)
+    built by hand, with the name of its Q family and the seed everything random came from."""
 
-    Attributes
-    ----------
-    system : DFCSystem
-    x : (B, n_0) inputs.
-    target : (B, n_L) output targets r_L* = r_L^- + delta_L.
-    family : name of the Q family.
-    seed : the seed everything random was built from.
-    """
-
-    system: DFCSystem
-    x: np.ndarray
-    target: np.ndarray
-    family: str
-    seed: int
-
-    @property
-    def network(self):
-        return self.system.network
-
-    @property
-    def controller(self):
-        return self.system.controller
+    family: str = ""
+    seed: int = 0
 
     def __repr__(self):
         c = self.controller
@@ -115,7 +97,7 @@ def make_case(sizes, activation="tanh", output_activation="linear", family="weig
     target = net.forward(x).output + lam * rng.standard_normal((batch, net.n_out))
     Q = make_feedback(net, x, family, seed=int(rng.integers(2**32)))
     system = DFCSystem(net, Q, Controller(alpha=alpha, **controller_kwargs))
-    return DFCCase(system, x, target, family, seed)
+    return DFCCase(system, x, target, family=family, seed=seed)
 
 
 def condition3_controller(system, x, margin):
@@ -142,8 +124,8 @@ def stabilised(case, margin=0.2):
     ctrl = condition3_controller(case.system, case.x, margin)
     if ctrl is None:
         raise ValueError(f"margin: {margin} unreachable for k_p = {case.controller.k_p}")
-    return DFCCase(case.system.replace(controller=ctrl), case.x, case.target, case.family,
-                   case.seed)
+    return DFCCase(case.system.replace(controller=ctrl), case.x, case.target,
+                   family=case.family, seed=case.seed)
 
 
 def rest_state(system, ss, target):
