@@ -1,7 +1,7 @@
 """Steady states of a DFC system (THEORY.md section 3): the root F(u) = alpha_eff u - r_L* +
 r_L(u) = 0 in u alone (size n_L per sample, Jacobian alpha_eff I + J(v(u)) Q), by Lemma 1's
-linearisation (``"ssa"``), damped Newton (``"newton"``, exact; its first step is ``"ssa"``)
-or the reference Euler scheme (``"simulate"``), on NumPy arrays and torch tensors alike.
+linearisation (``"ssa"``), damped Newton (``"newton"``, exact; its first full step is
+``"ssa"``) or the reference Euler scheme (``"simulate"``), on NumPy arrays and torch tensors alike.
 """
 from __future__ import annotations
 
@@ -230,8 +230,8 @@ def _ssa(system, x2, target, thresh, J=None, delta_L=None, fp=None):
 def _newton(system, x2, target, thresh, max_iter, reuse_jacobian=True, J0=None):
     """Damped Newton in u, batched, with chord steps under ``reuse_jacobian`` (see
     :func:`steady_state`); the first iteration evaluates G = alpha I + J Q at u = 0 (from
-    ``J0`` when given), so its step is the SSA solution.  Only the samples still iterating
-    are computed (index subsets)."""
+    ``J0`` when given), so its full step is the SSA solution (a backtracked step is not).
+    Only the samples still iterating are computed (index subsets)."""
     net, a, xp = system.network, system.controller.alpha_eff, system.xp
     B, nL = x2.shape[0], net.n_out
     I_L = eye(xp, nL, x2)
