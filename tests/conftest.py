@@ -56,7 +56,7 @@ class Backend:
         if not self.torch or a is None:
             return a
         import torch
-        return torch.as_tensor(np.asarray(a, dtype=np.float64))
+        return torch.as_tensor(np.array(a, dtype=np.float64))  # a copy: inputs may be read-only
 
     def net(self, network):
         """The network on this backend (torch: float64 on the CPU)."""
