@@ -347,7 +347,7 @@ def _prop5_instantaneous(draw):
     d = Draw(draw.system, draw.x, _dv_scaled_targets(draw.system, draw.x, _directions(draw), 1e-3))
     if not PREMISES["newton_converged"](d):
         raise NotApplicable("newton_converged (at the claim's own targets)")
-    margins = np.linalg.eigvals(d.jacobian_ss @ d.Q).real.min(axis=-1) + d.controller.alpha
+    margins = d.min_re_eig_ss + d.controller.alpha
     if np.min(np.abs(margins)) < 0.02:
         raise NotApplicable("marginal: |Condition-3 margin| < 0.02")
     T = min(40.0 * d.controller.tau_u / float(np.min(np.abs(margins))), 4000.0)
@@ -399,7 +399,7 @@ def _stable(draw):
     """The full linearised system of the draw's controller at the exact steady state is
     Hurwitz (``PREMISES['stable']``)."""
     out = PREMISES["stable"](draw)
-    margins = np.linalg.eigvals(draw.jacobian_ss @ draw.Q).real.min(axis=-1)
+    margins = draw.min_re_eig_ss
     c = draw.controller
     return Verdict(out.holds, out.value, "< 0", out.what,
                    {"Condition-3 margin min Re eig(J_ss Q) + alpha": (margins + c.alpha).tolist(),

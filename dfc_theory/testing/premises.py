@@ -107,6 +107,12 @@ class Draw:
         return self.network.jacobian(self.x, self.exact.v)
 
     @cached_property
+    def min_re_eig_ss(self) -> np.ndarray:
+        """min_i Re eig(J_ss Q) per sample, (B,): Condition 3 holds where it exceeds -alpha
+        (requires ``newton_converged``)."""
+        return np.linalg.eigvals(self.jacobian_ss @ self.Q).real.min(axis=-1)
+
+    @cached_property
     def abscissa(self) -> np.ndarray:
         """Spectral abscissa of ``A_system`` at the exact steady state, (B,)."""
         A = system_matrices(self.system, self.x, self.target, at="steady_state")["A_system"]
@@ -174,8 +180,7 @@ def _condition3(draw, use_alpha_tilde=False):
         return PremiseOutcome(False, float("nan"), "no exact steady state for J_ss")
     c = draw.controller
     alpha = c.alpha_eff if use_alpha_tilde else c.alpha
-    lam = np.linalg.eigvals(draw.jacobian_ss @ draw.Q)
-    margin = float(np.min(lam.real.min(axis=-1) + alpha))
+    margin = float(np.min(draw.min_re_eig_ss + alpha))
     name = "alpha_tilde" if use_alpha_tilde else "alpha"
     return PremiseOutcome(margin > 0, margin, f"min_i Re eig(J_ss Q) + {name}")
 

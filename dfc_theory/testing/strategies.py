@@ -631,7 +631,7 @@ def _raise_alpha(d, a0, effective, at, k_p_low=None):
             return d, ""
         if not PREMISES["newton_converged"](d):
             return None, "no exact steady state at the alpha of Condition 3"
-        m = float(np.min(_min_re_eig(d.jacobian_ss @ d.Q)))
+        m = float(np.min(d.min_re_eig_ss))
         c = d.controller
         if m + (c.alpha_eff if effective else c.alpha) >= 0.5 * a0:
             return d, ""
