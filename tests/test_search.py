@@ -143,6 +143,19 @@ def test_bad_command_lines_one_line_exit_2(argv, option, capsys):
     assert len(err.splitlines()) == 1 and option in err and "Traceback" not in err
 
 
+def test_out_that_is_a_file_is_refused_before_the_search(tmp_path, capsys):
+    """A file where the --out folder is expected: one line, exit 2, and no search run
+    (it used to fail with a traceback after the search had found its counterexample)."""
+    f = tmp_path / "a_file"
+    f.write_text("")
+    assert main(["pinv-limit-without-condition2", "--examples", "5", "--no-shrink",
+                 "--quiet", "--out", str(f)]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and "--out" in err and "Traceback" not in err
+    assert "searching" not in captured.out
+
+
 def test_dispatch_from_the_verification_command():
     out = subprocess.run([sys.executable, "-m", "verification", "search", "--list"],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)

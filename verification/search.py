@@ -8,8 +8,9 @@ either "no counterexample in N examples" (exit 0) or the minimal (shrunk) counte
 sizes, activations, weights, Q, controller, inputs and targets, the measured value against
 the claim -- and a ready-to-paste pytest regression test (exit 1).  ``--out DIR`` also
 writes ``DIR/counterexample.json`` (reload it with
-:func:`dfc_theory.testing.load_counterexample`).  Exit 2: bad command line; exit 3: the
-premise admitted no example at all.
+:func:`dfc_theory.testing.load_counterexample`).  Exit 2: bad command line (one line, as
+every command of the project: :mod:`dfc_theory._cli`; ``--out`` is checked before the
+search); exit 3: the premise admitted no example at all.
 
 Reproducibility: the search is determined by the claim, ``--examples`` and ``--seed``
 (default 0).  Hypothesis' example database is switched off: nothing is read from or written
@@ -18,28 +19,22 @@ counterexample keep its JSON or the printed regression test.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from dfc_theory._cli import ArgumentParser, check_output_folder, command, positive_int
+
 PROG = "python -m verification search"
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one line (exit 2, no usage dump)."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def _parser():
-    p = _Parser(prog=PROG, description="Search a counterexample to a claim of the paper "
-                "with Hypothesis and shrink it.")
+    p = ArgumentParser(prog=PROG, description="Search a counterexample to a claim of the "
+                       "paper with Hypothesis and shrink it.")
     p.add_argument("claim", nargs="?", help="claim name (see --list)")
     p.add_argument("--list", action="store_true", help="list the claims and exit")
-    p.add_argument("--examples", type=_positive, default=100, metavar="N",
+    p.add_argument("--examples", type=positive_int, default=100, metavar="N",
                    help="examples to try (Hypothesis max_examples; default 100)")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="random seed (default 0); the same seed gives the same search")
@@ -48,16 +43,6 @@ def _parser():
                    help="report the first counterexample found, unshrunk (faster)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
-
-
-def _positive(text):
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return n
 
 
 def _fmt(a):
@@ -92,15 +77,10 @@ def _list(claims):
     return 0
 
 
+@command(PROG)
 def main(argv=None):
-    """Entry point; returns the exit code (0 none found, 1 found, 2 usage, 3 unsatisfiable)."""
-    try:
-        return _main(argv)
-    except SystemExit as exc:  # argparse: --help (0) or a bad command line (2, one line)
-        return exc.code if isinstance(exc.code, int) else 2
-
-
-def _main(argv):
+    """Entry point; returns the exit code (0 none found, 1 found, 2 usage, 3 unsatisfiable;
+    errors and Ctrl-C as every command of the project, :mod:`dfc_theory._cli`)."""
     p = _parser()
     args = p.parse_args(argv)
     from dfc_theory.testing import CLAIMS, regression_test_source, save_counterexample, search
@@ -112,6 +92,8 @@ def _main(argv):
         p.error("the following arguments are required: claim (or --list)")
     if args.claim not in CLAIMS:
         p.error(f"claim: unknown claim {args.claim!r}; see --list")
+    if args.out:  # before the search, not after it
+        check_output_folder(args.out)
     claim = CLAIMS[args.claim]
     kind = "a result" if claim.expected else "a known false extrapolation"
     print(f"claim {claim.name} ({kind}; {claim.reference}):\n  {claim.statement}")
