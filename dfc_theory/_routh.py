@@ -1,8 +1,6 @@
-"""Routh-Hurwitz stability of polynomials, exact (SymPy) and numeric: characteristic
-polynomials with cleared positive denominators, Routh tables, Hurwitz minors, the
-Lienard-Chipart conditions and a positivity certificate (SymPy 1.14 has no Routh-Hurwitz
-helper).  Nothing here is specific to DFC; :mod:`dfc_theory.symbolic` applies it to the
-system matrices of THEORY.md section 5.
+"""Routh-Hurwitz stability of polynomials, exact (SymPy) and numeric (SymPy 1.14 has no
+Routh-Hurwitz helper).  Nothing here is specific to DFC; :mod:`dfc_theory.symbolic` applies
+it to the system matrices of THEORY.md section 5 and re-exports it.
 """
 from __future__ import annotations
 
@@ -52,8 +50,7 @@ def characteristic_polynomial(A, s=S):
     if A.rows != A.cols:
         raise ValueError(f"A: expected a square matrix, got shape {A.shape}")
     A = A.applyfunc(lambda e: sp.together(_rationalise(e)))
-    dens = [sp.fraction(e)[1] for e in A]
-    Lden = sp.lcm_list(dens) if dens else sp.Integer(1)
+    Lden = sp.lcm_list([sp.fraction(e)[1] for e in A])
     if not (Lden.is_positive or all(z.is_positive for z in Lden.free_symbols)):
         raise ValueError(f"A: denominators {Lden} are not known to be positive; declare the "
                          f"symbols positive (tau_v, tau_u, rho are)")
@@ -64,14 +61,11 @@ def characteristic_polynomial(A, s=S):
     coeffs = [sp.expand(c * Lden ** (Mdim - k)) for k, c in enumerate(cp)]
     g = sp.gcd_list([c for c in coeffs if c != 0])
     coeffs = [sp.expand(sp.cancel(c / g)) for c in coeffs]
-    # integer coefficients with no common integer factor (exact, fast in ZZ[params])
+    expr = sum(c * s ** (Mdim - k) for k, c in enumerate(coeffs))
     gens = sorted(set().union(*[c.free_symbols for c in coeffs]), key=str)
-    if gens:
-        full = sp.Poly(sum(c * s ** (Mdim - k) for k, c in enumerate(coeffs)), s, *gens)
-        _, full = full.clear_denoms()
-        _, full = full.primitive()
-        coeffs = sp.Poly(full.as_expr(), s).all_coeffs()
-    poly = sp.Poly(sum(c * s ** (Mdim - k) for k, c in enumerate(coeffs)), s)
+    if gens:  # integer coefficients with no common integer factor (exact, fast in ZZ[params])
+        expr = sp.Poly(expr, s, *gens).clear_denoms()[1].primitive()[1].as_expr()
+    poly = sp.Poly(expr, s)
     lc = poly.LC()
     return -poly if lc.subs({z: 1 for z in lc.free_symbols}) < 0 else poly
 

@@ -365,8 +365,7 @@ def stability_region(sym, key="A_PI_integral"):
     A = dsym.matrices()[key]
     poly = characteristic_polynomial(A)
     conds = hurwitz_conditions(poly)
-    params = tuple(sorted(set().union(*[e.free_symbols for _, e in conds]) - {S},
-                          key=lambda z: str(z)))
+    params = tuple(sorted(set().union(*[e.free_symbols for _, e in conds]) - {S}, key=str))
     return Region(key, poly, conds, params)
 
 
