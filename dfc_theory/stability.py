@@ -302,8 +302,7 @@ def condition3(system, x, target=None, at="feedforward", alpha=None, tol=None):
     """
     p = _point(system, x, target, at, tol)
     alpha = system.controller.alpha if alpha is None else check_scalar(alpha, "alpha", low=0.0)
-    JQ = system.network._jacobian(p.v) @ system.Q
-    lam = spectra(JQ)
+    lam = spectra(system.network._jacobian(p.v) @ system.Q)
     margin = lam.real.min(axis=-1) + alpha
     return Condition3(_out(lam, p.single), alpha, _out(margin, p.single),
                       _out(margin > 0, p.single))
@@ -375,9 +374,8 @@ def euler_stability(A, dt):
     with np.errstate(divide="ignore", invalid="ignore"):
         lim = np.where(np.abs(lam) > 0, 2.0 * (-lam.real) / np.abs(lam) ** 2, np.inf)
     dt_max = np.where(lam.real.max(axis=-1) < 0, lim.min(axis=-1), 0.0)
-    rho = np.abs(lam).max(axis=-1)
-    return EulerStability(_out(dt * rho, single), _out(amp, single), _out(dt_max, single),
-                          _out(amp < 1.0, single))
+    return EulerStability(_out(dt * np.abs(lam).max(axis=-1), single), _out(amp, single),
+                          _out(dt_max, single), _out(amp < 1.0, single))
 
 
 def reference_euler_matrix(system, x, dt, target=None, at="feedforward", proactive=False,

@@ -108,9 +108,8 @@ def linear_network_steady_state(sizes=(1, 1, 1), leak="integral"):
     Q = sp.Matrix.vstack(*Qb)
     delta = rstar - v.subs({ui: 0 for ui in u})            # r_L* - W_L ... W_1 x
     u_lemma = (J * Q + a_eff * sp.eye(nL)).LUsolve(delta)
-    diff = sp.simplify(u_solved - u_lemma)
-    return {"u": u_solved, "u_lemma1": u_lemma, "difference": diff, "alpha_eff": a_eff,
-            "J": J, "Q": Q, "delta_L": delta}
+    return {"u": u_solved, "u_lemma1": u_lemma, "difference": sp.simplify(u_solved - u_lemma),
+            "alpha_eff": a_eff, "J": J, "Q": Q, "delta_L": delta}
 
 
 # ---------------------------------------------------------------------------- matrices
@@ -233,23 +232,22 @@ def symbolic_system(sizes=(1, 1, 1), weights=None, derivatives=None, Q=None, alp
     if max(sizes) > 4:
         raise ValueError(f"sizes: expected widths in 1..4, got {sizes}")
     L = len(sizes) - 1
-    syms = {}
     if weights is not None and len(weights) != L:
         raise ValueError(f"weights: expected {L} matrices, got {len(weights)}")
     if derivatives is not None and len(derivatives) != L:
         raise ValueError(f"derivatives: expected {L} vectors, got {len(derivatives)}")
-    W, D = [], []
-    for i in range(L):
-        Wi, s = _mat(sizes[i + 1], sizes[i], f"W{i + 1}", None if weights is None else weights[i])
+    W, D, syms = [], [], {}
+    for i, n in enumerate(sizes[1:]):                   # layer i + 1, width n
+        Wi, s = _mat(n, sizes[i], f"W{i + 1}", None if weights is None else weights[i])
         syms.update(s)
         W.append(Wi)
         if derivatives is None:
-            d = [sp.Symbol(f"d{i + 1}_{a + 1}") for a in range(sizes[i + 1])]
+            d = [sp.Symbol(f"d{i + 1}_{a + 1}") for a in range(n)]
             syms.update({str(x): x for x in d})
         else:
             d = list(sp.Matrix(derivatives[i]))
-            if len(d) != sizes[i + 1]:
-                raise ValueError(f"derivatives[{i}]: expected {sizes[i + 1]} entries, got {len(d)}")
+            if len(d) != n:
+                raise ValueError(f"derivatives[{i}]: expected {n} entries, got {len(d)}")
         D.append(sp.diag(*d))
     Qm, s = _mat(sum(sizes[1:]), sizes[-1], "q", Q)
     syms.update(s)
@@ -259,9 +257,8 @@ def symbolic_system(sizes=(1, 1, 1), weights=None, derivatives=None, Q=None, alp
 
 def _to_sympy(a, exact):
     a = np.asarray(a, dtype=np.float64)
-    conv = (lambda z: sp.Rational(float(z))) if exact else (lambda z: sp.Float(float(z), 17))
-    return sp.Matrix(a.shape[0], a.shape[1] if a.ndim > 1 else 1,
-                     [conv(z) for z in a.ravel()])
+    entries = [sp.Rational(z) if exact else sp.Float(z, 17) for z in a.ravel().tolist()]
+    return sp.Matrix(a.shape[0], a.shape[1] if a.ndim > 1 else 1, entries)
 
 
 def symbolic_from_system(system, x, target=None, at="feedforward", exact=False,
@@ -338,8 +335,7 @@ class Region:
         if missing:
             raise ValueError(f"values: missing parameters {missing}")
         if self._f is None:
-            # each condition divided by its largest |coefficient|: same sign, values O(1)
-            # (exact integer coefficients can exceed the float range)
+            # normalised: exact integer coefficients can exceed the float range
             self._f = sp.lambdify(self.params, [sp.N(_normalise(e), 20)
                                                 for _, e in self.conditions], "numpy")
         args = [np.asarray(values[str(p)], dtype=np.float64) for p in self.params]
