@@ -344,8 +344,7 @@ class EulerStability:
 
 def euler_stability(A, dt):
     """Stability of forward Euler with step ``dt`` on dz/dt = A z: the iteration matrix
-    I + dt A is stable iff every |1 + dt lambda_i| < 1, i.e. dt < dt_max =
-    min_i 2 (-Re lambda_i) / |lambda_i|^2.
+    I + dt A is stable iff every |1 + dt lambda_i| < 1, i.e. dt < 2 (-Re lambda_i) / |lambda_i|^2.
 
     For a real negative spectrum this is dt rho(A) < 2 (THEORY.md section 2); complex
     eigenvalues lower the limit, and an unstable A (a >= 0) is Euler-unstable for every dt.

@@ -103,7 +103,7 @@ def linear_network_steady_state(sizes=(1, 1, 1), leak="integral"):
         v = W[i] * v + Qb[i] * u
     sol = sp.solve(list(rstar - v - a_eff * u), list(u), dict=True)[0]
     u_solved = sp.Matrix([sol[ui] for ui in u])
-    # Lemma 1, J = [W_L ... W_2, ..., W_L, I]: block i is W_L ... W_{i+1}
+    # Lemma 1: the block of layer l in J is W_L ... W_{l+1}
     J = sp.Matrix.hstack(*[sp.prod(reversed(W[i + 1:]), start=sp.eye(nL)) for i in range(L)])
     Q = sp.Matrix.vstack(*Qb)
     delta = rstar - v.subs({ui: 0 for ui in u})            # r_L* - W_L ... W_1 x
