@@ -1,8 +1,6 @@
-"""Routh-Hurwitz stability of polynomials, exact (SymPy) and numeric: characteristic
-polynomials with cleared positive denominators, Routh tables, Hurwitz minors, the
-Lienard-Chipart conditions and a positivity certificate (SymPy 1.14 has no Routh-Hurwitz
-helper).  Nothing here is specific to DFC; :mod:`dfc_theory.symbolic` applies it to the
-system matrices of THEORY.md section 5.
+"""Routh-Hurwitz stability of polynomials, exact (SymPy) and numeric (SymPy 1.14 has no
+Routh-Hurwitz helper).  Nothing here is specific to DFC; :mod:`dfc_theory.symbolic` applies
+it to the system matrices of THEORY.md section 5 and re-exports it.
 """
 from __future__ import annotations
 
@@ -26,25 +24,14 @@ def _rationalise(expr):
     return expr.xreplace({f: sp.Rational(f) for f in floats}) if floats else expr
 
 
-def _scale(exprs):
-    """Largest |numeric coefficient| over expressions that are polynomials in their free
-    symbols (a positive number to normalise by; 1 if there is none)."""
-    m = sp.Integer(0)
-    for e in exprs:
-        e = sp.expand(e)
-        if e == 0:
-            continue
-        gens = sorted(e.free_symbols, key=str)
-        cs = sp.Poly(e, *gens).coeffs() if gens else [e]
-        for c in cs:
-            if c.is_number:
-                m = max(m, abs(c))
-    return m if m > 0 else sp.Integer(1)
-
-
 def _normalise(e):
-    """e divided by its largest |numeric coefficient| (same sign, values O(1))."""
-    return sp.expand(e / _scale([e]))
+    """e divided by its largest |numeric coefficient| as a polynomial in its free symbols
+    (same sign, values O(1)); e itself when it has no non-zero numeric coefficient."""
+    e = sp.expand(e)
+    gens = sorted(e.free_symbols, key=str)
+    cs = [abs(c) for c in (sp.Poly(e, *gens).coeffs() if gens else [e]) if c.is_number]
+    m = max(cs, default=0)
+    return sp.expand(e / m) if m > 0 else e
 
 
 def characteristic_polynomial(A, s=S):
@@ -63,8 +50,7 @@ def characteristic_polynomial(A, s=S):
     if A.rows != A.cols:
         raise ValueError(f"A: expected a square matrix, got shape {A.shape}")
     A = A.applyfunc(lambda e: sp.together(_rationalise(e)))
-    dens = [sp.fraction(e)[1] for e in A]
-    Lden = sp.lcm_list(dens) if dens else sp.Integer(1)
+    Lden = sp.lcm_list([sp.fraction(e)[1] for e in A])
     if not (Lden.is_positive or all(z.is_positive for z in Lden.free_symbols)):
         raise ValueError(f"A: denominators {Lden} are not known to be positive; declare the "
                          f"symbols positive (tau_v, tau_u, rho are)")
@@ -75,19 +61,13 @@ def characteristic_polynomial(A, s=S):
     coeffs = [sp.expand(c * Lden ** (Mdim - k)) for k, c in enumerate(cp)]
     g = sp.gcd_list([c for c in coeffs if c != 0])
     coeffs = [sp.expand(sp.cancel(c / g)) for c in coeffs]
-    # integer coefficients with no common integer factor (exact, fast in ZZ[params])
+    expr = sum(c * s ** (Mdim - k) for k, c in enumerate(coeffs))
     gens = sorted(set().union(*[c.free_symbols for c in coeffs]), key=str)
-    if gens:
-        full = sp.Poly(sum(c * s ** (Mdim - k) for k, c in enumerate(coeffs)), s, *gens)
-        _, full = full.clear_denoms()
-        _, full = full.primitive()
-        coeffs = sp.Poly(full.as_expr(), s).all_coeffs()
-    poly = sp.Poly(sum(c * s ** (Mdim - k) for k, c in enumerate(coeffs)), s)
+    if gens:  # integer coefficients with no common integer factor (exact, fast in ZZ[params])
+        expr = sp.Poly(expr, s, *gens).clear_denoms()[1].primitive()[1].as_expr()
+    poly = sp.Poly(expr, s)
     lc = poly.LC()
-    test = lc.subs({z: 1 for z in lc.free_symbols}) if lc.free_symbols else lc
-    if test < 0:
-        poly = -poly
-    return poly
+    return -poly if lc.subs({z: 1 for z in lc.free_symbols}) < 0 else poly
 
 
 def _coeffs(p):
@@ -122,17 +102,11 @@ def routh_table(p, simplify=True):
     n = len(b) - 1
     if n < 1:
         raise ValueError(f"p: expected degree >= 1, got coefficients {b}")
-    width = n // 2 + 1
-    r0 = b[0::2] + [sp.Integer(0)] * (width - len(b[0::2]))
-    r1 = b[1::2] + [sp.Integer(0)] * (width - len(b[1::2]))
-    rows = [r0, r1]
+    rows = [b[0::2], (b + [sp.Integer(0)])[1::2]]       # r_1 padded to the width of r_0
     for _ in range(n - 1):
         p2, p1 = rows[-2], rows[-1]
-        new = []
-        for j in range(width - 1):
-            e = (p1[0] * p2[j + 1] - p2[0] * p1[j + 1]) / p1[0]
-            new.append(sp.cancel(e) if simplify else e)
-        rows.append(new + [sp.Integer(0)])
+        new = [(p1[0] * p2[j + 1] - p2[0] * p1[j + 1]) / p1[0] for j in range(len(p1) - 1)]
+        rows.append([sp.cancel(e) if simplify else e for e in new] + [sp.Integer(0)])
     return rows
 
 
@@ -214,21 +188,13 @@ def is_hurwitz_polynomial(coeffs):
     if b.ndim != 1 or b.size < 2 or b[0] == 0:
         raise ValueError(f"coeffs: expected >= 2 coefficients with a non-zero leading one, "
                          f"got {coeffs!r}")
-    b = b / b[0]
-    n = b.size - 1
-    width = n // 2 + 1
-    r0, r1 = np.zeros(width), np.zeros(width)
-    r0[:len(b[0::2])] = b[0::2]
-    r1[:len(b[1::2])] = b[1::2]
-    first = [r0[0]]
-    for _ in range(n):
+    b = b / b[0]                    # r_0[0] = 1: the loop checks r_1[0], ..., r_n[0]
+    r0, r1 = b[0::2], np.append(b, 0.0)[1::2]
+    for _ in range(b.size - 1):
         if not r1[0] > 0:
             return False
-        first.append(r1[0])
-        new = np.zeros(width)
-        new[:-1] = (r1[0] * r0[1:] - r0[0] * r1[1:]) / r1[0]
-        r0, r1 = r1, new
-    return bool(np.all(np.asarray(first) > 0))
+        r0, r1 = r1, np.append((r1[0] * r0[1:] - r0[0] * r1[1:]) / r1[0], 0.0)
+    return True
 
 
 def positive_by_coefficients(expr, nonneg_symbols, positive_symbols=()):
@@ -240,16 +206,9 @@ def positive_by_coefficients(expr, nonneg_symbols, positive_symbols=()):
     """
     gens = tuple(nonneg_symbols) + tuple(positive_symbols)
     poly = sp.Poly(sp.expand(expr), *gens)
-    if poly.is_zero or not all(c.is_number for c in poly.coeffs()):
+    if poly.is_zero or not all(c.is_number and c >= 0 for c in poly.coeffs()):
         return False
     monoms = poly.monoms()
-    k = len(nonneg_symbols)
     # common power of each strictly positive symbol (a positive factor)
-    shift = [min(mm[k + j] for mm in monoms) for j in range(len(positive_symbols))]
-    const = 0
-    for mm, c in zip(monoms, poly.coeffs()):
-        if c < 0:
-            return False
-        if all(e == 0 for e in mm[:k]) and list(mm[k:]) == shift:
-            const = c
-    return bool(const > 0)
+    shift = tuple(min(mm[j] for mm in monoms) for j in range(len(nonneg_symbols), len(gens)))
+    return bool(poly.as_dict().get((0,) * len(nonneg_symbols) + shift, 0) > 0)

@@ -1,11 +1,10 @@
-"""Local stability of the DFC dynamics (THEORY.md section 5): the linearised system matrices
-at a rest point (:func:`system_matrices`, which holds their formulas), Lyapunov
-certificates, Condition 3, the Condition-2 ratio at the rest point, and the stability limits
-of forward Euler and of the reference code's Euler scheme.
+"""Local stability of the DFC dynamics at a rest point (THEORY.md section 5): the linearised
+system matrices (formulas in :func:`system_matrices`), Lyapunov certificates, Conditions 3
+and 2, and the step limits of forward Euler and of the reference code's Euler scheme.
 
 Stable means spectral abscissa a(A) = max_i Re lambda_i(A) < 0 (Lyapunov's indirect method;
-the spectral measures live in :mod:`dfc_theory.metrics` and are re-exported here).  SciPy:
-NumPy systems only (convert a torch system with ``system.to_numpy()``).
+the spectral measures of :mod:`dfc_theory.metrics` are re-exported here).  SciPy: NumPy
+systems only (convert a torch system with ``system.to_numpy()``).
 """
 from __future__ import annotations
 
@@ -96,8 +95,9 @@ def system_matrices(system, x, target=None, at="feedforward", tol=None):
     target : array (B, n_L) or (n_L,), optional
         r_L*; needed only for ``at="steady_state"``.
     at, tol : {"feedforward", "steady_state"}, float, optional
-        The rest point where D_i = diag(phi_i'(v_i)) is evaluated (:func:`linearisation_point`:
-        v^-, or the exact steady state, J becoming J_ss) and its Newton tolerance.
+        The one rest point where D_i = diag(phi_i'(v_i)) is evaluated for all matrices, as the
+        paper's Fig S1 does (:func:`linearisation_point`: v^-, or the exact steady state, J
+        becoming J_ss), and its Newton tolerance.
 
     Returns
     -------
@@ -135,8 +135,6 @@ def system_matrices(system, x, target=None, at="feedforward", tol=None):
       in Delta v coordinates, ``A_PI`` in w = (I - J_hat) Delta v.  The reference code
       (tau_u = 1) writes the k_p terms as k_p/tau_v; checked against finite differences of
       ``DFCSystem.rhs`` for any tau_u.
-
-    All matrices are evaluated at the same rest point (``at``), as the paper's Fig S1 does.
     """
     p = _point(system, x, target, at, tol)
     net, c, Q, v, single = system.network, system.controller, system.Q, p.v, p.single
@@ -145,19 +143,15 @@ def system_matrices(system, x, target=None, at="feedforward", tol=None):
     I_L = np.eye(nL)
     out = {"A_inst": -(J @ Q + c.alpha * I_L) / c.tau_u}
     if c.instantaneous:
-        out.update({k: None for k in ("A_tilde_I", "A_I", "A_PI", "A_PI_integral")})
         out["A_system"] = system._instantaneous_jacobian(v)
-        return {k: (None if out[k] is None else _out(out[k], single)) for k in MATRIX_KEYS}
+        return {k: _out(out[k], single) if k in out else None for k in MATRIX_KEYS}
     Jhat, JLo, D = system.blocks(v)
-    DL = D[-1]
     ImJ = np.eye(N)[None] - Jhat                            # I - J_hat
     a11 = ImJ / c.tau_v
-    QL = system.Q_blocks[-1]                                # (n_L, n_L)
-    M = N + nL
     Qv = np.broadcast_to(Q / c.tau_v, (B, N, nL))
 
     def assemble(a, b, cc, d):
-        A = np.empty((B, M, M))
+        A = np.empty((B, N + nL, N + nL))
         A[:, :N, :N], A[:, :N, N:], A[:, N:, :N], A[:, N:, N:] = a, b, cc, d
         return A
 
@@ -166,7 +160,7 @@ def system_matrices(system, x, target=None, at="feedforward", tol=None):
     a11Q = a11 @ Q
     out["A_I"] = assemble(-a11, a11Q, -J / c.tau_u, uu_I)
     g = c.k_p * c.tau_u / c.tau_v
-    DLQL = DL[:, :, None] * QL[None]                        # D_L Q_L
+    DLQL = D[-1][:, :, None] * system.Q_blocks[-1][None]    # D_L Q_L
     out["A_PI"] = assemble(-a11, a11Q, -(J - g * JLo) / c.tau_u,
                            -(c.alpha * I_L + g * DLQL) / c.tau_u)
     out["A_PI_integral"] = assemble(-(ImJ + c.k_p * Q[None] @ JLo) / c.tau_v, Qv,
@@ -183,8 +177,7 @@ def system_matrices(system, x, target=None, at="feedforward", tol=None):
 def is_hurwitz(A, margin=0.0):
     """Verdict per sample: spectral abscissa < -margin (bool or (B,) bool)."""
     margin = check_scalar(margin, "margin", low=0.0)
-    a = spectral_abscissa(A)
-    return a < -margin
+    return spectral_abscissa(A) < -margin
 
 
 # ---------------------------------------------------------------------------- Lyapunov
@@ -309,8 +302,7 @@ def condition3(system, x, target=None, at="feedforward", alpha=None, tol=None):
     """
     p = _point(system, x, target, at, tol)
     alpha = system.controller.alpha if alpha is None else check_scalar(alpha, "alpha", low=0.0)
-    JQ = system.network._jacobian(p.v) @ system.Q
-    lam = spectra(JQ)
+    lam = spectra(system.network._jacobian(p.v) @ system.Q)
     margin = lam.real.min(axis=-1) + alpha
     return Condition3(_out(lam, p.single), alpha, _out(margin, p.single),
                       _out(margin > 0, p.single))
@@ -339,9 +331,8 @@ class EulerStability:
     Attributes
     ----------
     dt_rho : (B,) dt * rho(A).
-    amplification : (B,) max_i |1 + dt lambda_i(A)| (stable iff < 1).
-    dt_max : (B,) largest stable step, min_i 2 (-Re lambda_i) / |lambda_i|^2 (0 when A is not
-        Hurwitz; equals 2 / rho(A) for a real negative spectrum).
+    amplification : (B,) max_i |1 + dt lambda_i(A)|.
+    dt_max : (B,) largest stable step (:func:`euler_stability`; 0 when A is not Hurwitz).
     stable : (B,) bool, amplification < 1.
     """
 
@@ -382,9 +373,8 @@ def euler_stability(A, dt):
     with np.errstate(divide="ignore", invalid="ignore"):
         lim = np.where(np.abs(lam) > 0, 2.0 * (-lam.real) / np.abs(lam) ** 2, np.inf)
     dt_max = np.where(lam.real.max(axis=-1) < 0, lim.min(axis=-1), 0.0)
-    rho = np.abs(lam).max(axis=-1)
-    return EulerStability(_out(dt * rho, single), _out(amp, single), _out(dt_max, single),
-                          _out(amp < 1.0, single))
+    return EulerStability(_out(dt * np.abs(lam).max(axis=-1), single), _out(amp, single),
+                          _out(dt_max, single), _out(amp < 1.0, single))
 
 
 def reference_euler_matrix(system, x, dt, target=None, at="feedforward", proactive=False,
@@ -428,10 +418,8 @@ def reference_euler_matrix(system, x, dt, target=None, at="feedforward", proacti
     h, a, kp = dt / c.tau_u, c.alpha, c.k_p
     I = np.broadcast_to(np.eye(n), (B, n, n))
     Z = np.zeros((B, n, n))
-    total = c.leak == "total"
     # d u_int_{k+1} = Ci d u_int_k + Cu d u_k + Ce d e_k ; d u_{k+1} = d u_int_{k+1} + k_p d e_k
-    Ci = I if total else (1.0 - h * a) * I
-    Cu = -h * a * I if total else Z
+    Ci, Cu = (I, -h * a * I) if c.leak == "total" else ((1.0 - h * a) * I, Z)
     Ce = -h * JQ
     if proactive:  # d e_k = -JQ d u_k ; state [u_int; u]
         T = np.block([[Ci, Cu + Ce], [Ci, Cu + Ce - kp * JQ]])
@@ -469,11 +457,11 @@ class SimulatedVerdict:
 
 def simulated_verdict(system, x, target, t_end, method="ivp", dt=None,
                       converged_below=1e-2, departed_above=1.0, **simulate_kwargs):
-    """Simulate the nonlinear dynamics and say, per sample, whether they approach or leave the
-    exact steady state -- the empirical counterpart of the spectral-abscissa verdict.
+    """Simulate the nonlinear dynamics from z(0) = [v^-; 0] for ``t_end`` and say, per sample,
+    whether they approach or leave the exact steady state: the empirical counterpart of the
+    spectral-abscissa verdict.
 
-    The run starts at z(0) = [v^-; 0] and lasts ``t_end``; the ratio
-    ||z(T) - z_ss|| / ||z(0) - z_ss|| behaves like exp(a T) (a the spectral abscissa), so
+    The ratio of :class:`SimulatedVerdict` behaves like exp(a T) (a the spectral abscissa), so
     |a| T >= log(1 / converged_below) plus a transient margin decides; shorter horizons may
     leave samples undecided (neither flag).  Unlike the reference convergence flags of
     :func:`dfc_theory.simulate`, it does not depend on alpha (e_ss = alpha_eff u_ss at rest).
@@ -512,20 +500,14 @@ def simulated_verdict(system, x, target, t_end, method="ivp", dt=None,
     with np.errstate(all="ignore"):
         res = simulate(system, x2, t, method=method, dt=dt, n_steps=n_steps, record="final",
                        **simulate_kwargs)
-    v0 = system.network._forward(x2).v_stacked
-    if c.instantaneous:
-        d0 = -p.u
-        dT = res.u_final - p.u
-    else:
-        d0 = np.concatenate([v0 - p.v, -p.u], axis=1)
-        dT = np.concatenate([res.v_final - p.v, res.u_final - p.u], axis=1)
+    d0, dT = -p.u, res.u_final - p.u                        # z = u for tau_v = 0
+    if not c.instantaneous:                                 # z = [v; u], v(0) = v^-
+        d0 = np.concatenate([system.network._forward(x2).v_stacked - p.v, d0], axis=1)
+        dT = np.concatenate([res.v_final - p.v, dT], axis=1)
     with np.errstate(all="ignore"):
         ratio = np.linalg.norm(dT, axis=1) / np.maximum(np.linalg.norm(d0, axis=1), 1e-300)
     ratio = np.where(np.isfinite(ratio), ratio, np.inf)
     if res.n_steps < n_steps:  # stopped early because the state blew up
         ratio = np.where(res.diverged, np.inf, ratio)
-    conv = ratio < converged_below
-    dep = ~(ratio <= departed_above)
-    # the Euler integrator stops the whole batch when one sample blows up: report the
-    # horizon actually simulated (the other samples may then be undecided)
-    return SimulatedVerdict(ratio, conv, dep, res.n_steps * dt, res)
+    return SimulatedVerdict(ratio, ratio < converged_below, ~(ratio <= departed_above),
+                            res.n_steps * dt, res)

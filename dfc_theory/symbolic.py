@@ -1,16 +1,13 @@
 """SymPy derivations for small DFC systems (THEORY.md sections 2, 3 and 5), each
-cross-checked numerically in ``tests/test_symbolic.py``: the controller's rest equations
-(alpha_eff), the exact steady state of a small linear network against Lemma 1, the
-section-5 matrices with symbolic or numeric entries, their Routh-Hurwitz / Lienard-Chipart
-criteria (:mod:`dfc_theory._routh`, re-exported here) and closed-form stability regions of
-scalar chains, answering "can Condition 3 hold while the finite-tau_v PI system is
-unstable?" (:func:`condition3_gap`).  The "dimensionless" forms measure time in units of
-tau_u (tau_u = 1, tau_v = rho), which loses nothing: tau_u A depends on the time constants
-only through rho = tau_v / tau_u.
+cross-checked numerically in ``tests/test_symbolic.py``: rest equations, Lemma 1 for linear
+networks, the section-5 matrices, their Routh-Hurwitz / Lienard-Chipart criteria
+(:mod:`dfc_theory._routh`, re-exported here) and closed-form stability regions of scalar
+chains (:func:`condition3_gap`: can Condition 3 hold while the finite-tau_v PI system is
+unstable?).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy as sp
@@ -36,6 +33,7 @@ TAU_U = sp.Symbol("tau_u", positive=True)
 RHO = sp.Symbol("rho", positive=True)      # tau_v / tau_u
 
 KEYS = ("A_tilde_I", "A_I", "A_inst", "A_PI", "A_PI_integral")
+_CONTROLLER = ("alpha", "k_p", "tau_v", "tau_u")
 
 
 # ---------------------------------------------------------------------------- steady state
@@ -53,13 +51,11 @@ def controller_rest(leak):
     check_choice(leak, "leak", LEAKS)
     e, u, u_int, de = sp.symbols("e u u_int edot")
     if leak == "integral":
-        eqs = [sp.Eq(u, u_int + K_P * e), sp.Eq(0, e - ALPHA * u_int)]
-        sol = sp.solve(eqs, [e, u_int], dict=True)[0]
-        out = {"e": sp.simplify(sol[e]), "u_int": sp.simplify(sol[u_int])}
+        eqs, unknowns = [sp.Eq(u, u_int + K_P * e), sp.Eq(0, e - ALPHA * u_int)], [e, u_int]
     else:
-        eqs = [sp.Eq(0, e - ALPHA * u + K_P * TAU_U * de)]
-        sol = sp.solve([eqs[0].subs(de, 0)], [e], dict=True)[0]
-        out = {"e": sp.simplify(sol[e])}
+        eqs, unknowns = [sp.Eq(0, e - ALPHA * u + K_P * TAU_U * de)], [e]
+    sol = sp.solve([q.subs(de, 0) for q in eqs], unknowns, dict=True)[0]
+    out = {str(z): sp.simplify(sol[z]) for z in unknowns}
     out["alpha_eff"] = sp.simplify(out["e"] / u)
     out["equations"] = eqs
     return out
@@ -107,21 +103,13 @@ def linear_network_steady_state(sizes=(1, 1, 1), leak="integral"):
         v = W[i] * v + Qb[i] * u
     sol = sp.solve(list(rstar - v - a_eff * u), list(u), dict=True)[0]
     u_solved = sp.Matrix([sol[ui] for ui in u])
-    # Lemma 1
-    blocks, P = [None] * L, sp.eye(nL)
-    for i in range(L - 1, -1, -1):
-        blocks[i] = P
-        P = P * W[i]
-    J = sp.Matrix.hstack(*blocks)
+    # Lemma 1: the block of layer l in J is W_L ... W_{l+1}
+    J = sp.Matrix.hstack(*[sp.prod(reversed(W[i + 1:]), start=sp.eye(nL)) for i in range(L)])
     Q = sp.Matrix.vstack(*Qb)
-    y = x
-    for i in range(L):
-        y = W[i] * y
-    delta = rstar - y
+    delta = rstar - v.subs({ui: 0 for ui in u})            # r_L* - W_L ... W_1 x
     u_lemma = (J * Q + a_eff * sp.eye(nL)).LUsolve(delta)
-    diff = sp.simplify(u_solved - u_lemma)
-    return {"u": u_solved, "u_lemma1": u_lemma, "difference": diff, "alpha_eff": a_eff,
-            "J": J, "Q": Q, "delta_L": delta}
+    return {"u": u_solved, "u_lemma1": u_lemma, "difference": sp.simplify(u_solved - u_lemma),
+            "alpha_eff": a_eff, "J": J, "Q": Q, "delta_L": delta}
 
 
 # ---------------------------------------------------------------------------- matrices
@@ -210,9 +198,9 @@ class SymbolicSystem:
         }
 
     def dimensionless(self):
-        """The same system with tau_u = 1 and tau_v = rho (time in units of tau_u)."""
-        return SymbolicSystem(self.sizes, self.W, self.D, self.Q, self.alpha, self.k_p,
-                              RHO, sp.Integer(1), self.symbols)
+        """The same system with tau_u = 1 and tau_v = rho (time in units of tau_u), which loses
+        nothing: tau_u A depends on the time constants only through rho = tau_v / tau_u."""
+        return replace(self, tau_v=RHO, tau_u=sp.Integer(1))
 
 
 def _mat(rows, cols, name, given):
@@ -244,23 +232,22 @@ def symbolic_system(sizes=(1, 1, 1), weights=None, derivatives=None, Q=None, alp
     if max(sizes) > 4:
         raise ValueError(f"sizes: expected widths in 1..4, got {sizes}")
     L = len(sizes) - 1
-    syms = {}
     if weights is not None and len(weights) != L:
         raise ValueError(f"weights: expected {L} matrices, got {len(weights)}")
     if derivatives is not None and len(derivatives) != L:
         raise ValueError(f"derivatives: expected {L} vectors, got {len(derivatives)}")
-    W, D = [], []
-    for i in range(L):
-        Wi, s = _mat(sizes[i + 1], sizes[i], f"W{i + 1}", None if weights is None else weights[i])
+    W, D, syms = [], [], {}
+    for i, n in enumerate(sizes[1:]):                   # layer i + 1, width n
+        Wi, s = _mat(n, sizes[i], f"W{i + 1}", None if weights is None else weights[i])
         syms.update(s)
         W.append(Wi)
         if derivatives is None:
-            d = [sp.Symbol(f"d{i + 1}_{a + 1}") for a in range(sizes[i + 1])]
+            d = [sp.Symbol(f"d{i + 1}_{a + 1}") for a in range(n)]
             syms.update({str(x): x for x in d})
         else:
             d = list(sp.Matrix(derivatives[i]))
-            if len(d) != sizes[i + 1]:
-                raise ValueError(f"derivatives[{i}]: expected {sizes[i + 1]} entries, got {len(d)}")
+            if len(d) != n:
+                raise ValueError(f"derivatives[{i}]: expected {n} entries, got {len(d)}")
         D.append(sp.diag(*d))
     Qm, s = _mat(sum(sizes[1:]), sizes[-1], "q", Q)
     syms.update(s)
@@ -270,9 +257,8 @@ def symbolic_system(sizes=(1, 1, 1), weights=None, derivatives=None, Q=None, alp
 
 def _to_sympy(a, exact):
     a = np.asarray(a, dtype=np.float64)
-    conv = (lambda z: sp.Rational(float(z))) if exact else (lambda z: sp.Float(float(z), 17))
-    return sp.Matrix(a.shape[0], a.shape[1] if a.ndim > 1 else 1,
-                     [conv(z) for z in a.ravel()])
+    entries = [sp.Rational(z) if exact else sp.Float(z, 17) for z in a.ravel().tolist()]
+    return sp.Matrix(a.shape[0], a.shape[1] if a.ndim > 1 else 1, entries)
 
 
 def symbolic_from_system(system, x, target=None, at="feedforward", exact=False,
@@ -298,9 +284,8 @@ def symbolic_from_system(system, x, target=None, at="feedforward", exact=False,
     Q = _to_sympy(system.Q, exact)
     params = {}
     if controller == "numeric":
-        c = system.controller
-        params = {"alpha": c.alpha, "k_p": c.k_p, "tau_v": c.tau_v, "tau_u": c.tau_u}
-        params = {k: (sp.Rational(v) if exact else sp.Float(v, 17)) for k, v in params.items()}
+        values = _to_sympy([getattr(system.controller, k) for k in _CONTROLLER], exact)
+        params = dict(zip(_CONTROLLER, values))
     return symbolic_system(tuple(net.sizes), W, Dm, Q, **params)
 
 
@@ -319,11 +304,8 @@ def substitutions(sym, system, x, target=None, at="feedforward", controller=True
     out = {s: float(v) for S, N in zip(sym.W + sym.D + [sym.Q], num.W + num.D + [num.Q])
            for s, v in zip(S, N) if isinstance(s, sp.Symbol)}
     if controller:
-        c = system.controller
-        for s_, v in ((sym.alpha, c.alpha), (sym.k_p, c.k_p), (sym.tau_v, c.tau_v),
-                      (sym.tau_u, c.tau_u)):
-            if isinstance(s_, sp.Symbol):
-                out[s_] = float(v)
+        out.update({getattr(sym, k): float(getattr(system.controller, k)) for k in _CONTROLLER
+                    if isinstance(getattr(sym, k), sp.Symbol)})
     return out
 
 
@@ -353,13 +335,11 @@ class Region:
         if missing:
             raise ValueError(f"values: missing parameters {missing}")
         if self._f is None:
-            # each condition divided by its largest |coefficient|: same sign, values O(1)
-            # (exact integer coefficients can exceed the float range)
+            # normalised: exact integer coefficients can exceed the float range
             self._f = sp.lambdify(self.params, [sp.N(_normalise(e), 20)
                                                 for _, e in self.conditions], "numpy")
-        f = self._f
         args = [np.asarray(values[str(p)], dtype=np.float64) for p in self.params]
-        out = f(*args)
+        out = self._f(*args)
         shape = np.broadcast_shapes(*[a.shape for a in args])
         return np.stack([np.broadcast_to(np.asarray(o, dtype=np.float64), shape) for o in out])
 
@@ -381,8 +361,7 @@ def stability_region(sym, key="A_PI_integral"):
     A = dsym.matrices()[key]
     poly = characteristic_polynomial(A)
     conds = hurwitz_conditions(poly)
-    params = tuple(sorted(set().union(*[e.free_symbols for _, e in conds]) - {S},
-                          key=lambda z: str(z)))
+    params = tuple(sorted(set().union(*[e.free_symbols for _, e in conds]) - {S}, key=str))
     return Region(key, poly, conds, params)
 
 
@@ -408,7 +387,6 @@ def scalar_chain_region(depth=2, leak="integral"):
     check_choice(leak, "leak", LEAKS)
     check_choice(depth, "depth", (1, 2))
     a, b = sp.symbols("a b", real=True)
-    # the characteristic polynomial depends on the network only through a and b (tests)
     return stability_region(_chain(depth, a, b, tau_v=RHO),
                             "A_PI_integral" if leak == "integral" else "A_PI")
 
@@ -449,14 +427,14 @@ def condition3_gap(depth=2, leak="integral", k_p=None):
     """
     reg = scalar_chain_region(depth, leak)
     a, b = sp.symbols("a b", real=True)
-    cond3 = ALPHA + a + (b if depth == 2 else 0)
+    gains = [a, b][:depth]
+    cond3 = ALPHA + sum(gains)
     conds = reg.conditions
     if k_p is not None:
         conds = [(lab, sp.expand(e.subs(K_P, k_p))) for lab, e in conds]
     m = sp.Symbol("m", positive=True)  # Condition-3 margin: J Q = m - alpha
-    free_gain = b if depth == 2 else a
+    free_gain = gains[-1]
     nonneg = [ALPHA] + ([K_P] if k_p is None else [])
-    gains = [a] + ([b] if depth == 2 else [])
     (gain_at_m,) = sp.solve(sp.Eq(cond3, m), free_gain)  # cond3 is linear in the gain
     classes, classes_nn = {}, {}
     for lab, e in conds:
@@ -476,21 +454,14 @@ def condition3_gap(depth=2, leak="integral", k_p=None):
             classes_nn[lab] = "open"
     out = {"region": reg, "conditions": conds, "condition3": cond3}
     for suffix, cl, nonneg_gains in (("", classes, False), ("_nonneg", classes_nn, True)):
-        witness = wit_abs = None
-        if any(k == "open" for k in cl.values()):
-            witness = _find_witness(conds, cond3, k_p, depth, nonneg_gains)
-            if witness is not None:
-                wit_abs = _witness_abscissa(depth, leak, witness)
-        out["classification" + suffix] = cl
-        out["no_gap_proved" + suffix] = all(k != "open" for k in cl.values())
-        out["gap_exists" + suffix] = bool(witness is not None and wit_abs > 0)
-        out["witness" + suffix] = witness
-        out["witness_abscissa" + suffix] = wit_abs
-    out["critical_b"] = None
-    if depth == 2:
-        d2 = dict(conds)["Delta_2"]
-        sol = sp.solve(sp.Eq(d2, 0), b)
-        out["critical_b"] = sp.factor(sol[0]) if len(sol) == 1 else None
+        proved = "open" not in cl.values()
+        witness = None if proved else _find_witness(conds, cond3, k_p, depth, nonneg_gains)
+        wit_abs = None if witness is None else _witness_abscissa(depth, leak, witness)
+        out.update({"classification" + suffix: cl, "no_gap_proved" + suffix: proved,
+                    "gap_exists" + suffix: bool(witness is not None and wit_abs > 0),
+                    "witness" + suffix: witness, "witness_abscissa" + suffix: wit_abs})
+    sol = sp.solve(sp.Eq(dict(conds)["Delta_2"], 0), b) if depth == 2 else []
+    out["critical_b"] = sp.factor(sol[0]) if len(sol) == 1 else None
     out["explanation"] = "\n".join(
         f"{lab} = {sp.factor(e)} > 0  [{classes[lab]}; with a, b >= 0: {classes_nn[lab]}]"
         for lab, e in conds)
