@@ -4,8 +4,7 @@ update of the linearised sleep phase, its closed-form fixed point, the fixed-poi
 and the fit of a damped pseudoinverse.  NumPy/SciPy only.
 
 For a linear network (or any network as sigma -> 0, linearised at the feedforward state)
-the sleep phase is a linear Gaussian process: E[dQ] is exact and independent of sigma
-(:func:`expected_feedback_update` propagates the covariance of the discrete scheme).  In
+the sleep phase is a linear Gaussian process: E[dQ] is exact and independent of sigma.  In
 the ideal setting (tau_v -> 0, k_p = 0, tau_u = 1, tau_A = dt -> 0, uniform noise), with
 G = J J^T and A = J Q + alpha I,
 
@@ -15,9 +14,8 @@ G = J J^T and A = J Q + alpha I,
 the ansatz Q = J^T h(G) gives, per eigenvalue g (y = g h, a = y + alpha, S = g / (2 a)),
 2 beta y^2 + (2 alpha beta - g) y - 2 alpha g = 0, whose positive root is THEORY.md's h(g)
 (:func:`closed_form_h`).  From u = 0 over a horizon T, S_T = g / (2 a) [1 - (1 - e^{-2 a T})
-/ (2 a T)] and h solves h (S_T + beta) = 1.  What follows (h between 1/(2 beta) and 1/beta,
-J^T-like at the reference settings, gamma ~ 2 beta / T for short horizons) is in THEORY.md;
-the closed form matches the expected DISCRETE rule up to O(dt) (``verification/theorem6.py``).
+/ (2 a T)] and h solves h (S_T + beta) = 1.  Its readings are in THEORY.md; it matches the
+expected DISCRETE rule up to O(dt) (``verification/theorem6.py``).
 """
 from __future__ import annotations
 
@@ -67,12 +65,9 @@ def _linear_step(network, Q, D, config, z, xi):
     fb = net.split(vfb_new)
     r_old = [D[i][:, None, :] * vb[i] for i in range(L)]
     v_new, r_new = [], []
+    src = r_new if c.instantaneous_transmission else r_old  # r_new grows in the loop
     for i in range(L):
-        if i == 0:
-            ff = np.zeros_like(vb[0])
-        else:
-            src = r_new[i - 1] if c.instantaneous_transmission else r_old[i - 1]
-            ff = src @ net.weights[i].T
+        ff = 0.0 if i == 0 else src[i - 1] @ net.weights[i].T  # x is fixed: no deviation
         vi = vb[i] + h_v * (ff + fb[i] - vb[i])
         v_new.append(vi)
         r_new.append(D[i][:, None, :] * vi)
@@ -98,9 +93,8 @@ def expected_feedback_update(network, Q, x, config=None, return_info=False):
     config = FeedbackConfig() if config is None else config
     Q, x2 = _check_inputs(network, Q, x, config)
     net = network
-    nL, N = net.n_out, net.n_total
+    nL, N, B = net.n_out, net.n_total, x2.shape[0]
     d = 2 * nL + 2 * N
-    B = x2.shape[0]
     fp = net._forward(x2)
     D = [net.phi(i).df(fp.v[i - 1]) for i in range(1, net.depth + 1)]
     if all(np.all(Di == Di[:1]) for Di in D):  # e.g. linear networks: one sample suffices
@@ -114,11 +108,8 @@ def expected_feedback_update(network, Q, x, config=None, return_info=False):
                       np.broadcast_to(np.diag(std), (B, N, N)))
     Nz = np.swapaxes(Nt, 1, 2)  # (B, d, N)
     W = Nz @ np.swapaxes(Nz, 1, 2)
-    fb = slice(2 * nL, 2 * nL + N)
-    uu = slice(nL, 2 * nL)
-    MuT = Mt[:, :, uu]  # M^T P_u^T, (B, d, nL)
-    C = np.zeros((B, d, d))
-    S = np.zeros((B, d, d))
+    MuT = Mt[:, :, nL:2 * nL]  # M^T P_u^T, (B, d, nL)
+    C, S = np.zeros((B, d, d)), np.zeros((B, d, d))
     K = config.n_steps_fb
     limit = 1e16 * np.max(np.diagonal(W, axis1=1, axis2=2))  # amplitude x 1e8 of one step
     for k in range(K):
@@ -130,7 +121,7 @@ def expected_feedback_update(network, Q, x, config=None, return_info=False):
                 f"expected_feedback_update: the linearised sleep dynamics diverge (the "
                 f"fluctuations grew 1e8-fold within {k + 1} steps); check Condition 3 "
                 f"(Re eig(J Q) > -alpha_fb = {-config.alpha_fb}) and dt_fb")
-    corr = np.mean(S[:, fb, :] @ MuT, axis=0) / (K - 1)
+    corr = np.mean(S[:, 2 * nL:2 * nL + N, :] @ MuT, axis=0) / (K - 1)  # P_fb S M^T P_u^T
     decay = config.decay_term(Q)
     dQ = -corr / config.sigma_fb ** 2 - decay
     if return_info:
@@ -254,8 +245,7 @@ def closed_form_h(g, alpha, beta):
         h_pos = (disc - b) / (4 * beta * g)          # stable when b <= 0
         h_neg = 4 * alpha / (b + disc)               # stable when b > 0 (b + disc > 0)
     h = np.where(b > 0, h_neg, h_pos)
-    # g = 0: the limit g -> 0+, 1/beta for alpha > 0 and 1/(2 beta) for alpha = 0 (irrelevant
-    # for Q* = J^T h(J J^T), whose null directions of J J^T are annihilated by J^T)
+    # g = 0: the limit g -> 0+ (irrelevant for Q*: J^T annihilates the null space of J J^T)
     return np.where(g == 0, 1.0 / beta if alpha > 0 else 0.5 / beta, h)
 
 

@@ -83,9 +83,8 @@ class Update:
         if not isinstance(other, Update) or other.depth != self.depth:
             raise ValueError(f"other: expected an Update of {self.depth} layers, got "
                              f"{getattr(other, 'depth', type(other).__name__)}")
-        db = None
-        if self.db is not None and other.db is not None:
-            db = tuple(a + b for a, b in zip(self.db, other.db))
+        db = None if self.db is None or other.db is None else \
+            tuple(a + b for a, b in zip(self.db, other.db))
         return Update(tuple(a + b for a, b in zip(self.dW, other.dW)), db)
 
     def norm(self, with_bias=True):

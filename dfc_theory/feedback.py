@@ -43,11 +43,9 @@ def weight_product(network):
     True
     """
     check_type(network, "network", Network)
-    L = network.depth
-    blocks = [None] * L
-    blocks[L - 1] = eye(network.xp, network.n_out, network.weights[0])
-    for i in range(L - 1, 0, -1):
-        blocks[i - 1] = network.weights[i].T @ blocks[i]
+    blocks = [eye(network.xp, network.n_out, network.weights[0])]  # Q_L, then Q_i prepended
+    for W in network.weights[:0:-1]:
+        blocks.insert(0, W.T @ blocks[0])
     return network.xp.concat(blocks, axis=0)
 
 

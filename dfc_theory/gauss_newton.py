@@ -170,9 +170,7 @@ def bp_update(network, x, delta_L, include_bias=True):
 
 def _bp(network, fp, d, include_bias=True):
     """:func:`bp_update` from a forward pass and delta_L."""
-    L = network.depth
-    e = [None] * L
-    e[L - 1] = network.phi(L).df(fp.v[L - 1]) * d
-    for i in range(L - 1, 0, -1):
-        e[i - 1] = network.phi(i).df(fp.v[i - 1]) * (e[i] @ network.weights[i])
+    e = [network.phi(network.depth).df(fp.v[-1]) * d]  # e_L, then e_i prepended
+    for i in range(network.depth - 1, 0, -1):
+        e.insert(0, network.phi(i).df(fp.v[i - 1]) * (e[0] @ network.weights[i]))
     return per_layer_from_signal(e, fp.r[:-1], include_bias)

@@ -94,10 +94,8 @@ class TimeAveragedRule:
     """
 
     def __init__(self, network, batch_size, rule="nonlinear", include_bias=True):
-        check_type(network, "network", Network)
-        check_choice(rule, "rule", RULES)
-        self.network = network
-        self.rule = rule
+        self.network = check_type(network, "network", Network)
+        self.rule = check_choice(rule, "rule", RULES)
         self.include_bias = include_bias
         self.B = check_int(batch_size, "batch_size")
         sizes, L, xp = network.sizes[1:], network.depth, network.xp

@@ -52,11 +52,7 @@ def angle(a, b, with_bias=True, matrices=False):
     >>> angle(np.eye(2), np.stack([np.eye(2), -np.eye(2)]), matrices=True)
     array([  0., 180.])
     """
-    if isinstance(a, Update):
-        a = a.vector(with_bias)
-    if isinstance(b, Update):
-        b = b.vector(with_bias)
-    x, y = _float64_pair(a, b)
+    x, y = _float64_pair(*(c.vector(with_bias) if isinstance(c, Update) else c for c in (a, b)))
     if matrices:
         mnorm = namespace(x).linalg.matrix_norm
         q, p = x / mnorm(x, keepdims=True), y / mnorm(y, keepdims=True)
