@@ -106,8 +106,7 @@ def expected_feedback_update(network, Q, x, config=None, return_info=False):
                     config.dt_fb if config.tau_A_fb is None else config.tau_A_fb)
     Nt = _linear_step(net, Q, D, config, np.zeros((B, N, d)),
                       np.broadcast_to(np.diag(std), (B, N, N)))
-    Nz = np.swapaxes(Nt, 1, 2)  # (B, d, N)
-    W = Nz @ np.swapaxes(Nz, 1, 2)
+    W = np.swapaxes(Nt, 1, 2) @ Nt  # N_xi N_xi^T
     MuT = Mt[:, :, nL:2 * nL]  # M^T P_u^T, (B, d, nL)
     C, S = np.zeros((B, d, d)), np.zeros((B, d, d))
     K = config.n_steps_fb
@@ -215,8 +214,7 @@ def fit_damped_gamma(Q, J, average="angle", log10_range=(-8.0, 8.0)):
         lk = np.log10(grid[k])
         res = scipy.optimize.minimize_scalar(lambda s: float(angle_of([10.0 ** s])[0]),
                                              bounds=(max(lo, lk - 0.1), min(hi, lk + 0.1)),
-                                             method="bounded",
-                                             options={"xatol": 1e-6})
+                                             method="bounded", options={"xatol": 1e-6})
         gamma, best = (10.0 ** res.x, float(res.fun)) if res.fun <= a_grid[k] \
             else (grid[k], a_grid[k])
     P = damped_pinv_family(J, [gamma])[0]
@@ -349,9 +347,9 @@ def solve_feedback_fixed_point(network, xs, config=None, Q0=None, tol=1e-12, n_w
 
     sol = scipy.optimize.root(fun, Q0.ravel(), method="hybr", options={"xtol": tol})
     Q = sol.x.reshape(shape)
-    _, info = expected_feedback_update(network, Q, xs, config, return_info=True)
+    dQ, info = expected_feedback_update(network, Q, xs, config, return_info=True)
     scale = np.linalg.norm(info["correlation"]) / config.sigma_fb ** 2
-    resid = float(np.linalg.norm(fun(sol.x)) / scale)
+    resid = float(np.linalg.norm(dQ) / scale)
     if not sol.success and resid > 1e-8:
         raise RuntimeError(f"solve_feedback_fixed_point: root finder failed ({sol.message}); "
                            f"relative residual {resid:.2e}")

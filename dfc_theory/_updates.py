@@ -1,9 +1,4 @@
-"""A parameter update Delta theta = (Delta W_1, Delta b_1, ..., Delta W_L, Delta b_L).
-
-Every learning rule and every reference update (Gauss-Newton, minimum-norm, BP) returns an
-:class:`Update`, so that metrics can compare them per layer or concatenated.  The sign
-convention is "the change to apply": a gradient-descent step is ``-grad``.
-"""
+"""A parameter update Delta theta = (Delta W_1, Delta b_1, ..., Delta W_L, Delta b_L)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +13,9 @@ __all__ = ["Update"]
 
 @dataclass(frozen=True)
 class Update:
-    """Per-layer weight and bias changes (NumPy float64 arrays or tensors).
+    """Per-layer weight and bias changes (NumPy float64 arrays or tensors), the batch average
+    of the per-sample change to apply (a gradient-descent step is ``-grad``).  Every learning
+    rule and reference update returns one, so that metrics compare them per layer or whole.
 
     Attributes
     ----------

@@ -1,8 +1,6 @@
 """Reference updates that DFC is compared with (THEORY.md sections 4 and 7).
 
-All take the feedforward network, inputs x (B, n_0) and output errors delta_L (B, n_L)
-(delta_L = r_L* - r_L^- = -lambda dLoss/dr_L), and return the batch average
-(1/B) sum_b of the per-sample update as an :class:`~dfc_theory.Update`.
+All return the batch-averaged :class:`~dfc_theory.Update` (parameters as :func:`gn_update`).
 
 J_theta is never materialised: with J_theta = [J_1 (x) r_0^T, I-part J_1, ...],
 
