@@ -1,7 +1,6 @@
 """The theory of the feedback rule (THEORY.md section 4, Theorem 6; the closed form is OUR
-derivation, not the paper's, whose full Theorem 6 we lacked, section 10): the exact expected
-update of the linearised sleep phase, its closed-form fixed point, the fixed-point solver
-and the fit of a damped pseudoinverse.  NumPy/SciPy only.
+derivation, not the paper's, whose full Theorem 6 we lacked, section 10): expected update,
+closed-form fixed point, fixed-point solver, damped-pseudoinverse fit.  NumPy/SciPy only.
 
 For a linear network (or any network as sigma -> 0, linearised at the feedforward state)
 the sleep phase is a linear Gaussian process: E[dQ] is exact and independent of sigma.  In
@@ -256,7 +255,7 @@ def _alpha_beta(alpha, beta):
 
 
 def _h_finite(g, alpha, beta, T):
-    """Solve h (S_T + beta) = 1, S_T = g / (2 a) [1 - (1 - e^{-2 a T}) / (2 a T)], a = g h + alpha."""
+    """Solve h (S_T + beta) = 1 (S_T of the module docstring, a = g h + alpha) for h."""
     def S(h):
         a = g * h + alpha
         x = 2 * a * T

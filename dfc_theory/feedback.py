@@ -140,9 +140,8 @@ def random_gaussian(network, seed=None, scale=1.0):
     ``seed`` an int or NumPy Generator."""
     check_type(network, "network", Network)
     scale = check_scalar(scale, "scale", low=0.0)
-    rng = as_rng(seed)
-    return network.convert(rng.normal(0.0, scale / np.sqrt(network.n_out),
-                                      size=(network.n_total, network.n_out)), "Q")
+    return network.convert(as_rng(seed).normal(0.0, scale / np.sqrt(network.n_out),
+                                               size=(network.n_total, network.n_out)), "Q")
 
 
 def xavier_normal(network, seed=None, scale=1.0):

@@ -87,9 +87,8 @@ class TimeAveragedRule:
 
         Delta W_i = (1/T) sum_{t=1..T} (1/B) sum_b a_i[t] r_{i-1}[t]^T,
 
-    and Delta b_i likewise.  The input layer's r_0 = x is constant, so its update is formed
-    once at the end.  Arguments: the simulated ``network``, ``batch_size``, ``rule``
-    ({"voltage", "nonlinear"}) and ``include_bias``.
+    and Delta b_i likewise (r_0 = x is constant: layer 1's is formed once, at the end).
+    Arguments: the simulated ``network``, ``batch_size``, ``rule`` and ``include_bias``.
     """
 
     def __init__(self, network, batch_size, rule="nonlinear", include_bias=True):
