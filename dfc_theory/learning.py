@@ -87,7 +87,7 @@ class TimeAveragedRule:
 
         Delta W_i = (1/T) sum_{t=1..T} (1/B) sum_b a_i[t] r_{i-1}[t]^T,
 
-    and Delta b_i likewise (r_0 = x is constant: layer 1's is formed once, at the end).
+    and Delta b_i likewise (r_0 = x is constant: Delta W_1 is formed once, at the end).
     Arguments: the simulated ``network``, ``batch_size``, ``rule`` and ``include_bias``.
     """
 
