@@ -67,9 +67,8 @@ def _linear_step(network, Q, D, config, z, xi):
     src = r_new if c.instantaneous_transmission else r_old  # r_new grows in the loop
     for i in range(L):
         ff = 0.0 if i == 0 else src[i - 1] @ net.weights[i].T  # x is fixed: no deviation
-        vi = vb[i] + h_v * (ff + fb[i] - vb[i])
-        v_new.append(vi)
-        r_new.append(D[i][:, None, :] * vi)
+        v_new.append(vb[i] + h_v * (ff + fb[i] - vb[i]))
+        r_new.append(D[i][:, None, :] * v_new[i])
     return np.concatenate([u_int_new, u_new, vfb_new] + v_new, axis=-1)
 
 

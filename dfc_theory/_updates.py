@@ -13,9 +13,9 @@ __all__ = ["Update"]
 
 @dataclass(frozen=True)
 class Update:
-    """Per-layer weight and bias changes (NumPy float64 arrays or tensors), the batch average
-    of the per-sample change to apply (a gradient-descent step is ``-grad``).  Every learning
-    rule and reference update returns one, so that metrics compare them per layer or whole.
+    """Per-layer weight and bias changes (NumPy float64 arrays or tensors), signed as the
+    change to apply (a gradient-descent step is ``-grad``).  Every learning rule and reference
+    update returns its batch average as one, so that metrics compare them per layer or whole.
 
     Attributes
     ----------
