@@ -238,7 +238,6 @@ def train_feedback(network, Q, xs, config=None, epochs=1, batch_size=None, seed=
     if optimizer == "adam":  # updates Q in place; ``state`` carries the moments over
         opt = Adam([Q], config.lr_fb) if state is None else state
         opt.params = [Q]
-    n_up = 0
     for ep in range(epochs):
         order = order0 if ep == 0 else (rng.permutation(n) if shuffle else np.arange(n))
         for j in range(n_batches):
@@ -252,7 +251,7 @@ def train_feedback(network, Q, xs, config=None, epochs=1, batch_size=None, seed=
                 Q = Q + config.lr_fb * dQ
             else:
                 opt.step([-dQ])
-            n_up += 1
+            n_up = ep * n_batches + j + 1
             if n_up % every == 0 or n_up == epochs * n_batches:  # default: per epoch; the end
                 log._add(n_up, ep + (j + 1) / n_batches,
                          feedback_metrics(network, Q, x_eval, gammas, config.alpha_fb))
