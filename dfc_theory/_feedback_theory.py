@@ -90,19 +90,18 @@ def expected_feedback_update(network, Q, x, config=None, return_info=False):
     """
     config = FeedbackConfig() if config is None else config
     Q, x2 = _check_inputs(network, Q, x, config)
-    net = network
-    nL, N, B = net.n_out, net.n_total, x2.shape[0]
+    nL, N, B = network.n_out, network.n_total, x2.shape[0]
     d = 2 * nL + 2 * N
-    fp = net._forward(x2)
-    D = [net.phi(i).df(fp.v[i - 1]) for i in range(1, net.depth + 1)]
+    fp = network._forward(x2)
+    D = [network.phi(i).df(fp.v[i - 1]) for i in range(1, network.depth + 1)]
     if all(np.all(Di == Di[:1]) for Di in D):  # e.g. linear networks: one sample suffices
         D, B = [Di[:1] for Di in D], 1
     eye = np.broadcast_to(np.eye(d), (B, d, d))
-    Mt = _linear_step(net, Q, D, config, eye, np.zeros((B, d, N)))  # rows: M e_j
+    Mt = _linear_step(network, Q, D, config, eye, np.zeros((B, d, N)))  # rows: M e_j
     M = np.swapaxes(Mt, 1, 2)
     std = noise_std(N, nL, config.sigma_fb, config.sigma_out, config.dt_fb,
                     config.dt_fb if config.tau_A_fb is None else config.tau_A_fb)
-    Nt = _linear_step(net, Q, D, config, np.zeros((B, N, d)),
+    Nt = _linear_step(network, Q, D, config, np.zeros((B, N, d)),
                       np.broadcast_to(np.diag(std), (B, N, N)))
     W = np.swapaxes(Nt, 1, 2) @ Nt  # N_xi N_xi^T
     MuT = Mt[:, :, nL:2 * nL]  # M^T P_u^T, (B, d, nL)
