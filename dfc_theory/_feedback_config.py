@@ -62,8 +62,7 @@ class FeedbackConfig:
 
     def __post_init__(self):
         s = object.__setattr__
-        for name in ("alpha_fb", "k_p_fb", "tau_v_fb", "sigma_out", "beta",  # >= 0
-                     "tau_u_fb", "dt_fb", "sigma_fb", "lr_fb", "tau_A_fb"):  # > 0
+        for name in _AT_LEAST_ZERO + ("tau_u_fb", "dt_fb", "sigma_fb", "lr_fb", "tau_A_fb"):
             s(self, name, check_scalar(getattr(self, name), name, low=0.0,
                                        low_inclusive=name in _AT_LEAST_ZERO,
                                        optional=name in ("sigma_out", "tau_A_fb")))

@@ -1,11 +1,9 @@
 """The theory of the feedback rule (THEORY.md section 4, Theorem 6; the closed form is OUR
-derivation, not the paper's, whose full Theorem 6 we lacked, section 10): the exact expected
-update of the linearised sleep phase, its closed-form fixed point, the fixed-point solver
-and the fit of a damped pseudoinverse.  NumPy/SciPy only.
+derivation, not the paper's, whose full Theorem 6 we lacked, section 10): expected update,
+closed-form fixed point, fixed-point solver, damped-pseudoinverse fit.  NumPy/SciPy only.
 
 For a linear network (or any network as sigma -> 0, linearised at the feedforward state)
-the sleep phase is a linear Gaussian process: E[dQ] is exact and independent of sigma
-(:func:`expected_feedback_update` propagates the covariance of the discrete scheme).  In
+the sleep phase is a linear Gaussian process: E[dQ] is exact and independent of sigma.  In
 the ideal setting (tau_v -> 0, k_p = 0, tau_u = 1, tau_A = dt -> 0, uniform noise), with
 G = J J^T and A = J Q + alpha I,
 
@@ -15,9 +13,8 @@ G = J J^T and A = J Q + alpha I,
 the ansatz Q = J^T h(G) gives, per eigenvalue g (y = g h, a = y + alpha, S = g / (2 a)),
 2 beta y^2 + (2 alpha beta - g) y - 2 alpha g = 0, whose positive root is THEORY.md's h(g)
 (:func:`closed_form_h`).  From u = 0 over a horizon T, S_T = g / (2 a) [1 - (1 - e^{-2 a T})
-/ (2 a T)] and h solves h (S_T + beta) = 1.  What follows (h between 1/(2 beta) and 1/beta,
-J^T-like at the reference settings, gamma ~ 2 beta / T for short horizons) is in THEORY.md;
-the closed form matches the expected DISCRETE rule up to O(dt) (``verification/theorem6.py``).
+/ (2 a T)] and h solves h (S_T + beta) = 1.  Its readings are in THEORY.md; it matches the
+expected DISCRETE rule up to O(dt) (``verification/theorem6.py``).
 """
 from __future__ import annotations
 
@@ -67,15 +64,11 @@ def _linear_step(network, Q, D, config, z, xi):
     fb = net.split(vfb_new)
     r_old = [D[i][:, None, :] * vb[i] for i in range(L)]
     v_new, r_new = [], []
+    src = r_new if c.instantaneous_transmission else r_old  # r_new grows in the loop
     for i in range(L):
-        if i == 0:
-            ff = np.zeros_like(vb[0])
-        else:
-            src = r_new[i - 1] if c.instantaneous_transmission else r_old[i - 1]
-            ff = src @ net.weights[i].T
-        vi = vb[i] + h_v * (ff + fb[i] - vb[i])
-        v_new.append(vi)
-        r_new.append(D[i][:, None, :] * vi)
+        ff = 0.0 if i == 0 else src[i - 1] @ net.weights[i].T  # x is fixed: no deviation
+        v_new.append(vb[i] + h_v * (ff + fb[i] - vb[i]))
+        r_new.append(D[i][:, None, :] * v_new[i])
     return np.concatenate([u_int_new, u_new, vfb_new] + v_new, axis=-1)
 
 
@@ -97,28 +90,22 @@ def expected_feedback_update(network, Q, x, config=None, return_info=False):
     """
     config = FeedbackConfig() if config is None else config
     Q, x2 = _check_inputs(network, Q, x, config)
-    net = network
-    nL, N = net.n_out, net.n_total
+    nL, N, B = network.n_out, network.n_total, x2.shape[0]
     d = 2 * nL + 2 * N
-    B = x2.shape[0]
-    fp = net._forward(x2)
-    D = [net.phi(i).df(fp.v[i - 1]) for i in range(1, net.depth + 1)]
+    fp = network._forward(x2)
+    D = [network.phi(i).df(fp.v[i - 1]) for i in range(1, network.depth + 1)]
     if all(np.all(Di == Di[:1]) for Di in D):  # e.g. linear networks: one sample suffices
         D, B = [Di[:1] for Di in D], 1
     eye = np.broadcast_to(np.eye(d), (B, d, d))
-    Mt = _linear_step(net, Q, D, config, eye, np.zeros((B, d, N)))  # rows: M e_j
+    Mt = _linear_step(network, Q, D, config, eye, np.zeros((B, d, N)))  # rows: M e_j
     M = np.swapaxes(Mt, 1, 2)
     std = noise_std(N, nL, config.sigma_fb, config.sigma_out, config.dt_fb,
                     config.dt_fb if config.tau_A_fb is None else config.tau_A_fb)
-    Nt = _linear_step(net, Q, D, config, np.zeros((B, N, d)),
+    Nt = _linear_step(network, Q, D, config, np.zeros((B, N, d)),
                       np.broadcast_to(np.diag(std), (B, N, N)))
-    Nz = np.swapaxes(Nt, 1, 2)  # (B, d, N)
-    W = Nz @ np.swapaxes(Nz, 1, 2)
-    fb = slice(2 * nL, 2 * nL + N)
-    uu = slice(nL, 2 * nL)
-    MuT = Mt[:, :, uu]  # M^T P_u^T, (B, d, nL)
-    C = np.zeros((B, d, d))
-    S = np.zeros((B, d, d))
+    W = np.swapaxes(Nt, 1, 2) @ Nt  # N_xi N_xi^T
+    MuT = Mt[:, :, nL:2 * nL]  # M^T P_u^T, (B, d, nL)
+    C, S = np.zeros((B, d, d)), np.zeros((B, d, d))
     K = config.n_steps_fb
     limit = 1e16 * np.max(np.diagonal(W, axis1=1, axis2=2))  # amplitude x 1e8 of one step
     for k in range(K):
@@ -130,7 +117,7 @@ def expected_feedback_update(network, Q, x, config=None, return_info=False):
                 f"expected_feedback_update: the linearised sleep dynamics diverge (the "
                 f"fluctuations grew 1e8-fold within {k + 1} steps); check Condition 3 "
                 f"(Re eig(J Q) > -alpha_fb = {-config.alpha_fb}) and dt_fb")
-    corr = np.mean(S[:, fb, :] @ MuT, axis=0) / (K - 1)
+    corr = np.mean(S[:, 2 * nL:2 * nL + N, :] @ MuT, axis=0) / (K - 1)  # P_fb S M^T P_u^T
     decay = config.decay_term(Q)
     dQ = -corr / config.sigma_fb ** 2 - decay
     if return_info:
@@ -224,8 +211,7 @@ def fit_damped_gamma(Q, J, average="angle", log10_range=(-8.0, 8.0)):
         lk = np.log10(grid[k])
         res = scipy.optimize.minimize_scalar(lambda s: float(angle_of([10.0 ** s])[0]),
                                              bounds=(max(lo, lk - 0.1), min(hi, lk + 0.1)),
-                                             method="bounded",
-                                             options={"xatol": 1e-6})
+                                             method="bounded", options={"xatol": 1e-6})
         gamma, best = (10.0 ** res.x, float(res.fun)) if res.fun <= a_grid[k] \
             else (grid[k], a_grid[k])
     P = damped_pinv_family(J, [gamma])[0]
@@ -254,8 +240,7 @@ def closed_form_h(g, alpha, beta):
         h_pos = (disc - b) / (4 * beta * g)          # stable when b <= 0
         h_neg = 4 * alpha / (b + disc)               # stable when b > 0 (b + disc > 0)
     h = np.where(b > 0, h_neg, h_pos)
-    # g = 0: the limit g -> 0+, 1/beta for alpha > 0 and 1/(2 beta) for alpha = 0 (irrelevant
-    # for Q* = J^T h(J J^T), whose null directions of J J^T are annihilated by J^T)
+    # g = 0: the limit g -> 0+ (irrelevant for Q*: J^T annihilates the null space of J J^T)
     return np.where(g == 0, 1.0 / beta if alpha > 0 else 0.5 / beta, h)
 
 
@@ -268,7 +253,7 @@ def _alpha_beta(alpha, beta):
 
 
 def _h_finite(g, alpha, beta, T):
-    """Solve h (S_T + beta) = 1, S_T = g / (2 a) [1 - (1 - e^{-2 a T}) / (2 a T)], a = g h + alpha."""
+    """Solve h (S_T + beta) = 1 (S_T of the module docstring, a = g h + alpha) for h."""
     def S(h):
         a = g * h + alpha
         x = 2 * a * T
@@ -359,9 +344,9 @@ def solve_feedback_fixed_point(network, xs, config=None, Q0=None, tol=1e-12, n_w
 
     sol = scipy.optimize.root(fun, Q0.ravel(), method="hybr", options={"xtol": tol})
     Q = sol.x.reshape(shape)
-    _, info = expected_feedback_update(network, Q, xs, config, return_info=True)
+    dQ, info = expected_feedback_update(network, Q, xs, config, return_info=True)
     scale = np.linalg.norm(info["correlation"]) / config.sigma_fb ** 2
-    resid = float(np.linalg.norm(fun(sol.x)) / scale)
+    resid = float(np.linalg.norm(dQ) / scale)
     if not sol.success and resid > 1e-8:
         raise RuntimeError(f"solve_feedback_fixed_point: root finder failed ({sol.message}); "
                            f"relative residual {resid:.2e}")

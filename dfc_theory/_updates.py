@@ -1,9 +1,4 @@
-"""A parameter update Delta theta = (Delta W_1, Delta b_1, ..., Delta W_L, Delta b_L).
-
-Every learning rule and every reference update (Gauss-Newton, minimum-norm, BP) returns an
-:class:`Update`, so that metrics can compare them per layer or concatenated.  The sign
-convention is "the change to apply": a gradient-descent step is ``-grad``.
-"""
+"""A parameter update Delta theta = (Delta W_1, Delta b_1, ..., Delta W_L, Delta b_L)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +13,9 @@ __all__ = ["Update"]
 
 @dataclass(frozen=True)
 class Update:
-    """Per-layer weight and bias changes (NumPy float64 arrays or tensors).
+    """Per-layer weight and bias changes (NumPy float64 arrays or tensors), signed as the
+    change to apply (a gradient-descent step is ``-grad``).  Every learning rule and reference
+    update returns its batch average as one, so that metrics compare them per layer or whole.
 
     Attributes
     ----------
@@ -83,9 +80,8 @@ class Update:
         if not isinstance(other, Update) or other.depth != self.depth:
             raise ValueError(f"other: expected an Update of {self.depth} layers, got "
                              f"{getattr(other, 'depth', type(other).__name__)}")
-        db = None
-        if self.db is not None and other.db is not None:
-            db = tuple(a + b for a, b in zip(self.db, other.db))
+        db = None if self.db is None or other.db is None else \
+            tuple(a + b for a, b in zip(self.db, other.db))
         return Update(tuple(a + b for a, b in zip(self.dW, other.dW)), db)
 
     def norm(self, with_bias=True):

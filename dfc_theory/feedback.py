@@ -43,11 +43,9 @@ def weight_product(network):
     True
     """
     check_type(network, "network", Network)
-    L = network.depth
-    blocks = [None] * L
-    blocks[L - 1] = eye(network.xp, network.n_out, network.weights[0])
-    for i in range(L - 1, 0, -1):
-        blocks[i - 1] = network.weights[i].T @ blocks[i]
+    blocks = [eye(network.xp, network.n_out, network.weights[0])]  # Q_L, then Q_i prepended
+    for W in network.weights[:0:-1]:
+        blocks.insert(0, W.T @ blocks[0])
     return network.xp.concat(blocks, axis=0)
 
 
@@ -142,9 +140,8 @@ def random_gaussian(network, seed=None, scale=1.0):
     ``seed`` an int or NumPy Generator."""
     check_type(network, "network", Network)
     scale = check_scalar(scale, "scale", low=0.0)
-    rng = as_rng(seed)
-    return network.convert(rng.normal(0.0, scale / np.sqrt(network.n_out),
-                                      size=(network.n_total, network.n_out)), "Q")
+    return network.convert(as_rng(seed).normal(0.0, scale / np.sqrt(network.n_out),
+                                               size=(network.n_total, network.n_out)), "Q")
 
 
 def xavier_normal(network, seed=None, scale=1.0):

@@ -224,10 +224,10 @@ def train_feedback(network, Q, xs, config=None, epochs=1, batch_size=None, seed=
     epochs = check_int(epochs, "epochs")
     n = xs.shape[0]
     bs = min(check_int(n if batch_size is None else batch_size, "batch_size"), n)
+    n_batches = -(-n // bs)
     check_choice(optimizer, "optimizer", OPTIMIZERS)
     check_choice(noise, "noise", ("numpy", "torch"))
-    if log_every is not None:
-        check_int(log_every, "log_every")
+    every = n_batches if log_every is None else check_int(log_every, "log_every")
     rng = as_rng(seed)
     order0 = rng.permutation(n) if shuffle else np.arange(n)
     x_eval = xs[order0[:bs]] if x_eval is None else as_batch(x_eval, "x_eval", network.n_in,
@@ -238,9 +238,7 @@ def train_feedback(network, Q, xs, config=None, epochs=1, batch_size=None, seed=
     if optimizer == "adam":  # updates Q in place; ``state`` carries the moments over
         opt = Adam([Q], config.lr_fb) if state is None else state
         opt.params = [Q]
-    n_batches = -(-n // bs)
-    n_up = 0
-    for ep in range(int(epochs)):
+    for ep in range(epochs):
         order = order0 if ep == 0 else (rng.permutation(n) if shuffle else np.arange(n))
         for j in range(n_batches):
             xb = xs[order[j * bs:(j + 1) * bs]]
@@ -253,10 +251,8 @@ def train_feedback(network, Q, xs, config=None, epochs=1, batch_size=None, seed=
                 Q = Q + config.lr_fb * dQ
             else:
                 opt.step([-dQ])
-            n_up += 1
-            last = ep == epochs - 1 and j == n_batches - 1
-            if last or (log_every is not None and n_up % int(log_every) == 0) or \
-                    (log_every is None and j == n_batches - 1):
+            n_up = ep * n_batches + j + 1
+            if n_up % every == 0 or n_up == epochs * n_batches:  # default: per epoch; the end
                 log._add(n_up, ep + (j + 1) / n_batches,
                          feedback_metrics(network, Q, x_eval, gammas, config.alpha_fb))
     log.optimizer = opt

@@ -1,8 +1,6 @@
 """Reference updates that DFC is compared with (THEORY.md sections 4 and 7).
 
-All take the feedforward network, inputs x (B, n_0) and output errors delta_L (B, n_L)
-(delta_L = r_L* - r_L^- = -lambda dLoss/dr_L), and return the batch average
-(1/B) sum_b of the per-sample update as an :class:`~dfc_theory.Update`.
+All return the batch-averaged :class:`~dfc_theory.Update` (parameters as :func:`gn_update`).
 
 J_theta is never materialised: with J_theta = [J_1 (x) r_0^T, I-part J_1, ...],
 
@@ -170,9 +168,7 @@ def bp_update(network, x, delta_L, include_bias=True):
 
 def _bp(network, fp, d, include_bias=True):
     """:func:`bp_update` from a forward pass and delta_L."""
-    L = network.depth
-    e = [None] * L
-    e[L - 1] = network.phi(L).df(fp.v[L - 1]) * d
-    for i in range(L - 1, 0, -1):
-        e[i - 1] = network.phi(i).df(fp.v[i - 1]) * (e[i] @ network.weights[i])
+    e = [network.phi(network.depth).df(fp.v[-1]) * d]  # e_L, then e_i prepended
+    for i in range(network.depth - 1, 0, -1):
+        e.insert(0, network.phi(i).df(fp.v[i - 1]) * (e[0] @ network.weights[i]))
     return per_layer_from_signal(e, fp.r[:-1], include_bias)

@@ -1,9 +1,8 @@
 """Forward-weight learning rules of DFC and its baselines (THEORY.md section 6), for NumPy
 and torch networks alike.
 
-Every rule returns the batch average of the per-sample update as an
-:class:`~dfc_theory.Update` whose sign is *the change to apply* (times a learning rate eta);
-with delta_L = r_L* - r_L^- = -lambda dLoss/dr_L every rule points (approximately) downhill.
+Every rule returns an :class:`~dfc_theory.Update` (the change to apply, times a learning
+rate); with delta_L = r_L* - r_L^- = -lambda dLoss/dr_L each points (approximately) downhill.
 The DFC plasticity rule at one state is :func:`rule_at_state`; the methods differ in where
 it is applied (:func:`forward_update`): ``"dfc"`` averages it over a simulation
 (:class:`TimeAveragedRule`), ``"dfc-ss"`` applies it at the simulation's final state,
@@ -88,21 +87,17 @@ class TimeAveragedRule:
 
         Delta W_i = (1/T) sum_{t=1..T} (1/B) sum_b a_i[t] r_{i-1}[t]^T,
 
-    and Delta b_i likewise.  The input layer's r_0 = x is constant, so its update is formed
-    once at the end.  Arguments: the simulated ``network``, ``batch_size``, ``rule``
-    ({"voltage", "nonlinear"}) and ``include_bias``.
+    and Delta b_i likewise (r_0 = x is constant: Delta W_1 is formed once, at the end).
+    Arguments: the simulated ``network``, ``batch_size``, ``rule`` and ``include_bias``.
     """
 
     def __init__(self, network, batch_size, rule="nonlinear", include_bias=True):
-        check_type(network, "network", Network)
-        check_choice(rule, "rule", RULES)
-        self.network = network
-        self.rule = rule
+        self.network = check_type(network, "network", Network)
+        self.rule = check_choice(rule, "rule", RULES)
         self.include_bias = include_bias
         self.B = check_int(batch_size, "batch_size")
         sizes, L, xp = network.sizes[1:], network.depth, network.xp
         kw = {"dtype": network.dtype, "device": network.device}
-        self._L = L
         self._sum_a = [xp.zeros((self.B, n), **kw) for n in sizes]
         self._sum_ar = [xp.zeros((sizes[i], sizes[i - 1]), **kw) for i in range(1, L)]
         self._phi = [None if (rule == "voltage" or network.phi(i).name == "linear")
@@ -111,8 +106,7 @@ class TimeAveragedRule:
 
     def __call__(self, state: StepState):
         v, v_ff, r = state.v, state.v_ff, state.r
-        for i in range(self._L):
-            phi = self._phi[i]
+        for i, phi in enumerate(self._phi):
             a = v[i] - v_ff[i] if phi is None else r[i + 1] - phi(v_ff[i])
             self._sum_a[i] += a
             if i:
@@ -268,12 +262,11 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
                 _dfa(network, fp, delta, dfa_feedback, include_bias)
             return ForwardResult(upd, method)
         check_type(controller, "controller", Controller)
-        if Q is None:
-            raise ValueError(f"Q: method {method!r} needs feedback weights (N x n_L) or 'fixed'")
-        if isinstance(Q, str):
-            if Q != "fixed":
-                raise ValueError(f"Q: expected an (N, n_L) array or 'fixed', got {Q!r}")
+        if isinstance(Q, str) and Q == "fixed":
             Q = fixed_feedback(network)
+        elif Q is None or isinstance(Q, str):
+            raise ValueError(f"Q: method {method!r} needs feedback weights (N, n_L) or "
+                             f"'fixed', got {Q!r}")
         system = DFCSystem(network, Q, controller)
         if method == "dfc-ssa":
             ss = steady_state(system, x2, t, method="ssa", J=J, delta_L=delta_L, forward=forward)
@@ -289,10 +282,9 @@ def forward_update(network, x, target, method="dfc", Q=None, controller=None,
             upd = observer.update(x2)
         elif bool(xp.all(xp.isfinite(res.v_final))):
             upd = rule_at_state(network, x2, res.v_final, res.v_ff_final, rule, include_bias)
-        else:
-            nan = float("nan")
-            upd = Update(tuple(xp.full_like(w, nan) for w in network.weights),
-                         tuple(xp.full_like(b, nan) for b in network.biases)
+        else:  # a diverged final state: no update
+            upd = Update(tuple(xp.full_like(w, float("nan")) for w in network.weights),
+                         tuple(xp.full_like(b, float("nan")) for b in network.biases)
                          if include_bias else None)
         return ForwardResult(upd, method, res.converged, res.diverged, res.v_final,
                              res.v_ff_final, res.u_final,

@@ -52,11 +52,7 @@ def angle(a, b, with_bias=True, matrices=False):
     >>> angle(np.eye(2), np.stack([np.eye(2), -np.eye(2)]), matrices=True)
     array([  0., 180.])
     """
-    if isinstance(a, Update):
-        a = a.vector(with_bias)
-    if isinstance(b, Update):
-        b = b.vector(with_bias)
-    x, y = _float64_pair(a, b)
+    x, y = _float64_pair(*(c.vector(with_bias) if isinstance(c, Update) else c for c in (a, b)))
     if matrices:
         mnorm = namespace(x).linalg.matrix_norm
         q, p = x / mnorm(x, keepdims=True), y / mnorm(y, keepdims=True)
@@ -140,12 +136,10 @@ def condition2_ratio(J, Q):
 def _square_batch(A, name="A"):
     """(M, M) or (B, M, M), real or complex -> ((B, M, M), single)."""
     arr = as_array(A, name, ndim=(2, 3), complex_ok=True)
-    single = arr.ndim == 2
-    arr = arr[None] if single else arr
     if arr.shape[-1] != arr.shape[-2] or arr.shape[-1] == 0:
         raise ValueError(f"{name}: expected square matrices (M, M) or (B, M, M), "
-                         f"got shape {tuple(arr.shape[1:] if single else arr.shape)}")
-    return arr, single
+                         f"got shape {tuple(arr.shape)}")
+    return (arr[None], True) if arr.ndim == 2 else (arr, False)
 
 
 def spectra(A):
@@ -162,10 +156,8 @@ def spectra(A):
     A2, single = _square_batch(A)
     lam = eigvals(A2)
     xp = namespace(lam)
-    order = xp.argsort(-xp.imag(lam), axis=-1, stable=True)
-    lam = xp.take_along_axis(lam, order, axis=-1)
-    order = xp.argsort(-xp.real(lam), axis=-1, stable=True)
-    lam = xp.take_along_axis(lam, order, axis=-1)
+    for key in (xp.imag, xp.real):  # stable sorts: the last key leads
+        lam = xp.take_along_axis(lam, xp.argsort(-key(lam), axis=-1, stable=True), axis=-1)
     return lam[0] if single else lam
 
 

@@ -102,16 +102,12 @@ def loss_gradient(r_L, y, loss="mse", reduction="sum"):
     array([[ 0.33333333,  0.33333333, -0.66666667]])
     """
     xp, r, y2, single = _prepare(r_L, y, loss, reduction)
-    g = _gradient(xp, r, y2, loss, reduction)
-    return g[0] if single else g
-
-
-def _gradient(xp, r, y2, loss, reduction):
     if loss == "mse":
-        return -2.0 * (y2 - r) * _scale(reduction, *r.shape)
-    z = r - xp.max(r, axis=-1, keepdims=True)
-    ez = xp.exp(z)
-    return (ez / xp.sum(ez, axis=-1, keepdims=True) - y2) * _scale(reduction, r.shape[0], 1)
+        g = -2.0 * (y2 - r) * _scale(reduction, *r.shape)
+    else:
+        ez = xp.exp(r - xp.max(r, axis=-1, keepdims=True))
+        g = (ez / xp.sum(ez, axis=-1, keepdims=True) - y2) * _scale(reduction, r.shape[0], 1)
+    return g[0] if single else g
 
 
 def output_target(r_L, y, lam, loss="mse", reduction="sum"):
@@ -141,6 +137,5 @@ def output_target(r_L, y, lam, loss="mse", reduction="sum"):
     array([0.5, 0. ])
     """
     lam = check_scalar(lam, "lam", low=0.0)
-    xp, r, y2, single = _prepare(r_L, y, loss, reduction)
-    out = r - lam * _gradient(xp, r, y2, loss, reduction)
-    return out[0] if single else out
+    g = loss_gradient(r_L, y, loss, reduction)
+    return as_array(r_L, "r_L") - lam * g
