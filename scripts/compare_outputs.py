@@ -4,8 +4,8 @@
         --figures OLD_FIGS NEW_FIGS [--tol 1e-12] [--top 15]
 
 * reports: every JSON number (bools included) at the same path in both files; keys that
-  hold timings or dates (``--ignore-key``, default: seconds, date, time_* and
-  *_seconds) are skipped, strings are not compared (they carry paths and timings);
+  hold timings, dates or the machine load (``--ignore-key``, default: seconds, date,
+  load_average, time_* and *_seconds) are skipped, strings are not compared (they carry paths and timings);
 * figures: every array of every ``*_data.npz`` present in either folder (``--glob`` for
   other files), element by element.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_IGNORE = ("seconds", "date", "time_*", "*_seconds", "seconds_*")
+DEFAULT_IGNORE = ("seconds", "date", "time_*", "*_seconds", "seconds_*", "load_average")
 
 
 def _ignored(key, patterns):
