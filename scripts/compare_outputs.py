@@ -5,7 +5,8 @@
 
 * reports: every JSON number (bools included) at the same path in both files; keys that
   hold timings, dates or the machine load (``--ignore-key``, default: seconds, date,
-  load_average, time_* and *_seconds) are skipped, strings are not compared (they carry paths and timings);
+  load_average, time_* and *_seconds) are skipped, strings are not compared (they carry
+  paths and timings);
 * figures: every array of every ``*_data.npz`` present in either folder (``--glob`` for
   other files), element by element.
 
