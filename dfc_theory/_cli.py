@@ -23,11 +23,9 @@ prints ``PROG: <message>`` instead; the status is 128 + its signal number either
 Messages are one line (newlines are folded); ``--debug`` anywhere on the command line
 (before a ``--``) lets every exception through with its traceback.
 
-Use: decorate ``main(argv=None)`` with :func:`command` (it then returns the exit status
-instead of raising, so tests can call it in-process), parse with :class:`ArgumentParser`
-(which lists ``--debug`` in ``--help``), check ``--out`` with :func:`check_output_folder`;
-code that reads files raises :class:`DataError` naming the file, or wraps the block in
-:func:`data_errors`.
+Use: decorate ``main(argv=None)`` with :func:`command`, parse with :class:`ArgumentParser`,
+check ``--out`` with :func:`check_output_folder`; code that reads files raises
+:class:`DataError` naming the file, or wraps the block in :func:`data_errors`.
 """
 from __future__ import annotations
 
@@ -60,9 +58,6 @@ class UsageError(SystemExit):
 
     def __init__(self, message):
         super().__init__(str(message))
-
-    def __str__(self):
-        return str(self.args[0]) if self.args else ""
 
 
 class DataError(ValueError):
@@ -97,8 +92,8 @@ class ArgumentParser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):
         ns, extra = self.parse_known_args(args, namespace)
         if extra:
-            options = [a for a in extra if a.startswith("-")]
-            what = "unknown option" if options else "unexpected argument"
+            what = ("unknown option" if any(a.startswith("-") for a in extra)
+                    else "unexpected argument")
             raise UsageError(f"{what}{'s' if len(extra) > 1 else ''}: {' '.join(extra)}")
         return ns
 
@@ -133,11 +128,9 @@ def classify(exc):
 
 def command(prog):
     """Decorator for a command's ``main(argv=None) -> int``: errors become one line on
-    stderr and an exit status (module docstring); the wrapped function returns it.
-
-    ``argv=None`` reads ``sys.argv[1:]``; ``--debug`` (before a ``--``) is removed from
-    it and switches the one-line errors off.  SIGTERM raises :class:`Interrupted` while
-    ``main`` runs (main thread only), so it ends like Ctrl-C: cleanly, with one line.
+    stderr and an exit status (module docstring), which the wrapped function returns (so
+    tests can call it in-process).  ``argv=None`` reads ``sys.argv[1:]``; ``--debug`` is
+    taken out of it.  SIGTERM raises :class:`Interrupted` while ``main`` runs (main thread).
     """
     def wrap(main):
         @functools.wraps(main)
@@ -145,8 +138,7 @@ def command(prog):
             argv = list(sys.argv[1:] if argv is None else argv)
             head = argv.index("--") if "--" in argv else len(argv)
             debug = DEBUG_FLAG in argv[:head]
-            if debug:
-                argv = [a for a in argv[:head] if a != DEBUG_FLAG] + argv[head:]
+            argv = [a for a in argv[:head] if a != DEBUG_FLAG] + argv[head:]
             try:
                 with signal_handlers(_raise_interrupted):  # SIGTERM ends like Ctrl-C
                     return main(argv)
@@ -161,9 +153,9 @@ def command(prog):
                     sigterm = status == 128 + signal.SIGTERM
                     text = _one_line(exc) or ("terminated (SIGTERM)" if sigterm
                                               else "interrupted")
-                    print(f"{prog}: {text}", file=sys.stderr, flush=True)
                 else:
-                    print(f"{prog}: error: {_message(exc)}", file=sys.stderr, flush=True)
+                    text = f"error: {_message(exc)}"
+                print(f"{prog}: {text}", file=sys.stderr, flush=True)
                 return status
         return run
     return wrap
@@ -226,9 +218,7 @@ def check_output_folder(path, option="--out"):
     if p.exists() and not p.is_dir():
         raise UsageError(f"{option}: {os.fspath(p)} exists and is not a folder")
     anc = p
-    while not anc.exists():
-        if anc.parent == anc:
-            break
+    while not anc.exists() and anc.parent != anc:
         anc = anc.parent
     if anc.exists() and not anc.is_dir():
         raise UsageError(f"{option}: {os.fspath(p)} lies inside {os.fspath(anc)}, "
