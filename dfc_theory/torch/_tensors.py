@@ -36,8 +36,8 @@ class Network(_network.Network):
                  dtype=None, device=None):
         if getattr(weights, "ndim", None) == 2:
             weights = [weights]
-        if len(weights) == 0:
-            raise ValueError("weights: need at least one layer")
+        if isinstance(weights, str) or not hasattr(weights, "__len__") or len(weights) == 0:
+            super().__init__(weights)  # not a non-empty sequence: raises the core's error
         first = as_array(weights[0], "weights[0] (W_1)", ndim=2, strict=True, tensor=True,
                          dtype=resolve_dtype(dtype), device=resolve_device(device))
         super().__init__([first] + list(weights[1:]), biases, activation, output_activation)
