@@ -214,15 +214,12 @@ def check_output_folder(path, option="--out"):
     """Check, before any work, that ``path`` is a folder that exists or can be created and
     written to; raise :class:`UsageError` naming ``option`` otherwise.  Creates nothing
     (a probe folder is made and removed in the nearest existing parent)."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise UsageError(f"{option}: {os.fspath(p)} exists and is not a folder")
-    anc = p
+    p = anc = Path(path)
     while not anc.exists() and anc.parent != anc:
         anc = anc.parent
     if anc.exists() and not anc.is_dir():
-        raise UsageError(f"{option}: {os.fspath(p)} lies inside {os.fspath(anc)}, "
-                         f"which is a file")
+        what = "exists and is not a folder" if anc == p else f"lies inside {anc}, which is a file"
+        raise UsageError(f"{option}: {p} {what}")
     try:
         probe = tempfile.mkdtemp(prefix=".write-check-", dir=anc)
     except OSError as exc:

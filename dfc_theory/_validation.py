@@ -89,16 +89,12 @@ def _tensor_kind(value, name, complex_ok):
 def _to_tensor(value, name, dtype, dev, complex_ok=False):
     import torch
     if not is_tensor(value):
-        arr = _numeric(value, name, complex_ok)
-        if dtype is None and arr.dtype.kind in "fc" and arr.dtype != np.float16:
-            dtype = getattr(torch, arr.dtype.name)  # float32/64, complex64/128 keep theirs
-        value = torch.from_numpy(np.array(arr, copy=True))
+        value = torch.from_numpy(np.array(_numeric(value, name, complex_ok), copy=True))
     elif _tensor_kind(value, name, complex_ok):
         dtype = None
     if dtype is None and not (value.is_floating_point() or value.dtype.is_complex):
-        dtype = torch.get_default_dtype()
-    return value.to(device=dev if dev is not None else value.device,
-                    dtype=dtype if dtype is not None else value.dtype)
+        dtype = torch.get_default_dtype()  # floating and complex inputs keep their dtype
+    return value.to(device=dev, dtype=dtype)
 
 
 def as_array(value, name, like=None, ndim=None, shape=None, allow_nonfinite=False,
