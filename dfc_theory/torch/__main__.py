@@ -128,9 +128,8 @@ def build_parser():
 
 
 def config_from_args(args):
-    kw = dict(method=args.method, feedback=args.feedback, dataset=args.dataset,
-              data_dir=args.data_dir, epochs=args.epochs, device=args.device,
-              dtype=args.dtype, n_train=args.n_train, log_every=args.log_every)
+    kw = {k: getattr(args, k) for k in ("method", "feedback", "dataset", "data_dir", "epochs",
+                                        "device", "dtype", "n_train", "log_every")}
     if args.sizes:
         kw["sizes"] = _sizes(args.sizes)
     kw.update(_parse_set(args.set))

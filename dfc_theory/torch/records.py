@@ -40,8 +40,7 @@ from .._methods import run_label as label  # the table label: "BP", "DFC (fixed)
 
 __all__ = ["SCHEMA", "RUNS_ENV", "PAPER_TABLE1", "PAPER_EPOCHS", "TABLE1_ROWS",
            "default_runs_dir", "environment", "record_name", "protocol", "write_record",
-           "finished_record", "load_records",
-           "summarize", "row_key", "label"]
+           "finished_record", "load_records", "summarize", "row_key", "label"]
 
 SCHEMA = "dfc-theory/run-record/1"
 #: environment variable naming the folder of run records (default ``runs``)
