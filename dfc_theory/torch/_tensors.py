@@ -6,7 +6,7 @@ import torch
 
 from .. import _dynamics, _network
 from .._backend import is_torch
-from .._validation import as_array, resolve_device, resolve_dtype
+from .._validation import as_array, check_type, resolve_device, resolve_dtype
 
 __all__ = ["Network", "DFCSystem"]
 
@@ -96,8 +96,6 @@ class DFCSystem(_dynamics.DFCSystem):
     @classmethod
     def from_numpy(cls, system, dtype=torch.float64, device=None):
         """The torch twin of a :class:`dfc_theory.DFCSystem`."""
-        if not isinstance(system, _dynamics.DFCSystem):
-            raise TypeError(f"system: expected a dfc_theory.DFCSystem, got "
-                            f"{type(system).__name__}")
+        check_type(system, "system", _dynamics.DFCSystem)
         net = Network.from_numpy(system.network, dtype=dtype, device=device)
         return cls(net, system.Q, system.controller)
