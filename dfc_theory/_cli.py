@@ -121,9 +121,7 @@ def classify(exc):
         return EXIT_USAGE
     if isinstance(exc, (DataError, OSError)):
         return EXIT_DATA
-    if isinstance(exc, (ValueError, TypeError)):
-        return EXIT_USAGE
-    return None
+    return EXIT_USAGE if isinstance(exc, (ValueError, TypeError)) else None
 
 
 def command(prog):
