@@ -23,11 +23,9 @@ prints ``PROG: <message>`` instead; the status is 128 + its signal number either
 Messages are one line (newlines are folded); ``--debug`` anywhere on the command line
 (before a ``--``) lets every exception through with its traceback.
 
-Use: decorate ``main(argv=None)`` with :func:`command` (it then returns the exit status
-instead of raising, so tests can call it in-process), parse with :class:`ArgumentParser`
-(which lists ``--debug`` in ``--help``), check ``--out`` with :func:`check_output_folder`;
-code that reads files raises :class:`DataError` naming the file, or wraps the block in
-:func:`data_errors`.
+Use: decorate ``main(argv=None)`` with :func:`command`, parse with :class:`ArgumentParser`,
+check ``--out`` with :func:`check_output_folder`; code that reads files raises
+:class:`DataError` naming the file, or wraps the block in :func:`data_errors`.
 """
 from __future__ import annotations
 
@@ -60,9 +58,6 @@ class UsageError(SystemExit):
 
     def __init__(self, message):
         super().__init__(str(message))
-
-    def __str__(self):
-        return str(self.args[0]) if self.args else ""
 
 
 class DataError(ValueError):
@@ -97,8 +92,8 @@ class ArgumentParser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):
         ns, extra = self.parse_known_args(args, namespace)
         if extra:
-            options = [a for a in extra if a.startswith("-")]
-            what = "unknown option" if options else "unexpected argument"
+            what = ("unknown option" if any(a.startswith("-") for a in extra)
+                    else "unexpected argument")
             raise UsageError(f"{what}{'s' if len(extra) > 1 else ''}: {' '.join(extra)}")
         return ns
 
@@ -126,18 +121,14 @@ def classify(exc):
         return EXIT_USAGE
     if isinstance(exc, (DataError, OSError)):
         return EXIT_DATA
-    if isinstance(exc, (ValueError, TypeError)):
-        return EXIT_USAGE
-    return None
+    return EXIT_USAGE if isinstance(exc, (ValueError, TypeError)) else None
 
 
 def command(prog):
     """Decorator for a command's ``main(argv=None) -> int``: errors become one line on
-    stderr and an exit status (module docstring); the wrapped function returns it.
-
-    ``argv=None`` reads ``sys.argv[1:]``; ``--debug`` (before a ``--``) is removed from
-    it and switches the one-line errors off.  SIGTERM raises :class:`Interrupted` while
-    ``main`` runs (main thread only), so it ends like Ctrl-C: cleanly, with one line.
+    stderr and an exit status (module docstring), which the wrapped function returns (so
+    tests can call it in-process).  ``argv=None`` reads ``sys.argv[1:]``; ``--debug`` is
+    taken out of it.  SIGTERM raises :class:`Interrupted` while ``main`` runs (main thread).
     """
     def wrap(main):
         @functools.wraps(main)
@@ -145,8 +136,7 @@ def command(prog):
             argv = list(sys.argv[1:] if argv is None else argv)
             head = argv.index("--") if "--" in argv else len(argv)
             debug = DEBUG_FLAG in argv[:head]
-            if debug:
-                argv = [a for a in argv[:head] if a != DEBUG_FLAG] + argv[head:]
+            argv = [a for a in argv[:head] if a != DEBUG_FLAG] + argv[head:]
             try:
                 with signal_handlers(_raise_interrupted):  # SIGTERM ends like Ctrl-C
                     return main(argv)
@@ -161,9 +151,9 @@ def command(prog):
                     sigterm = status == 128 + signal.SIGTERM
                     text = _one_line(exc) or ("terminated (SIGTERM)" if sigterm
                                               else "interrupted")
-                    print(f"{prog}: {text}", file=sys.stderr, flush=True)
                 else:
-                    print(f"{prog}: error: {_message(exc)}", file=sys.stderr, flush=True)
+                    text = f"error: {_message(exc)}"
+                print(f"{prog}: {text}", file=sys.stderr, flush=True)
                 return status
         return run
     return wrap
@@ -222,17 +212,12 @@ def check_output_folder(path, option="--out"):
     """Check, before any work, that ``path`` is a folder that exists or can be created and
     written to; raise :class:`UsageError` naming ``option`` otherwise.  Creates nothing
     (a probe folder is made and removed in the nearest existing parent)."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise UsageError(f"{option}: {os.fspath(p)} exists and is not a folder")
-    anc = p
-    while not anc.exists():
-        if anc.parent == anc:
-            break
+    p = anc = Path(path)
+    while not anc.exists() and anc.parent != anc:
         anc = anc.parent
     if anc.exists() and not anc.is_dir():
-        raise UsageError(f"{option}: {os.fspath(p)} lies inside {os.fspath(anc)}, "
-                         f"which is a file")
+        what = "exists and is not a folder" if anc == p else f"lies inside {anc}, which is a file"
+        raise UsageError(f"{option}: {p} {what}")
     try:
         probe = tempfile.mkdtemp(prefix=".write-check-", dir=anc)
     except OSError as exc:

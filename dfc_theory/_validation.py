@@ -34,10 +34,8 @@ def resolve_dtype(dtype):
     if dtype is None:
         return None
     import torch
-    if isinstance(dtype, torch.dtype) and dtype.is_floating_point:
-        return dtype
-    key = dtype if isinstance(dtype, str) else str(dtype)[6:] if isinstance(
-        dtype, torch.dtype) else np.dtype(dtype).name
+    key = (str(dtype)[len("torch."):] if isinstance(dtype, torch.dtype)
+           else dtype if isinstance(dtype, str) else np.dtype(dtype).name)
     key = {"float": "float32", "double": "float64"}.get(key, key)
     if key not in _DTYPES:
         raise ValueError(f"dtype: expected a floating dtype such as 'float32' or "
@@ -91,16 +89,12 @@ def _tensor_kind(value, name, complex_ok):
 def _to_tensor(value, name, dtype, dev, complex_ok=False):
     import torch
     if not is_tensor(value):
-        arr = _numeric(value, name, complex_ok)
-        if dtype is None and arr.dtype.kind in "fc" and arr.dtype != np.float16:
-            dtype = getattr(torch, arr.dtype.name)  # float32/64, complex64/128 keep theirs
-        value = torch.from_numpy(np.array(arr, copy=True))
+        value = torch.from_numpy(np.array(_numeric(value, name, complex_ok), copy=True))
     elif _tensor_kind(value, name, complex_ok):
         dtype = None
     if dtype is None and not (value.is_floating_point() or value.dtype.is_complex):
-        dtype = torch.get_default_dtype()
-    return value.to(device=dev if dev is not None else value.device,
-                    dtype=dtype if dtype is not None else value.dtype)
+        dtype = torch.get_default_dtype()  # floating and complex inputs keep their dtype
+    return value.to(device=dev, dtype=dtype)
 
 
 def as_array(value, name, like=None, ndim=None, shape=None, allow_nonfinite=False,
@@ -161,8 +155,7 @@ def as_batch(x, name, n, like=None):
     if single:
         arr = arr[None, :]
     if arr.shape[1] != n:
-        raise ValueError(f"{name}: expected shape (B, {n}) or ({n},), "
-                         f"got {tuple(np.shape(x)) if not is_tensor(x) else tuple(x.shape)}")
+        raise ValueError(f"{name}: expected shape (B, {n}) or ({n},), got {tuple(np.shape(x))}")
     return arr, single
 
 
@@ -179,7 +172,7 @@ def check_scalar(value, name, low=None, high=None, low_inclusive=True, high_incl
     (-0.0 becomes 0.0); ``optional`` lets None through."""
     if optional and value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
     value = float(value) + 0.0
     if not math.isfinite(value):
@@ -196,8 +189,7 @@ def check_scalar(value, name, low=None, high=None, low_inclusive=True, high_incl
 def check_int(value, name, low=1):
     """Check an integer >= ``low`` (bools rejected; an integral float such as 3.0 passes)
     and return it as int."""
-    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (numbers.Real,
-                                                                        np.integer))
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real)
     if not (ok and math.isfinite(value) and int(value) == value and value >= low):
         what = {1: "a positive integer", 0: "a non-negative integer"}.get(
             low, f"an integer >= {low}")

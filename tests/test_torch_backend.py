@@ -75,6 +75,13 @@ def test_entry_points_are_the_core_functions():
         dtt.DFCSystem(dt.Network.random([2, 2], seed=0), np.eye(2), dt.Controller(alpha=1))
 
 
+def test_torch_network_names_weights_that_are_not_a_nonempty_sequence():
+    # the core's message, not len()'s "object of type 'NoneType' has no len()"
+    for bad, exc in ((None, TypeError), (5, TypeError), ("abc", TypeError), ([], ValueError)):
+        with pytest.raises(exc, match="^weights: "):
+            dtt.Network(bad)
+
+
 def test_random_network_draws_the_same_numbers_as_numpy():
     a = dt.Network.random([7, 5, 3], seed=11, bias_scale=0.1)
     b = dtt.Network.random([7, 5, 3], seed=11, bias_scale=0.1, dtype=F64)

@@ -1,8 +1,7 @@
 """Full-scale DFC with PyTorch (optional: ``pip install 'dfc-theory[torch]'``; only this
 package imports torch): the core's one implementation on tensors, batched, on any device and
-dtype, the names here its entry points.  :class:`Network` and :class:`DFCSystem` hold
-tensors (``dtype`` and ``device`` follow the input unless given: float64 NumPy weights give
-float64 tensors).  Torch-only: autograd, data (:mod:`~dfc_theory.torch.data`), run records
+dtype, the names here its entry points (:class:`Network` says where its tensors live).
+Torch-only: autograd, data (:mod:`~dfc_theory.torch.data`), run records
 (:mod:`~dfc_theory.torch.records`) and the trainer (``python -m dfc_theory.torch --help``);
 SciPy parts (stability, ``simulate(method="ivp" | "linear")``, the feedback theory) stay
 NumPy-only.

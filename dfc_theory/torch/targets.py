@@ -1,5 +1,4 @@
 """Output targets r_L* = r_L^- - lambda dLoss/dr_L for tensors: the core's own
-(:mod:`dfc_theory.targets`; a torch loss stays differentiable)."""
-from ..targets import LOSSES, REDUCTIONS, loss_gradient, loss_value, output_target  # noqa: F401
-
-__all__ = ["loss_gradient", "loss_value", "output_target", "LOSSES", "REDUCTIONS"]
+(:mod:`dfc_theory.targets`, every public name; a torch loss stays differentiable)."""
+from ..targets import *  # noqa: F401,F403
+from ..targets import __all__  # noqa: F401
