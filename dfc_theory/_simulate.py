@@ -267,12 +267,13 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
     u_int = zeros(B, nL)
     e0 = target - r[-1]
     keep = record != "final"
+    U = E = RL = V = None
     if keep:
         U, E, RL = zeros(n_steps + 1, B, nL), zeros(n_steps + 1, B, nL), zeros(n_steps + 1, B, nL)
         U[0], E[0], RL[0] = u, e0, r[-1]
-        V = zeros(n_steps + 1, B, N) if record == "full" else None
-        if V is not None:
-            V[0] = fp.v_stacked
+    if record == "full":
+        V = zeros(n_steps + 1, B, N)
+        V[0] = fp.v_stacked
     steps_done = n_steps
     blew_up = False
     for k in range(n_steps):
@@ -318,12 +319,7 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
     conv, div, ratio, err_ratio = _convergence(system, target, fp.r[-1], v_final, u, e0,
                                                conv_tol, eps)
     t = dt * xp.arange(steps_done + 1, dtype=x2.dtype, device=device(x2))
-    if keep:
-        U, E, RL = U[:steps_done + 1], E[:steps_done + 1], RL[:steps_done + 1]
-        if V is not None:
-            V = V[:steps_done + 1]
-    else:
-        U = E = RL = V = None
+    U, E, RL, V = (None if a is None else a[:steps_done + 1] for a in (U, E, RL, V))
     return SimulationResult(t, U, E, RL, V, v_final, xp.concat(vff, axis=1), v_fb, u,
                             conv, div, ratio, err_ratio, steps_done, "euler",
                             {"blew_up": blew_up, "u_int_final": u_int})
@@ -364,9 +360,8 @@ def _unpack_traj(system, x2, target, Z, t, record, method, conv_tol, eps, info):
     conv, div, ratio, err_ratio = _convergence(system, target, r_ff, v[-1], u[-1], e[0],
                                                conv_tol, eps)
     keep = record != "final"
-    v_ff_final = net._basal(x2, v[-1])
     return SimulationResult(t, u if keep else None, e if keep else None, rL if keep else None,
-                            v if record == "full" else None, v[-1], v_ff_final,
+                            v if record == "full" else None, v[-1], net._basal(x2, v[-1]),
                             u[-1] @ system.Q.T, u[-1], conv, div, ratio, err_ratio,
                             T1 - 1, method, info)
 
@@ -395,9 +390,7 @@ def _ivp(system, x2, target, dt, n_steps, record, ivp_method, rtol, atol, conv_t
             return scipy.linalg.block_diag(*blocks)
         return scipy.sparse.block_diag(blocks, format="csc")
 
-    # explicit Runge-Kutta methods take no Jacobian (they would warn); solve_ivp's stepping
-    # and dense-output sampling at t_eval, with a budget of right-hand-side evaluations
-    kw = {"jac": jac} if ivp_method in ("Radau", "BDF", "LSODA") else {}
+    kw = {"jac": jac} if ivp_method in IVP_METHODS[:3] else {}  # explicit RK would warn
     # columns as solve_ivp returns them (the layout downstream BLAS calls see); times not
     # reached stay nan, so the flags say diverged; t = 0 too comes from the interpolant
     Y = np.full((B * M, len(t_eval)), np.nan)
