@@ -258,9 +258,7 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
         return xp.zeros(shape, dtype=x2.dtype, device=device(x2))
 
     fp = net._forward(x2)
-    v = list(fp.v)
-    r = [x2] + list(fp.r[1:])
-    vff = list(fp.v)
+    v, r, vff = list(fp.v), list(fp.r), list(fp.v)
     vff1 = fp.v[0]  # the input layer's drive W_1 x + b_1 never changes
     v_fb = zeros(B, N)
     u = zeros(B, nL)
@@ -278,16 +276,10 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
     blew_up = False
     for k in range(n_steps):
         e = target - r[-1]
-        if total:
-            u_int += h_u * (e - c.alpha * u)
-        else:
-            u_int += h_u * (e - c.alpha * u_int)
+        u_int += h_u * (e - c.alpha * (u if total else u_int))  # the leak acts on u or u_int
         u_new = u_int + c.k_p * e
         drive = (u_new if proactive else u) @ QT
-        if h_A == 1.0:
-            v_fb = drive
-        else:
-            v_fb = v_fb + h_A * (drive - v_fb)
+        v_fb = drive if h_A == 1.0 else v_fb + h_A * (drive - v_fb)
         if noisy:
             v_fb = v_fb + std * draw(k)
         src = r if inst_tx else list(r)  # r[t+1] as it is updated, or a snapshot of r[t]
