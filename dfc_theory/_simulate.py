@@ -138,10 +138,9 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
     ivp_method, rtol, atol : solve_ivp settings for ``"ivp"`` (``IVP_METHODS``; the implicit
         ones get the analytic Jacobian, sparse block-diagonal, dense for LSODA).
     max_nfev : int >= 1
-        ``"ivp"`` stops after this many right-hand-side evaluations (a trajectory that runs
-        into a singular point, e.g. I + k_p J Q singular in the instantaneous total-leak
-        system, would otherwise shrink its steps forever); the rest of the trajectory is
-        nan, so the run is flagged diverged, and ``info["message"]`` says why.
+        ``"ivp"`` stops after this many right-hand-side evaluations (else a trajectory into a
+        singular point, e.g. I + k_p J Q singular for tau_v = 0 and the "total" leak, shrinks
+        its steps forever); the rest is nan, flagged diverged, ``info["message"]`` says why.
     conv_tol, eps : float > 0, float >= 0
         The reference convergence test (module docstring).
     noise : array (n_steps, B, N), optional
@@ -235,7 +234,6 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
     L, B, nL, N = net.depth, x2.shape[0], net.n_out, net.n_total
     numpy = isinstance(x2, np.ndarray)
     WT = [w.T.copy() if numpy else w.T for w in net.weights]  # contiguous for NumPy's GEMMs
-    bs = net.biases
     phis = [net.phi(i).f for i in range(1, L + 1)]
     QT = system.Q.T.copy() if numpy else system.Q.T
     offs = np.cumsum([0] + net.sizes[1:]).tolist()
@@ -284,7 +282,7 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
             v_fb = v_fb + std * draw(k)
         src = r if inst_tx else list(r)  # r[t+1] as it is updated, or a snapshot of r[t]
         for i in range(L):
-            ff = vff1 if i == 0 else affine(src[i], WT[i], bs[i])
+            ff = vff1 if i == 0 else affine(src[i], WT[i], net.biases[i])
             vff[i] = ff
             if h_v == 1.0:
                 v[i] = ff + v_fb[:, sl[i]]
