@@ -138,9 +138,6 @@ def get_activation(name, argname="activation") -> Activation:
     """
     if isinstance(name, Activation):
         return name
-    try:
+    if isinstance(name, str) and name in ACTIVATIONS:
         return ACTIVATIONS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"{argname}: unknown name {name!r}; expected one of {sorted(ACTIVATIONS)}"
-        ) from None
+    raise ValueError(f"{argname}: unknown name {name!r}; expected one of {sorted(ACTIVATIONS)}")
