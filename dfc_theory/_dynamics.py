@@ -133,12 +133,11 @@ class DFCSystem:
         s = z[:, -nL:]
         if c.instantaneous:
             if c.leak == "integral" and c.k_p != 0.0:
-                raise ValueError("controller: the instantaneous system (tau_v = 0) with "
-                                 "leak='integral' needs k_p = 0 (u = u_int + k_p e(u) is implicit)")
-            u = s
-            v = net._forward(x2, u @ self.Q.T).v_stacked
+                raise ValueError("controller: the instantaneous system (tau_v = 0) with leak="
+                                 "'integral' needs k_p = 0 (u = u_int + k_p e(u) is implicit)")
+            v = net._forward(x2, s @ self.Q.T).v_stacked  # s = u
             r = net.rates(v)
-            return v, r, target - r[-1], u, s
+            return v, r, target - r[-1], s, s
         v = z[:, :-nL]
         r = net.rates(v)
         e = target - r[-1]

@@ -283,15 +283,14 @@ class Network:
         return tuple(phi.f(vi) for phi, vi in zip(self._phi, self.split(v_stacked)))
 
     def basal(self, x, v_stacked):
-        """Basal (feedforward) drive v_i^ff = W_i phi(v_{i-1}) + b_i at state v (B, N) -> (B, N)."""
+        """Basal (feedforward) drive v_i^ff = W_i phi(v_{i-1}) + b_i at v (B, N) -> (B, N)."""
         x2, _ = self._input(x)
         return self._basal(x2, self._stacked(v_stacked, "v", x2.shape[0], True))
 
     def _basal(self, x2, v):
         """:meth:`basal` of validated arrays."""
         r = (x2,) + self.rates(v)
-        return self.stack([affine(r[i], w.T, b)
-                           for i, (w, b) in enumerate(zip(self.weights, self.biases))])
+        return self.stack([affine(ri, w.T, b) for ri, w, b in zip(r, self.weights, self.biases)])
 
     def _v_blocks(self, x, v):
         """(per-layer pre-activations, rates r_0..r_{L-1}, single): feedforward at x or the
