@@ -31,9 +31,9 @@ class SteadyState:
     u : (B, n_L) control signal.
     v : (B, N) somatic pre-activations; ``r`` the rates r_0..r_L (tuple).
     v_ff : (B, N) basal drive W_i r_{i-1} + b_i at this state; ``delta_v`` v - v_ff (= Q u).
-    converged : (B,) bool, for every method: the exact residual is finite and within the
-        ``tol`` and ``atol`` of :func:`steady_state`; ``"simulate"`` also needs the reference
-        convergence test.
+    converged : (B,) bool, for every method: the exact residual is finite and at most
+        max(tol * max(1, ||r_L*||), atol) (``info``); ``"simulate"`` also needs the
+        reference convergence test.
     residual : (B,) ||alpha_eff u - r_L* + r_L||, the exact steady-state equation's residual.
     iterations : Newton iterations (or simulated steps); ``method`` the solver.
     abscissa : (B,) spectral abscissa of the linearised dynamics at this state
@@ -219,10 +219,9 @@ def _ssa(system, x2, target, thresh, J=None, delta_L=None, fp=None):
 
 
 def _newton(system, x2, target, thresh, max_iter, reuse_jacobian=True, J0=None):
-    """Damped Newton in u, batched, with chord steps under ``reuse_jacobian`` (see
-    :func:`steady_state`); the first iteration evaluates G = alpha I + J Q at u = 0 (from
-    ``J0`` when given), so its full step is the SSA solution (a backtracked step is not).
-    Only the samples still iterating are computed (index subsets)."""
+    """Damped Newton in u, batched, with chord steps under ``reuse_jacobian``; G = alpha I +
+    J Q is first evaluated at u = 0 (from ``J0`` when given), so the first full step is the
+    SSA solution (a backtracked one is not).  Only the samples still iterating are computed."""
     net, a, xp = system.network, system.controller.alpha_eff, system.xp
     B, nL = x2.shape[0], net.n_out
     I_L = eye(xp, nL, x2)
