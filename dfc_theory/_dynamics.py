@@ -221,9 +221,9 @@ class DFCSystem:
         Mv = -(eye(xp, N, z) - Jhat)
         offs = N - nL
         A = xp.zeros((B, N + nL, N + nL), dtype=z.dtype, device=device(z))
+        A[:, :N, N:] = self.Q / c.tau_v
         if c.leak == "integral":
             A[:, :N, :N] = (Mv - c.k_p * self.Q[None] @ JLo) / c.tau_v
-            A[:, :N, N:] = self.Q / c.tau_v
             A[:, N:, :N] = -JLo / c.tau_u
             A[:, N:, N:] = -c.alpha * I_L / c.tau_u
         else:
@@ -231,7 +231,6 @@ class DFCSystem:
             dvL = (-vL + net._basal(x2, v)[:, -nL:] + u @ QL.T) / c.tau_v
             d2 = net.phi(net.depth).d2f(vL) * dvL
             A[:, :N, :N] = Mv / c.tau_v
-            A[:, :N, N:] = self.Q / c.tau_v
             rowsL = Mv[:, offs:, :] / c.tau_v  # d(dv_L/dt)/dv
             A[:, N:, :N] = -JLo / c.tau_u - c.k_p * DL * rowsL
             A[:, N:, offs:N] -= c.k_p * (I_L[None] * d2[:, None, :])
