@@ -258,9 +258,7 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
     fp = net._forward(x2)
     v, r, vff = list(fp.v), list(fp.r), list(fp.v)
     vff1 = fp.v[0]  # the input layer's drive W_1 x + b_1 never changes
-    v_fb = zeros(B, N)
-    u = zeros(B, nL)
-    u_int = zeros(B, nL)
+    v_fb, u, u_int = zeros(B, N), zeros(B, nL), zeros(B, nL)
     e0 = target - r[-1]
     keep = record != "final"
     U = E = RL = V = None
@@ -270,8 +268,7 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
     if record == "full":
         V = zeros(n_steps + 1, B, N)
         V[0] = fp.v_stacked
-    steps_done = n_steps
-    blew_up = False
+    steps_done, blew_up = n_steps, False
     for k in range(n_steps):
         e = target - r[-1]
         u_int += h_u * (e - c.alpha * (u if total else u_int))  # the leak acts on u or u_int
@@ -420,13 +417,10 @@ def _linear(system, x2, target, dt, n_steps, record, conv_tol, eps):
     Aug[:, :M, M] = lin.c
     P = scipy.linalg.expm(Aug * dt)  # exact one-step propagator
     Z = np.empty((n_steps + 1, B, M))
-    w = np.zeros((B, M + 1))
-    w[:, :M] = system.initial_state(x2, target) - lin.z0
-    w[:, M] = 1.0
+    w = np.concatenate([system.initial_state(x2, target) - lin.z0, np.ones((B, 1))], axis=1)
     Z[0] = lin.z0 + w[:, :M]
     for k in range(n_steps):
         w = np.einsum("bij,bj->bi", P, w)
         Z[k + 1] = lin.z0 + w[:, :M]
-    t_eval = dt * np.arange(n_steps + 1)
-    return _unpack_traj(system, x2, target, Z, t_eval, record, "linear", conv_tol, eps,
-                        {"A": lin.A, "c": lin.c})
+    return _unpack_traj(system, x2, target, Z, dt * np.arange(n_steps + 1), record, "linear",
+                        conv_tol, eps, {"A": lin.A, "c": lin.c})
