@@ -372,8 +372,7 @@ class Network:
         for Ji, ri in zip(self._jacobian_blocks(vb), rb):
             B, nL, ni = Ji.shape
             outer = Ji[..., :, None] * ri[:, None, None, :]  # (B, n_L, n_i, n_{i-1})
-            blocks.append(outer.reshape(B, nL, ni * ri.shape[1]))
-            blocks.append(Ji)
+            blocks += [outer.reshape(B, nL, ni * ri.shape[1]), Ji]
         out = self.xp.concat(blocks, axis=-1)
         return out[0] if single else out
 
