@@ -4,12 +4,10 @@ reference) or PyTorch tensors (any dtype and device).
 
 A public function resolves its namespace ``xp`` once, from the arrays it owns (a network's
 weights) or is given; loops never resolve it again.  Here live the operations the standard
-lacks or that need a backend-specific route: :func:`solve` (least squares for singular
-matrices; the pytorch#142815 workaround), :func:`affine` (one ``addmm`` on torch),
-:func:`eigvals`, :func:`norm`, :func:`no_grad`, :func:`errstate`, :func:`to_numpy`.
-Random numbers come from NumPy generators (the standard has none; the Euler scheme on torch
-may use a ``torch.Generator``).  torch is imported only inside the functions that tensors
-reach, so importing this module never imports torch.
+lacks or that need a backend-specific route.  Random numbers come from NumPy generators (the
+standard has none; the Euler scheme on torch may use a ``torch.Generator``).  torch is
+imported only inside the functions that tensors reach, so importing this module never
+imports torch.
 """
 from __future__ import annotations
 
@@ -68,9 +66,8 @@ def solve(A, B):
 
     A singular matrix gets the least-squares (minimum-norm) solution instead of an error on
     both backends (NumPy: ``lstsq`` matrix by matrix; torch: ``solve_ex``, then the
-    pseudoinverse where LU failed); callers judge it by its residual.  On the CPU with several
-    torch threads, batches of matrices larger than :data:`LU_BATCH_BUG_SIZE` are solved one
-    by one (pytorch#142815).
+    pseudoinverse where LU failed); callers judge it by its residual.  Works around
+    pytorch#142815 (:data:`LU_BATCH_BUG_SIZE`).
     """
     if isinstance(A, np.ndarray):
         try:

@@ -56,18 +56,15 @@ class Controller:
 
     def __post_init__(self):
         for name in ("alpha", "k_p", "tau_v", "sigma", "tau_u", "tau_A"):
-            positive = name in ("tau_u", "tau_A")  # the others may be 0
-            object.__setattr__(self, name, check_scalar(getattr(self, name), name, low=0.0,
-                                                        low_inclusive=not positive,
-                                                        optional=name == "tau_A"))
+            value = check_scalar(getattr(self, name), name, low=0.0, optional=name == "tau_A",
+                                 low_inclusive=name not in ("tau_u", "tau_A"))  # both > 0
+            object.__setattr__(self, name, value)
         check_choice(self.leak, "leak", LEAKS)
 
     @property
     def alpha_eff(self) -> float:
-        """The leak seen at rest: e_ss = alpha_eff u_ss.
-
-        alpha_tilde = alpha / (1 + alpha k_p) for ``leak="integral"``, alpha for ``"total"``.
-        """
+        """The leak seen at rest, e_ss = alpha_eff u_ss: alpha_tilde = alpha / (1 + alpha k_p)
+        for ``leak="integral"``, alpha for ``"total"``."""
         if self.leak == "integral":
             return self.alpha / (1.0 + self.alpha * self.k_p)
         return self.alpha

@@ -16,7 +16,7 @@ import numpy as np
 from ._backend import device, eye, solve, to_numpy
 from ._controller import Controller
 from ._network import Network
-from ._validation import as_batch, check_type
+from ._validation import check_type
 
 __all__ = ["DFCSystem", "Linearisation"]
 
@@ -24,7 +24,7 @@ __all__ = ["DFCSystem", "Linearisation"]
 def batch_inputs(network, x, target):
     """(x2 (B, n_0), r_L* (B, n_L), single) in the network's namespace from inputs of shape
     (B, n_0) or (n_0,) and targets of shape (B, n_L), (1, n_L) or (n_L,)."""
-    x2, single = as_batch(x, "x", network.n_in, like=network.weights[0])
+    x2, single = network._input(x)
     t = network.convert(target, "target", ndim=(1, 2))
     t = t[None, :] if t.ndim == 1 else t
     if t.shape[1] != network.n_out or t.shape[0] not in (1, x2.shape[0]):
@@ -99,29 +99,22 @@ class DFCSystem:
         return n.n_out if self.controller.instantaneous else n.n_total + n.n_out
 
     def prepare(self, x, target):
-        """Validate and batch ``x`` (B, n_0) and ``target`` = r_L* (B, n_L) or (n_L,);
-        returns (x2, target2, single)."""
+        """(x2, target2, single): ``x`` and ``target`` = r_L* validated by :func:`batch_inputs`."""
         return batch_inputs(self.network, x, target)
 
     def initial_state(self, x, target=None):
         """z(0) = [v^-; s0]: the feedforward pass and a controller with no integrated error,
         s0 = u_int(0) = 0 ("integral"), or u(0+) = k_p delta_L ("total", the reference
         scheme's first step; 0 without ``target``)."""
-        net, xp = self.network, self.xp
-        x2, _ = as_batch(x, "x", net.n_in, like=net.weights[0])
-        s0 = xp.zeros((x2.shape[0], net.n_out), dtype=x2.dtype, device=device(x2))
-        c, fp = self.controller, net._forward(x2)
+        net, c = self.network, self.controller
+        fp = net._forward(net._input(x)[0])
+        s0 = self.xp.zeros_like(fp.output)
         if target is not None and c.leak == "total" and c.k_p:
-            _, t, _ = self.prepare(x2, target)
-            s0 = c.k_p * (t - fp.output)
-        if self.controller.instantaneous:
-            return s0
-        return xp.concat([fp.v_stacked, s0], axis=1)
+            s0 = c.k_p * (self.prepare(fp.r[0], target)[1] - fp.output)
+        return s0 if c.instantaneous else self.xp.concat([fp.v_stacked, s0], axis=1)
 
     def rest_state(self, ss, target):
-        """The dynamical state z of a steady state ``ss`` (batched): z = [v; s] with
-        s = u - k_p e for ``leak="integral"`` and s = u for ``"total"``; s alone for the
-        instantaneous system."""
+        """The dynamical state z = [v; s] (module docstring) of a steady state ``ss``, batched."""
         u, rL, v = (self.network.convert(a, name, ndim=(1, 2), allow_nonfinite=True)
                     for a, name in ((ss.u, "ss.u"), (ss.r_L, "ss.r_L"), (ss.v, "ss.v")))
         u, rL, v = (a if a.ndim == 2 else a[None] for a in (u, rL, v))
@@ -140,12 +133,11 @@ class DFCSystem:
         s = z[:, -nL:]
         if c.instantaneous:
             if c.leak == "integral" and c.k_p != 0.0:
-                raise ValueError("controller: the instantaneous system (tau_v = 0) with "
-                                 "leak='integral' needs k_p = 0 (u = u_int + k_p e(u) is implicit)")
-            u = s
-            v = net._forward(x2, u @ self.Q.T).v_stacked
+                raise ValueError("controller: the instantaneous system (tau_v = 0) with leak="
+                                 "'integral' needs k_p = 0 (u = u_int + k_p e(u) is implicit)")
+            v = net._forward(x2, s @ self.Q.T).v_stacked  # s = u
             r = net.rates(v)
-            return v, r, target - r[-1], u, s
+            return v, r, target - r[-1], s, s
         v = z[:, :-nL]
         r = net.rates(v)
         e = target - r[-1]
@@ -229,23 +221,20 @@ class DFCSystem:
         Mv = -(eye(xp, N, z) - Jhat)
         offs = N - nL
         A = xp.zeros((B, N + nL, N + nL), dtype=z.dtype, device=device(z))
+        A[:, :N, N:] = self.Q / c.tau_v
         if c.leak == "integral":
             A[:, :N, :N] = (Mv - c.k_p * self.Q[None] @ JLo) / c.tau_v
-            A[:, :N, N:] = self.Q / c.tau_v
             A[:, N:, :N] = -JLo / c.tau_u
             A[:, N:, N:] = -c.alpha * I_L / c.tau_u
         else:
-            vL = v[:, -nL:]
-            DL = D[-1]
-            dvL = (-vL + net._basal(x2, v)[:, -nL:] + u @ self.Q_blocks[-1].T) / c.tau_v
+            vL, DL, QL = v[:, -nL:], D[-1][:, :, None], self.Q_blocks[-1]
+            dvL = (-vL + net._basal(x2, v)[:, -nL:] + u @ QL.T) / c.tau_v
             d2 = net.phi(net.depth).d2f(vL) * dvL
             A[:, :N, :N] = Mv / c.tau_v
-            A[:, :N, N:] = self.Q / c.tau_v
             rowsL = Mv[:, offs:, :] / c.tau_v  # d(dv_L/dt)/dv
-            A[:, N:, :N] = -JLo / c.tau_u - c.k_p * DL[:, :, None] * rowsL
+            A[:, N:, :N] = -JLo / c.tau_u - c.k_p * DL * rowsL
             A[:, N:, offs:N] -= c.k_p * (I_L[None] * d2[:, None, :])
-            A[:, N:, N:] = -c.alpha * I_L / c.tau_u \
-                - c.k_p * DL[:, :, None] * self.Q_blocks[-1][None] / c.tau_v
+            A[:, N:, N:] = -c.alpha * I_L / c.tau_u - c.k_p * DL * QL[None] / c.tau_v
         return A
 
     def _instantaneous_jacobian(self, v):

@@ -3,8 +3,7 @@
 Batch first (DESIGN.md): per-layer tuples ``v[i-1]`` = v_i (B, n_i), i = 1..L, and
 ``r[i]`` = r_i, i = 0..L (r_0 = x); stacked vectors over all layers (output included) are
 (B, N), N = n_1 + ... + n_L; Jacobians (B, n_L, N); a single x (n_0,) squeezes the batch
-axis.  Parameters are read-only NumPy float64 arrays or torch tensors (any dtype and device,
-updatable in place by an optimizer); inputs are converted to them.
+axis.
 """
 from __future__ import annotations
 
@@ -84,8 +83,8 @@ class Network:
     ----------
     weights : sequence of arrays
         W_1..W_L, W_i of shape (n_i, n_{i-1}): array-likes (stored as read-only float64
-        arrays) or torch tensors (kept in their dtype and device; see
-        :class:`dfc_theory.torch.Network`).
+        arrays) or torch tensors (owned copies in their dtype and device, updatable in place
+        by an optimizer; see :class:`dfc_theory.torch.Network`).
     biases : sequence of arrays, optional
         b_1..b_L, b_i of shape (n_i,); zeros when omitted.
     activation : str or Activation
@@ -284,39 +283,36 @@ class Network:
         return tuple(phi.f(vi) for phi, vi in zip(self._phi, self.split(v_stacked)))
 
     def basal(self, x, v_stacked):
-        """Basal (feedforward) drive v_i^ff = W_i phi(v_{i-1}) + b_i at state v (B, N) -> (B, N)."""
+        """Basal (feedforward) drive v_i^ff = W_i phi(v_{i-1}) + b_i at v (B, N) -> (B, N)."""
         x2, _ = self._input(x)
         return self._basal(x2, self._stacked(v_stacked, "v", x2.shape[0], True))
 
     def _basal(self, x2, v):
         """:meth:`basal` of validated arrays."""
         r = (x2,) + self.rates(v)
-        return self.stack([affine(r[i], w.T, b)
-                           for i, (w, b) in enumerate(zip(self.weights, self.biases))])
+        return self.stack([affine(ri, w.T, b) for ri, w, b in zip(r, self.weights, self.biases)])
 
     def _v_blocks(self, x, v):
-        """(x2, per-layer pre-activations, rates r_0..r_{L-1}, single): feedforward at x or
-        the given stacked v."""
+        """(per-layer pre-activations, rates r_0..r_{L-1}, single): feedforward at x or the
+        given stacked v."""
         x2, single = self._input(x)
         if v is None:
             fp = self._forward(x2)
-            return x2, list(fp.v), list(fp.r[:-1]), single
+            return list(fp.v), list(fp.r[:-1]), single
         vb = list(self.split(self._stacked(v, "v", x2.shape[0])))
-        return x2, vb, [x2] + [phi.f(a) for phi, a in zip(self._phi[:-1], vb[:-1])], single
+        return vb, [x2] + [phi.f(a) for phi, a in zip(self._phi[:-1], vb[:-1])], single
 
     def _jacobian_blocks(self, vb):
         """J_i = d r_L / d v_i (B, n_L, n_i) from per-layer pre-activations (batched)."""
-        L = self.depth
         D = [phi.df(a) for phi, a in zip(self._phi, vb)]
         eye = self.xp.eye(self.n_out, dtype=self.dtype, device=self.device)
-        Js = [None] * L
-        Js[L - 1] = eye[None] * D[L - 1][:, None, :]
-        for i in range(L - 1, 0, -1):
+        Js = [eye[None] * D[-1][:, None, :]]  # J_L, then J_i = J_{i+1} W_{i+1} D_i in front
+        for i in range(self.depth - 1, 0, -1):
             # one (B n_L, n_{i+1}) x (n_{i+1}, n_i) GEMM instead of B small batched ones
-            B, nL, n_next = Js[i].shape
+            B, nL, n_next = Js[0].shape
             W = self.weights[i]  # explicit sizes: -1 is ambiguous for an empty batch
-            JW = (Js[i].reshape(B * nL, n_next) @ W).reshape(B, nL, W.shape[1])
-            Js[i - 1] = JW * D[i - 1][:, None, :]
+            JW = (Js[0].reshape(B * nL, n_next) @ W).reshape(B, nL, W.shape[1])
+            Js.insert(0, JW * D[i - 1][:, None, :])
         return Js
 
     def layer_jacobians(self, x, v=None):
@@ -325,7 +321,7 @@ class Network:
         J_L = D_L and J_i = J_{i+1} W_{i+1} D_i with D_i = diag(phi_i'(v_i)), evaluated at
         the feedforward pre-activations of ``x`` or at the given stacked ``v`` (B, N).
         """
-        _, vb, _, single = self._v_blocks(x, v)
+        vb, _, single = self._v_blocks(x, v)
         Js = self._jacobian_blocks(vb)
         return tuple(a[0] for a in Js) if single else tuple(Js)
 
@@ -351,7 +347,7 @@ class Network:
     def jacobian_product(self, x, M, v=None):
         """J M = sum_i J_i M_i, shape (B, n_L, k), for M (N, k) (e.g. J Q), at the
         feedforward state of ``x`` or at ``v`` (B, N), without forming the stacked J."""
-        _, vb, _, single = self._v_blocks(x, v)
+        vb, _, single = self._v_blocks(x, v)
         M = self.convert(M, "M", ndim=2)
         if M.shape[0] != self.n_total:
             raise ValueError(f"M: expected {self.n_total} rows, got shape {tuple(M.shape)}")
@@ -371,13 +367,12 @@ class Network:
         vec row-major (``W.ravel()``), so the block of W_i is J_i (x) r_{i-1}^T:
         d r_L[k] / d W_i[a, b] = J_i[k, a] r_{i-1}[b], and d r_L / d b_i = J_i.
         """
-        _, vb, rb, single = self._v_blocks(x, v)
+        vb, rb, single = self._v_blocks(x, v)
         blocks = []
         for Ji, ri in zip(self._jacobian_blocks(vb), rb):
             B, nL, ni = Ji.shape
             outer = Ji[..., :, None] * ri[:, None, None, :]  # (B, n_L, n_i, n_{i-1})
-            blocks.append(outer.reshape(B, nL, ni * ri.shape[1]))
-            blocks.append(Ji)
+            blocks += [outer.reshape(B, nL, ni * ri.shape[1]), Ji]
         out = self.xp.concat(blocks, axis=-1)
         return out[0] if single else out
 

@@ -138,10 +138,9 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
     ivp_method, rtol, atol : solve_ivp settings for ``"ivp"`` (``IVP_METHODS``; the implicit
         ones get the analytic Jacobian, sparse block-diagonal, dense for LSODA).
     max_nfev : int >= 1
-        ``"ivp"`` stops after this many right-hand-side evaluations (a trajectory that runs
-        into a singular point, e.g. I + k_p J Q singular in the instantaneous total-leak
-        system, would otherwise shrink its steps forever); the rest of the trajectory is
-        nan, so the run is flagged diverged, and ``info["message"]`` says why.
+        ``"ivp"`` stops after this many right-hand-side evaluations (else a trajectory into a
+        singular point, e.g. I + k_p J Q singular for tau_v = 0 and the "total" leak, shrinks
+        its steps forever); the rest is nan, flagged diverged, ``info["message"]`` says why.
     conv_tol, eps : float > 0, float >= 0
         The reference convergence test (module docstring).
     noise : array (n_steps, B, N), optional
@@ -235,7 +234,6 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
     L, B, nL, N = net.depth, x2.shape[0], net.n_out, net.n_total
     numpy = isinstance(x2, np.ndarray)
     WT = [w.T.copy() if numpy else w.T for w in net.weights]  # contiguous for NumPy's GEMMs
-    bs = net.biases
     phis = [net.phi(i).f for i in range(1, L + 1)]
     QT = system.Q.T.copy() if numpy else system.Q.T
     offs = np.cumsum([0] + net.sizes[1:]).tolist()
@@ -258,40 +256,30 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
         return xp.zeros(shape, dtype=x2.dtype, device=device(x2))
 
     fp = net._forward(x2)
-    v = list(fp.v)
-    r = [x2] + list(fp.r[1:])
-    vff = list(fp.v)
+    v, r, vff = list(fp.v), list(fp.r), list(fp.v)
     vff1 = fp.v[0]  # the input layer's drive W_1 x + b_1 never changes
-    v_fb = zeros(B, N)
-    u = zeros(B, nL)
-    u_int = zeros(B, nL)
+    v_fb, u, u_int = zeros(B, N), zeros(B, nL), zeros(B, nL)
     e0 = target - r[-1]
     keep = record != "final"
+    U = E = RL = V = None
     if keep:
         U, E, RL = zeros(n_steps + 1, B, nL), zeros(n_steps + 1, B, nL), zeros(n_steps + 1, B, nL)
         U[0], E[0], RL[0] = u, e0, r[-1]
-        V = zeros(n_steps + 1, B, N) if record == "full" else None
-        if V is not None:
-            V[0] = fp.v_stacked
-    steps_done = n_steps
-    blew_up = False
+    if record == "full":
+        V = zeros(n_steps + 1, B, N)
+        V[0] = fp.v_stacked
+    steps_done, blew_up = n_steps, False
     for k in range(n_steps):
         e = target - r[-1]
-        if total:
-            u_int += h_u * (e - c.alpha * u)
-        else:
-            u_int += h_u * (e - c.alpha * u_int)
+        u_int += h_u * (e - c.alpha * (u if total else u_int))  # the leak acts on u or u_int
         u_new = u_int + c.k_p * e
         drive = (u_new if proactive else u) @ QT
-        if h_A == 1.0:
-            v_fb = drive
-        else:
-            v_fb = v_fb + h_A * (drive - v_fb)
+        v_fb = drive if h_A == 1.0 else v_fb + h_A * (drive - v_fb)
         if noisy:
             v_fb = v_fb + std * draw(k)
         src = r if inst_tx else list(r)  # r[t+1] as it is updated, or a snapshot of r[t]
         for i in range(L):
-            ff = vff1 if i == 0 else affine(src[i], WT[i], bs[i])
+            ff = vff1 if i == 0 else affine(src[i], WT[i], net.biases[i])
             vff[i] = ff
             if h_v == 1.0:
                 v[i] = ff + v_fb[:, sl[i]]
@@ -318,12 +306,7 @@ def _euler(system, x2, target, dt, n_steps, record, inst_tx, proactive, seed, si
     conv, div, ratio, err_ratio = _convergence(system, target, fp.r[-1], v_final, u, e0,
                                                conv_tol, eps)
     t = dt * xp.arange(steps_done + 1, dtype=x2.dtype, device=device(x2))
-    if keep:
-        U, E, RL = U[:steps_done + 1], E[:steps_done + 1], RL[:steps_done + 1]
-        if V is not None:
-            V = V[:steps_done + 1]
-    else:
-        U = E = RL = V = None
+    U, E, RL, V = (None if a is None else a[:steps_done + 1] for a in (U, E, RL, V))
     return SimulationResult(t, U, E, RL, V, v_final, xp.concat(vff, axis=1), v_fb, u,
                             conv, div, ratio, err_ratio, steps_done, "euler",
                             {"blew_up": blew_up, "u_int_final": u_int})
@@ -364,9 +347,8 @@ def _unpack_traj(system, x2, target, Z, t, record, method, conv_tol, eps, info):
     conv, div, ratio, err_ratio = _convergence(system, target, r_ff, v[-1], u[-1], e[0],
                                                conv_tol, eps)
     keep = record != "final"
-    v_ff_final = net._basal(x2, v[-1])
     return SimulationResult(t, u if keep else None, e if keep else None, rL if keep else None,
-                            v if record == "full" else None, v[-1], v_ff_final,
+                            v if record == "full" else None, v[-1], net._basal(x2, v[-1]),
                             u[-1] @ system.Q.T, u[-1], conv, div, ratio, err_ratio,
                             T1 - 1, method, info)
 
@@ -395,9 +377,7 @@ def _ivp(system, x2, target, dt, n_steps, record, ivp_method, rtol, atol, conv_t
             return scipy.linalg.block_diag(*blocks)
         return scipy.sparse.block_diag(blocks, format="csc")
 
-    # explicit Runge-Kutta methods take no Jacobian (they would warn); solve_ivp's stepping
-    # and dense-output sampling at t_eval, with a budget of right-hand-side evaluations
-    kw = {"jac": jac} if ivp_method in ("Radau", "BDF", "LSODA") else {}
+    kw = {"jac": jac} if ivp_method in IVP_METHODS[:3] else {}  # explicit RK would warn
     # columns as solve_ivp returns them (the layout downstream BLAS calls see); times not
     # reached stay nan, so the flags say diverged; t = 0 too comes from the interpolant
     Y = np.full((B * M, len(t_eval)), np.nan)
@@ -437,13 +417,10 @@ def _linear(system, x2, target, dt, n_steps, record, conv_tol, eps):
     Aug[:, :M, M] = lin.c
     P = scipy.linalg.expm(Aug * dt)  # exact one-step propagator
     Z = np.empty((n_steps + 1, B, M))
-    w = np.zeros((B, M + 1))
-    w[:, :M] = system.initial_state(x2, target) - lin.z0
-    w[:, M] = 1.0
+    w = np.concatenate([system.initial_state(x2, target) - lin.z0, np.ones((B, 1))], axis=1)
     Z[0] = lin.z0 + w[:, :M]
     for k in range(n_steps):
         w = np.einsum("bij,bj->bi", P, w)
         Z[k + 1] = lin.z0 + w[:, :M]
-    t_eval = dt * np.arange(n_steps + 1)
-    return _unpack_traj(system, x2, target, Z, t_eval, record, "linear", conv_tol, eps,
-                        {"A": lin.A, "c": lin.c})
+    return _unpack_traj(system, x2, target, Z, dt * np.arange(n_steps + 1), record, "linear",
+                        conv_tol, eps, {"A": lin.A, "c": lin.c})

@@ -87,22 +87,15 @@ class SteadyState:
 
 
 def _state_at(system, x2, target, u, drive=None):
-    """Propagate v = forward(x, delta = Q u) and evaluate F(u); ``drive`` = W_1 x + b_1."""
+    """(rates r_0..r_L, v, F(u)) of v = forward(x, delta = Q u); ``drive`` = W_1 x + b_1."""
     fp = system.network._forward(x2, u @ system.Q.T, drive)
-    F = system.controller.alpha_eff * u - target + fp.r[-1]
-    return fp, fp.v_stacked, F
+    return fp.r, fp.v_stacked, system.controller.alpha_eff * u - target + fp.r[-1]
 
 
 def _jq(system, v_blocks):
     """J(v) Q = sum_i J_i Q_i, (B, n_L, n_L), one GEMM per layer and without forming the
     stacked J (B, n_L, N)."""
     return system.network._jacobian_product(list(v_blocks), [q.T for q in system.Q_blocks])
-
-
-def _within(xp, norm, thresh):
-    """Residuals that are finite and at most ``thresh`` (an overflowed target's thresh is
-    inf: an inf residual must still fail)."""
-    return xp.isfinite(norm) & (norm <= thresh)
 
 
 def _abscissa(system, x2, target, u, v, rL):
@@ -121,15 +114,13 @@ def _result(system, x2, target, u, thresh, iterations, method, state=None, drive
             ok=None):
     """Assemble a SteadyState at u; ``state`` = (rates r_0..r_L, v, F) at u when known;
     converged where the residual is within ``thresh`` (and ``ok``)."""
-    if state is None:
-        fp, v, F = _state_at(system, x2, target, u, drive)
-        r = fp.r
-    else:
-        r, v, F = state
+    r, v, F = _state_at(system, x2, target, u, drive) if state is None else state
     xp = system.xp
     dv = u @ system.Q.T
     norm = xp.linalg.vector_norm(F, axis=1)
-    conv = _within(xp, norm, thresh) if ok is None else _within(xp, norm, thresh) & ok
+    # finite: an overflowed target's thresh is inf, and an inf residual must still fail
+    conv = xp.isfinite(norm) & (norm <= thresh)
+    conv = conv if ok is None else conv & ok
     return SteadyState(u, v, tuple(r), v - dv, dv, conv, norm, iterations, method, {},
                        lambda: _abscissa(system, x2, target, u, v, r[-1]))
 
@@ -228,10 +219,9 @@ def _ssa(system, x2, target, thresh, J=None, delta_L=None, fp=None):
 
 
 def _newton(system, x2, target, thresh, max_iter, reuse_jacobian=True, J0=None):
-    """Damped Newton in u, batched, with chord steps under ``reuse_jacobian`` (see
-    :func:`steady_state`); the first iteration evaluates G = alpha I + J Q at u = 0 (from
-    ``J0`` when given), so its full step is the SSA solution (a backtracked step is not).
-    Only the samples still iterating are computed (index subsets)."""
+    """Damped Newton in u, batched, with chord steps under ``reuse_jacobian``; G = alpha I +
+    J Q is first evaluated at u = 0 (from ``J0`` when given), so the first full step is the
+    SSA solution (a backtracked one is not).  Only the samples still iterating are computed."""
     net, a, xp = system.network, system.controller.alpha_eff, system.xp
     B, nL = x2.shape[0], net.n_out
     I_L = eye(xp, nL, x2)
@@ -244,9 +234,9 @@ def _newton(system, x2, target, thresh, max_iter, reuse_jacobian=True, J0=None):
 
     norm_of = xp.linalg.vector_norm
     u = full((B, nL), 0.0)
-    fp, v, F = _state_at(system, x2, target, u)
-    drive = xp.asarray(fp.v[0], copy=True)  # W_1 x + b_1 (u = 0), reused by every propagation
-    r = [fp.r[0]] + [xp.asarray(a, copy=True) for a in fp.r[1:]]  # rates at the iterate
+    r, v, F = _state_at(system, x2, target, u)
+    drive = xp.asarray(net.split(v)[0], copy=True)  # W_1 x + b_1 (u = 0), for every propagation
+    r = [r[0]] + [xp.asarray(a, copy=True) for a in r[1:]]  # rates at the iterate
     norm = norm_of(F, axis=1)
     active = norm > thresh
     G = full((B, nL, nL), 0.0)
@@ -267,7 +257,7 @@ def _newton(system, x2, target, thresh, max_iter, reuse_jacobian=True, J0=None):
         s = full((step.shape[0],), 1.0)
         for _ in range(30):
             u_try = u[idx] - s[:, None] * step
-            fp_t, v_t, F_t = _state_at(system, x2[idx], target[idx], u_try, drive[idx])
+            r_t, v_t, F_t = _state_at(system, x2[idx], target[idx], u_try, drive[idx])
             n_t = norm_of(F_t, axis=1)
             ok = (n_t <= (1 - 1e-4 * s) * norm[idx]) | (n_t <= thresh[idx]) | (s < 1e-8)
             ok &= xp.isfinite(n_t)
@@ -278,8 +268,8 @@ def _newton(system, x2, target, thresh, max_iter, reuse_jacobian=True, J0=None):
             slow = ~(n_t <= norm[idx] / REFRESH_BELOW) | (s < 1)
         stale[idx] = slow
         u[idx], v[idx], F[idx], norm[idx] = u_try, v_t, F_t, n_t
-        for r_i, r_t in zip(r[1:], fp_t.r[1:]):
-            r_i[idx] = r_t
+        for r_i, r_new in zip(r[1:], r_t[1:]):
+            r_i[idx] = r_new
         active = (norm > thresh) & xp.isfinite(norm)
     res = _result(system, x2, target, u, thresh, it, "newton", state=(r, v, F))
     res.info["jacobian_evaluations"] = n_jac
@@ -299,14 +289,11 @@ def simulate_until_converged(system, x2, target, thresh, dt=None, chunk=1000,
     n = check_int(chunk, "chunk")
     max_steps = check_int(max_steps, "max_steps")
     while True:
-        res = simulate(system, x2, target, method="euler", dt=dt, n_steps=n, record="final",
+        sim = simulate(system, x2, target, method="euler", dt=dt, n_steps=n, record="final",
                        **kwargs)
         with errstate(xp, all="ignore"):
-            F = _state_at(system, x2, target, res.u_final)[2]
-            ok = res.converged & _within(xp, xp.linalg.vector_norm(F, axis=1), thresh)
-        if bool(xp.all(ok)) or bool(xp.any(res.diverged)) or n >= max_steps:
-            break
+            res = _result(system, x2, target, sim.u_final, thresh, sim.n_steps, "simulate",
+                          ok=sim.converged)
+        if bool(xp.all(res.converged)) or bool(xp.any(sim.diverged)) or n >= max_steps:
+            return res
         n = min(2 * n, max_steps)
-    with errstate(xp, all="ignore"):
-        return _result(system, x2, target, res.u_final, thresh, res.n_steps, "simulate",
-                       ok=res.converged)
