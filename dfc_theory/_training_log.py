@@ -65,9 +65,7 @@ class TrainingLog:
             with open(out / f"{name}_{kind}.csv", "w", newline="") as f:
                 w = csv.writer(f)
                 w.writerow(keys)
-                n = len(table[keys[0]]) if keys else 0
-                for k in range(n):
-                    w.writerow([_fmt(table[c][k]) for c in keys])
+                w.writerows([_fmt(v) for v in row] for row in zip(*table.values()))
         arrays = {f"b_{k}": np.asarray(v) for k, v in self.batch.items()}
         arrays.update({f"e_{k}": np.asarray(v) for k, v in self.epoch.items()})
         for i, (wt, b) in enumerate(zip(self.weights, self.biases), start=1):
@@ -205,9 +203,8 @@ def _log_row(config, network, Q, controller, x, y, target, result, B_fb):
 def _epoch_losses(network, data, config):
     red = "batch_mean" if config.reduction == "sum" else config.reduction
     out = {}
-    for split, (xx, yy) in {"train": (data.x_train, data.y_train),
-                            "val": (data.x_val, data.y_val),
-                            "test": (data.x_test, data.y_test)}.items():
+    for split in ("train", "val", "test"):
+        xx, yy = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
         out[f"{split}_loss"] = (loss_value(network.forward(xx).r[-1], yy, config.loss, red)
                                 if len(xx) else np.nan)
     return out

@@ -58,10 +58,9 @@ def _alignment_row(cfg, network, Q, controller, x, y, target, delta, fp, J, res,
                              cfg.rule, None))
     Qm = Q if Q is not None else (dfa_as_feedback(network, B_fb) if B_fb is not None else None)
     row["cond2"] = float(condition2_ratio(J, Qm).mean()) if Qm is not None else None
-    for key in ("angle_ssa_exact", "abscissa", "abscissa_inst", "descent_frac",
-                "descent_min_rel", "newton_converged", "converged", "diverged",
-                "metric_samples"):
-        row[key] = None
+    row.update(dict.fromkeys(("angle_ssa_exact", "abscissa", "abscissa_inst", "descent_frac",
+                              "descent_min_rel", "newton_converged", "converged", "diverged",
+                              "metric_samples")))
     row["samples"] = int(x.shape[0])
     if system is not None:
         row.update(_exact_metrics(cfg, network, Q, controller, x, y))

@@ -139,6 +139,7 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
     x_eval = data.x_train[:cfg.batch_size]
 
     def feedback_epochs(n, when):
+        """``n`` sleep-phase epochs, then the feedback metrics: the ``fb_log`` entry."""
         nonlocal Q
         t0 = time.perf_counter()
         for _ in range(n):
@@ -149,9 +150,9 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
                 else:
                     q_opt.step([-dQ])  # Q in place
         m = feedback_metrics(net, Q, x_eval, gammas=(cfg.gn_damping,), alpha=cfg.alpha_fb)
-        m = {"when": when, "epochs": n, "seconds": time.perf_counter() - t0, **m}
-        fb_log.append(m)
-        return m
+        fb_log.append({"when": when, "epochs": n,
+                       "seconds": time.perf_counter() - t0 if n else 0.0, **m})
+        return fb_log[-1]
 
     if cfg.method == "dfa":
         B_fb = dfa_feedback(net, seed=s_q, scale=cfg.dfa_scale)
@@ -163,9 +164,7 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
             fbcfg = cfg.feedback_config()
             q_opt = Adam([Q], cfg.lr_fb) if cfg.fb_optimizer == "adam" else None
             if saved is None:
-                fb_log.append({"when": "init", "epochs": 0, "seconds": 0.0,
-                               **feedback_metrics(net, Q, x_eval, gammas=(cfg.gn_damping,),
-                                                  alpha=cfg.alpha_fb)})
+                feedback_epochs(0, "init")
             if cfg.fb_pretrain_epochs and saved is None:
                 m = feedback_epochs(cfg.fb_pretrain_epochs, "pretrain")
                 say(f"feedback pre-training: {cfg.fb_pretrain_epochs} epochs in "
@@ -233,7 +232,6 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
         f"({len(data.x_train)} train), {cfg.sizes}, {device}/{cfg.dtype}")
     for ep in range(first, cfg.epochs + 1):
         t_ep = time.perf_counter()
-        step = (ep - 1) * n_batches
         fb_sec = 0.0
         if cfg.uses_feedback_learning and cfg.fb_epochs_per_epoch:
             fb_sec = feedback_epochs(cfg.fb_epochs_per_epoch, f"epoch {ep}")["seconds"]
@@ -243,7 +241,6 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
             if cfg.method == "bp" and not log_now:
                 loss = loss_value(net(x), y, cfg.loss, "batch_mean")
                 opt.step(torch.autograd.grad(loss, params))
-                step += 1
                 continue
             with torch.no_grad():
                 fp = net.forward(x)
@@ -261,14 +258,13 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
                 if log_now:
                     row = _alignment_row(cfg, net, Qb, controller, x, y, target, delta, fp, J,
                                          res, B_fb)
-                    record["alignment"].append({"epoch": ep, "batch": b, "step": step, **row})
+                    record["alignment"].append({"epoch": ep, "batch": b,
+                                                "step": (ep - 1) * n_batches + b, **row})
                 grads = [g for pair in zip(res.update.dW, res.update.db) for g in pair]
                 if not all(bool(torch.isfinite(g).all()) for g in grads):
                     skipped += 1
-                    step += 1
                     continue
             opt.step(grads, scale=-scale)
-            step += 1
             say(f"epoch {ep}: batch {b + 1}/{n_batches}", force=False)
         row = _epoch_row(net, data, cfg, ep)
         sec = time.perf_counter() - t_ep
