@@ -37,9 +37,7 @@ class RunSettings:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self):
-        d = dataclasses.asdict(self)
-        d["sizes"] = list(d["sizes"])
-        return d
+        return {**dataclasses.asdict(self), "sizes": list(self.sizes)}
 
 
 @dataclass(frozen=True)
@@ -158,8 +156,7 @@ class TrainingConfig(RunSettings):
     def from_dict(cls, d):
         d = dict(d)
         d["sizes"] = tuple(d["sizes"])
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
+        unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ValueError(f"config: unknown settings {unknown}")
         return cls(**d)

@@ -39,7 +39,8 @@ class TrainingLog:
         docstring plus ``epoch``, ``batch``, ``step``.
     epoch : dict of 1-D arrays (one entry per epoch, index 0 = before training):
         ``epoch``, ``train_loss``, ``val_loss``, ``test_loss``, ``time_forward``,
-        ``time_feedback``, ``converged``, ``diverged``, ``samples``, ``skipped``.
+        ``time_feedback``, ``converged``, ``diverged``, ``samples``, ``skipped``,
+        ``fb_failed`` (sleep phases that diverged), ``grad_norm`` (mean unclipped norm of G).
     meta : dict (label, seed, abscissa source, timings, notes).
     weights, biases, Q : final parameters.
     """
@@ -68,9 +69,8 @@ class TrainingLog:
                 w.writerows([_fmt(v) for v in row] for row in zip(*table.values()))
         arrays = {f"b_{k}": np.asarray(v) for k, v in self.batch.items()}
         arrays.update({f"e_{k}": np.asarray(v) for k, v in self.epoch.items()})
-        for i, (wt, b) in enumerate(zip(self.weights, self.biases), start=1):
-            arrays[f"W{i}"] = wt
-            arrays[f"b{i}"] = b
+        arrays.update({f"{k}{i}": a for i, pair in enumerate(zip(self.weights, self.biases), 1)
+                       for k, a in zip("Wb", pair)})
         if self.Q is not None:
             arrays["Q"] = self.Q
         arrays["config_json"] = np.array(json.dumps(self.config.to_dict()))
@@ -192,8 +192,7 @@ def _log_row(config, network, Q, controller, x, y, target, result, B_fb):
             conv, div = sim.converged, sim.diverged
         else:
             conv, div = result.converged, result.diverged
-        row["converged"] = int(np.sum(conv))
-        row["diverged"] = int(np.sum(div))
+        row.update(converged=int(np.sum(conv)), diverged=int(np.sum(div)))
     else:
         row.update(_no_abscissae(), abscissa=np.nan, abscissa_max=np.nan, converged=np.nan,
                    diverged=np.nan)

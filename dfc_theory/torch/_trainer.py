@@ -103,14 +103,12 @@ class _Files:
     def interrupted(self, cfg):
         """Mark the record interrupted (as far as the checkpoint goes); the message."""
         kept = ckpt.saved_run(self.checkpoint, self.identity)
-        done = kept[0]["state"]["epoch"] if kept else None
-        if kept is not None:
-            record = kept[0]["state"]["record"]
-            record["summary"] = {"status": "interrupted", "epochs_done": done}
-            self.write(record)
-        if done is None:
+        if kept is None:
             return f"{cfg.label} seed {self.identity['seed']} interrupted before its first " \
                    f"checkpoint (during the feedback pre-training): nothing kept"
+        record, done = kept[0]["state"]["record"], kept[0]["state"]["epoch"]
+        record["summary"] = {"status": "interrupted", "epochs_done": done}
+        self.write(record)
         where, how = ((f"{self.path} kept as it was (finished)", "--overwrite --resume")
                       if self.finished is not None else (f"{self.path} marked interrupted",
                                                          "--resume"))
@@ -287,12 +285,10 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
             break
     summ = rec.summarize(record["epochs"], cfg.task)
     paper_epochs = rec.PAPER_EPOCHS[cfg.dataset]
-    summ.update({"status": status, "epochs_done": len(record["epochs"]) - 1,
-                 "reduced_data": bool(data.reduced),
+    seconds = [e["seconds"] for e in record["epochs"][1:]]
+    summ.update({"status": status, "epochs_done": len(seconds), "reduced_data": bool(data.reduced),
                  "reduced_epochs": cfg.epochs < paper_epochs, "paper_epochs": paper_epochs,
                  "total_seconds": time.perf_counter() - t_start,
-                 "mean_epoch_seconds": float(np.mean([e["seconds"]
-                                                      for e in record["epochs"][1:]]))
-                 if len(record["epochs"]) > 1 else None})
+                 "mean_epoch_seconds": float(np.mean(seconds)) if seconds else None})
     record["summary"] = summ
     return record
