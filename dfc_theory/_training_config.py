@@ -1,6 +1,5 @@
-"""The settings of one student-teacher training run (:class:`TrainingConfig`; defaults: the
-paper's Fig 3, THEORY.md section 8).  Dependency-free; the loop is
-:mod:`dfc_theory._training_loop`, the logs :mod:`dfc_theory._training_log`."""
+"""The settings of one student-teacher training run (:class:`TrainingConfig`) and what the
+torch trainer's share (:class:`RunSettings`): dependency-free."""
 from __future__ import annotations
 
 import dataclasses

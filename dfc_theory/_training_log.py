@@ -1,6 +1,5 @@
-"""Logging of training runs: the metrics of one logged batch (module docstring of
-:mod:`dfc_theory.training`), per-epoch losses, and :class:`TrainingLog` with its CSV/NPZ
-files, so that figures can be redrawn without retraining."""
+"""Logging of training runs (the columns: :mod:`dfc_theory.training`): the metrics of one
+logged batch, per-epoch losses, and :class:`TrainingLog` with its CSV/NPZ files."""
 from __future__ import annotations
 
 import csv
@@ -107,10 +106,9 @@ def _fmt(v):
 
 
 def _abscissae(system, x, target):
-    """({"abs_<matrix>": mean, "abs_<matrix>_max": max, "abs_<matrix>_std", "abscissa",
-    "abscissa_max"}, source): spectral abscissae at the exact steady state over the batch;
-    "abscissa" is the system's own matrix (``A_system``: A_PI's spectrum for the "total"
-    leak).  The reference code's Fig 3E plots the batch mean."""
+    """(the abscissa columns, source) of a batch at the exact steady state: "abscissa" is the
+    system's own matrix (``A_system``: A_PI's spectrum for the "total" leak).  The reference
+    code's Fig 3E plots the batch mean."""
     out = _no_abscissae()
     try:
         mats = stability.system_matrices(system, x, target, at="steady_state")
@@ -138,12 +136,11 @@ def _no_abscissae():
 
 
 def alignment_row(network, x, fp, J, delta, upd, ssa, gamma, mn_rule, missing):
-    """The alignment columns of both training logs (the NumPy log's module docstring
-    :mod:`dfc_theory.training`; :mod:`dfc_theory.torch.records`): the angles of ``upd``
-    with the BP, damped Gauss-Newton and damped min-norm (signal ``mn_rule``) updates at the
-    forward pass ``fp`` (J its Jacobian, delta_L ``delta``) and with ``ssa``, whole and per
-    layer, and the two Condition-1 deviations; an angle without a reference or of a
-    non-finite ``upd`` is ``missing``."""
+    """The alignment columns of both training logs (:mod:`dfc_theory.training`,
+    :mod:`dfc_theory.torch.records`) at the forward pass ``fp`` (J its Jacobian, delta_L
+    ``delta``): the angles of ``upd`` with the BP, damped GN and damped min-norm (signal
+    ``mn_rule``) updates and ``ssa``, whole and per layer, and the two Condition-1
+    deviations; an angle without a reference or of a non-finite ``upd`` is ``missing``."""
     refs = {"bp": _bp(network, fp, delta), "gn": _gn(fp, network.split(J), delta, gamma),
             "mn": _min_norm(network, fp, J, delta, gamma, mn_rule), "ssa": ssa}
     xp, row = network.xp, {}

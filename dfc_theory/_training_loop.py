@@ -89,10 +89,10 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
     if data is None:
         data = student_teacher(n_in=c.sizes[0], n_out=c.sizes[-1], n_train=c.n_train,
                                n_val=c.n_val, n_test=c.n_test, seed=c.data_seed)
-    if data.x_train.shape[1] != c.sizes[0] or np.shape(data.y_train)[1] != c.sizes[-1]:
+    widths = (data.x_train.shape[1], np.shape(data.y_train)[1])
+    if widths != (c.sizes[0], c.sizes[-1]):
         raise ValueError(f"data: expected inputs of width {c.sizes[0]} and targets of width "
-                         f"{c.sizes[-1]}, got {data.x_train.shape[1]} and "
-                         f"{np.shape(data.y_train)[1]}")
+                         f"{c.sizes[-1]}, got {widths[0]} and {widths[1]}")
     label = run_label(c.method, c.feedback)
     identity = {"config": c.to_dict(), "seed": int(seed), "data": _digest(data)}
     saved = None if checkpoint is None else ckpt.start(checkpoint, identity, resume, overwrite)
@@ -187,6 +187,7 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
              f"resuming after epoch {st['epoch']} from ") + str(checkpoint))
     rows, epochs_rows = st["rows"], st["epochs"]
     n_batches = -(-data.x_train.shape[0] // c.batch_size)
+    simulated = c.method in ("dfc", "dfc-ss")  # counts of converged / diverged samples
     for ep in range(st["epoch"] + 1 if saved else 1, c.epochs + 1):
         t_fb, fb_failed = 0.0, 0
         feedback_epochs(c.fb_epochs_per_epoch)
@@ -220,11 +221,9 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
         t_fw = time.perf_counter() - t0
         feedback_epochs(c.fb_extra_epochs)
         er = {"epoch": ep, **_epoch_losses(network, data, c), "time_forward": t_fw,
-              "time_feedback": t_fb,
-              "converged": conv if c.method in ("dfc", "dfc-ss") else np.nan,
-              "diverged": div if c.method in ("dfc", "dfc-ss") else np.nan,
-              "samples": n_samp, "skipped": skipped, "fb_failed": fb_failed,
-              "grad_norm": float(np.mean(gnorms)) if gnorms else np.nan}
+              "time_feedback": t_fb, "converged": conv if simulated else np.nan,
+              "diverged": div if simulated else np.nan, "samples": n_samp, "skipped": skipped,
+              "fb_failed": fb_failed, "grad_norm": float(np.mean(gnorms)) if gnorms else np.nan}
         epochs_rows.append(er)
         save("running", ep)
         if progress and (ep == 1 or ep == c.epochs or ep % progress_every == 0):
