@@ -187,7 +187,7 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
              f"resuming after epoch {st['epoch']} from ") + str(checkpoint))
     rows, epochs_rows = st["rows"], st["epochs"]
     n_batches = -(-data.x_train.shape[0] // c.batch_size)
-    simulated = c.method in ("dfc", "dfc-ss")  # counts of converged / diverged samples
+    simulated = c.method in ("dfc", "dfc-ss")  # the forward phase counts converged samples
     for ep in range(st["epoch"] + 1 if saved else 1, c.epochs + 1):
         t_fb, fb_failed = 0.0, 0
         feedback_epochs(c.fb_epochs_per_epoch)
@@ -217,7 +217,7 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
                 network = network.with_params([w + d for w, d in zip(network.weights, W)],
                                               [bb + d for bb, d in zip(network.biases, bias)])
                 if Q is not None and c.feedback == "fixed" and c.fixed_mode == "recompute":
-                    Q = weight_product(network)  # the next batch's Q (and the log's)
+                    Q = weight_product(network)  # rebuilt: the next batch's Q (and the log's)
         t_fw = time.perf_counter() - t0
         feedback_epochs(c.fb_extra_epochs)
         er = {"epoch": ep, **_epoch_losses(network, data, c), "time_forward": t_fw,

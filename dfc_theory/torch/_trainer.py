@@ -197,11 +197,9 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
     if saved is None:
         record = {"schema": rec.SCHEMA, "seed": int(seed), "config": cfg.to_dict(),
                   "environment": rec.environment(device, dtype), "data": identity["data"],
-                  "epochs": [], "alignment": [], "feedback": fb_log,
-                  "summary": {"status": "running"}}
-        e0 = _epoch_row(net, data, cfg, 0)
-        e0.update({"seconds": 0.0, "fb_seconds": fb_log[-1]["seconds"] if fb_log else 0.0})
-        record["epochs"].append(e0)
+                  "epochs": [{**_epoch_row(net, data, cfg, 0), "seconds": 0.0,
+                              "fb_seconds": fb_log[-1]["seconds"] if fb_log else 0.0}],
+                  "alignment": [], "feedback": fb_log, "summary": {"status": "running"}}
         save(0)
         first = 1
     else:
