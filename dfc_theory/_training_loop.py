@@ -134,7 +134,6 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
              else xavier_normal(network, seed=s_q, scale=c.q_init_scale))
     rng = np.random.default_rng(s_shuffle)
     fb_seed = np.random.default_rng(s_fb + 1)
-    L = len(c.sizes) - 1
     say = Progress(label, progress, stream)
 
     def feedback_epochs(n):
@@ -178,8 +177,8 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
     else:
         meta, arrays = saved
         st = meta["state"]
-        network = network.with_params([arrays[f"W{i}"] for i in range(1, L + 1)],
-                                      [arrays[f"b{i}"] for i in range(1, L + 1)])
+        network = network.with_params([arrays[f"W{i}"] for i in range(1, network.depth + 1)],
+                                      [arrays[f"b{i}"] for i in range(1, network.depth + 1)])
         Q = arrays.get("Q")
         rng.bit_generator.state, fb_seed.bit_generator.state = st["rng"]
         t_start = time.perf_counter() - st["seconds"]
