@@ -34,8 +34,8 @@ class TrainingLog:
     Attributes
     ----------
     config : TrainingConfig
-    batch : dict of 1-D arrays (one entry per logged batch), keys listed in the module
-        docstring plus ``epoch``, ``batch``, ``step``.
+    batch : dict of 1-D arrays (one entry per logged batch), keys listed in
+        :mod:`dfc_theory.training` plus ``epoch``, ``batch``, ``step``, ``epoch_frac``.
     epoch : dict of 1-D arrays (one entry per epoch, index 0 = before training):
         ``epoch``, ``train_loss``, ``val_loss``, ``test_loss``, ``time_forward``,
         ``time_feedback``, ``converged``, ``diverged``, ``samples``, ``skipped``,
@@ -61,10 +61,9 @@ class TrainingLog:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         for kind, table in (("batches", self.batch), ("epochs", self.epoch)):
-            keys = list(table)
             with open(out / f"{name}_{kind}.csv", "w", newline="") as f:
                 w = csv.writer(f)
-                w.writerow(keys)
+                w.writerow(list(table))
                 w.writerows([_fmt(v) for v in row] for row in zip(*table.values()))
         arrays = {f"b_{k}": np.asarray(v) for k, v in self.batch.items()}
         arrays.update({f"e_{k}": np.asarray(v) for k, v in self.epoch.items()})
