@@ -24,10 +24,7 @@ def run_label(method, feedback="trained"):
     >>> run_label("dfc-ss", "fixed"), label_to_name(run_label("dfc-ss", "fixed"))
     ('DFC-SS (fixed)', 'dfc-ss_fixed')
     """
-    name = method.upper()
-    if method in DFC_METHODS and feedback == "fixed":
-        name += " (fixed)"
-    return name
+    return method.upper() + (" (fixed)" if method in DFC_METHODS and feedback == "fixed" else "")
 
 
 def label_to_name(label):

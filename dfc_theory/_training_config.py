@@ -1,6 +1,5 @@
-"""The settings of one student-teacher training run (:class:`TrainingConfig`; defaults: the
-paper's Fig 3, THEORY.md section 8).  Dependency-free; the loop is
-:mod:`dfc_theory._training_loop`, the logs :mod:`dfc_theory._training_log`."""
+"""The settings of one student-teacher training run (:class:`TrainingConfig`) and what the
+torch trainer's share (:class:`RunSettings`): dependency-free."""
 from __future__ import annotations
 
 import dataclasses
@@ -37,9 +36,7 @@ class RunSettings:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self):
-        d = dataclasses.asdict(self)
-        d["sizes"] = list(d["sizes"])
-        return d
+        return {**dataclasses.asdict(self), "sizes": list(self.sizes)}
 
 
 @dataclass(frozen=True)
@@ -158,8 +155,7 @@ class TrainingConfig(RunSettings):
     def from_dict(cls, d):
         d = dict(d)
         d["sizes"] = tuple(d["sizes"])
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
+        unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ValueError(f"config: unknown settings {unknown}")
         return cls(**d)

@@ -1,6 +1,5 @@
-"""Logging of training runs: the metrics of one logged batch (module docstring of
-:mod:`dfc_theory.training`), per-epoch losses, and :class:`TrainingLog` with its CSV/NPZ
-files, so that figures can be redrawn without retraining."""
+"""Logging of training runs (the columns: :mod:`dfc_theory.training`): the metrics of one
+logged batch, per-epoch losses, and :class:`TrainingLog` with its CSV/NPZ files."""
 from __future__ import annotations
 
 import csv
@@ -35,11 +34,12 @@ class TrainingLog:
     Attributes
     ----------
     config : TrainingConfig
-    batch : dict of 1-D arrays (one entry per logged batch), keys listed in the module
-        docstring plus ``epoch``, ``batch``, ``step``.
+    batch : dict of 1-D arrays (one entry per logged batch), keys listed in
+        :mod:`dfc_theory.training` plus ``epoch``, ``batch``, ``step``, ``epoch_frac``.
     epoch : dict of 1-D arrays (one entry per epoch, index 0 = before training):
         ``epoch``, ``train_loss``, ``val_loss``, ``test_loss``, ``time_forward``,
-        ``time_feedback``, ``converged``, ``diverged``, ``samples``, ``skipped``.
+        ``time_feedback``, ``converged``, ``diverged``, ``samples``, ``skipped``,
+        ``fb_failed`` (sleep phases that diverged), ``grad_norm`` (mean unclipped norm of G).
     meta : dict (label, seed, abscissa source, timings, notes).
     weights, biases, Q : final parameters.
     """
@@ -61,18 +61,14 @@ class TrainingLog:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         for kind, table in (("batches", self.batch), ("epochs", self.epoch)):
-            keys = list(table)
             with open(out / f"{name}_{kind}.csv", "w", newline="") as f:
                 w = csv.writer(f)
-                w.writerow(keys)
-                n = len(table[keys[0]]) if keys else 0
-                for k in range(n):
-                    w.writerow([_fmt(table[c][k]) for c in keys])
+                w.writerow(list(table))
+                w.writerows([_fmt(v) for v in row] for row in zip(*table.values()))
         arrays = {f"b_{k}": np.asarray(v) for k, v in self.batch.items()}
         arrays.update({f"e_{k}": np.asarray(v) for k, v in self.epoch.items()})
-        for i, (wt, b) in enumerate(zip(self.weights, self.biases), start=1):
-            arrays[f"W{i}"] = wt
-            arrays[f"b{i}"] = b
+        arrays.update({f"{k}{i}": a for i, pair in enumerate(zip(self.weights, self.biases), 1)
+                       for k, a in zip("Wb", pair)})
         if self.Q is not None:
             arrays["Q"] = self.Q
         arrays["config_json"] = np.array(json.dumps(self.config.to_dict()))
@@ -109,10 +105,9 @@ def _fmt(v):
 
 
 def _abscissae(system, x, target):
-    """({"abs_<matrix>": mean, "abs_<matrix>_max": max, "abs_<matrix>_std", "abscissa",
-    "abscissa_max"}, source): spectral abscissae at the exact steady state over the batch;
-    "abscissa" is the system's own matrix (``A_system``: A_PI's spectrum for the "total"
-    leak).  The reference code's Fig 3E plots the batch mean."""
+    """(the abscissa columns, source) of a batch at the exact steady state: "abscissa" is the
+    system's own matrix (``A_system``: A_PI's spectrum for the "total" leak).  The reference
+    code's Fig 3E plots the batch mean."""
     out = _no_abscissae()
     try:
         mats = stability.system_matrices(system, x, target, at="steady_state")
@@ -140,12 +135,11 @@ def _no_abscissae():
 
 
 def alignment_row(network, x, fp, J, delta, upd, ssa, gamma, mn_rule, missing):
-    """The alignment columns of both training logs (the NumPy log's module docstring
-    :mod:`dfc_theory.training`; :mod:`dfc_theory.torch.records`): the angles of ``upd``
-    with the BP, damped Gauss-Newton and damped min-norm (signal ``mn_rule``) updates at the
-    forward pass ``fp`` (J its Jacobian, delta_L ``delta``) and with ``ssa``, whole and per
-    layer, and the two Condition-1 deviations; an angle without a reference or of a
-    non-finite ``upd`` is ``missing``."""
+    """The alignment columns of both training logs (:mod:`dfc_theory.training`,
+    :mod:`dfc_theory.torch.records`) at the forward pass ``fp`` (J its Jacobian, delta_L
+    ``delta``): the angles of ``upd`` with the BP, damped GN and damped min-norm (signal
+    ``mn_rule``) updates and ``ssa``, whole and per layer, and the two Condition-1
+    deviations; an angle without a reference or of a non-finite ``upd`` is ``missing``."""
     refs = {"bp": _bp(network, fp, delta), "gn": _gn(fp, network.split(J), delta, gamma),
             "mn": _min_norm(network, fp, J, delta, gamma, mn_rule), "ssa": ssa}
     xp, row = network.xp, {}
@@ -194,8 +188,7 @@ def _log_row(config, network, Q, controller, x, y, target, result, B_fb):
             conv, div = sim.converged, sim.diverged
         else:
             conv, div = result.converged, result.diverged
-        row["converged"] = int(np.sum(conv))
-        row["diverged"] = int(np.sum(div))
+        row.update(converged=int(np.sum(conv)), diverged=int(np.sum(div)))
     else:
         row.update(_no_abscissae(), abscissa=np.nan, abscissa_max=np.nan, converged=np.nan,
                    diverged=np.nan)
@@ -205,9 +198,8 @@ def _log_row(config, network, Q, controller, x, y, target, result, B_fb):
 def _epoch_losses(network, data, config):
     red = "batch_mean" if config.reduction == "sum" else config.reduction
     out = {}
-    for split, (xx, yy) in {"train": (data.x_train, data.y_train),
-                            "val": (data.x_val, data.y_val),
-                            "test": (data.x_test, data.y_test)}.items():
+    for split in ("train", "val", "test"):
+        xx, yy = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
         out[f"{split}_loss"] = (loss_value(network.forward(xx).r[-1], yy, config.loss, red)
                                 if len(xx) else np.nan)
     return out

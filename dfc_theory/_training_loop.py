@@ -1,6 +1,5 @@
-"""The training loop of student-teacher runs (module docstring of :mod:`dfc_theory.training`):
-feedback pre-training, then per epoch feedback epochs, one forward epoch and extra feedback
-epochs; SGD with gradient-norm clipping; progress lines."""
+"""The training loop of student-teacher runs (schedule, step and logs: the module docstring
+of :mod:`dfc_theory.training`)."""
 from __future__ import annotations
 
 import hashlib
@@ -25,9 +24,8 @@ __all__ = ["train"]
 
 
 def _descent_step(upd, config: TrainingConfig):
-    """The step lr_eff * (-G_clipped) of one forward update (module docstring) as a
-    theta-ordered vector, G = -rule_scale * Delta theta per tensor, clipped per tensor or
-    globally; and the unclipped norm of G."""
+    """The step -lr_eff G_clipped of one forward update (:mod:`dfc_theory.training`) as a
+    theta-ordered vector, and the unclipped norm of G."""
     tensors = [-config.rule_scale * t for pair in zip(upd.dW, upd.db) for t in pair]
     norms = [float(np.linalg.norm(t)) for t in tensors]
     total = float(np.sqrt(np.sum(np.square(norms))))
@@ -91,10 +89,10 @@ def train(config: TrainingConfig, seed=0, data: Optional[Dataset] = None, progre
     if data is None:
         data = student_teacher(n_in=c.sizes[0], n_out=c.sizes[-1], n_train=c.n_train,
                                n_val=c.n_val, n_test=c.n_test, seed=c.data_seed)
-    if data.x_train.shape[1] != c.sizes[0] or np.shape(data.y_train)[1] != c.sizes[-1]:
+    widths = (data.x_train.shape[1], np.shape(data.y_train)[1])
+    if widths != (c.sizes[0], c.sizes[-1]):
         raise ValueError(f"data: expected inputs of width {c.sizes[0]} and targets of width "
-                         f"{c.sizes[-1]}, got {data.x_train.shape[1]} and "
-                         f"{np.shape(data.y_train)[1]}")
+                         f"{c.sizes[-1]}, got {widths[0]} and {widths[1]}")
     label = run_label(c.method, c.feedback)
     identity = {"config": c.to_dict(), "seed": int(seed), "data": _digest(data)}
     saved = None if checkpoint is None else ckpt.start(checkpoint, identity, resume, overwrite)
@@ -136,7 +134,6 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
              else xavier_normal(network, seed=s_q, scale=c.q_init_scale))
     rng = np.random.default_rng(s_shuffle)
     fb_seed = np.random.default_rng(s_fb + 1)
-    L = len(c.sizes) - 1
     say = Progress(label, progress, stream)
 
     def feedback_epochs(n):
@@ -169,9 +166,8 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
             t0 = time.perf_counter()
             Q = _train_feedback(network, Q, data.x_train, c, c.fb_pretrain_epochs, s_fb,
                                 c.lr_fb_init)
-            t_fb_total += time.perf_counter() - t0
-            say(f"feedback pre-training: {c.fb_pretrain_epochs} epochs in "
-                f"{time.perf_counter() - t0:.1f} s")
+            t_fb_total = time.perf_counter() - t0
+            say(f"feedback pre-training: {c.fb_pretrain_epochs} epochs in {t_fb_total:.1f} s")
         e0 = {"epoch": 0, **_epoch_losses(network, data, c), "time_forward": 0.0,
               "time_feedback": t_fb_total, "converged": np.nan, "diverged": np.nan,
               "samples": 0, "skipped": 0, "fb_failed": 0, "grad_norm": np.nan}
@@ -181,8 +177,8 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
     else:
         meta, arrays = saved
         st = meta["state"]
-        network = network.with_params([arrays[f"W{i}"] for i in range(1, L + 1)],
-                                      [arrays[f"b{i}"] for i in range(1, L + 1)])
+        network = network.with_params([arrays[f"W{i}"] for i in range(1, network.depth + 1)],
+                                      [arrays[f"b{i}"] for i in range(1, network.depth + 1)])
         Q = arrays.get("Q")
         rng.bit_generator.state, fb_seed.bit_generator.state = st["rng"]
         t_start = time.perf_counter() - st["seconds"]
@@ -190,28 +186,26 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
              f"resuming after epoch {st['epoch']} from ") + str(checkpoint))
     rows, epochs_rows = st["rows"], st["epochs"]
     n_batches = -(-data.x_train.shape[0] // c.batch_size)
+    simulated = c.method in ("dfc", "dfc-ss")  # the forward phase counts converged samples
     for ep in range(st["epoch"] + 1 if saved else 1, c.epochs + 1):
         t_fb, fb_failed = 0.0, 0
         feedback_epochs(c.fb_epochs_per_epoch)
         t0 = time.perf_counter()
         conv = div = n_samp = skipped = 0
         gnorms = []
-        step = (ep - 1) * n_batches
         for b, (x, y) in enumerate(data.batches(c.batch_size, seed=int(rng.integers(2**31)))):
             fp = network.forward(x)
             target = output_target(fp.r[-1], y, c.lam, c.loss, c.reduction)
-            Qb = weight_product(network) if (Q is not None and c.feedback == "fixed"
-                                              and c.fixed_mode == "recompute") else Q
-            res = forward_update(network, x, target, c.method, Q=Qb, controller=controller,
+            res = forward_update(network, x, target, c.method, Q=Q, controller=controller,
                                  rule=c.rule, dt=c.dt, n_steps=c.n_steps, dfa_feedback=B_fb)
             if res.converged is not None and c.method != "dfc-ssa":
                 conv += int(np.sum(res.converged))
                 div += int(np.sum(res.diverged))
             n_samp += x.shape[0]
             if _should_log(c, b):
-                row, src = _log_row(c, network, Qb, controller, x, y, target, res, B_fb)
+                row, src = _log_row(c, network, Q, controller, x, y, target, res, B_fb)
                 st["abscissa_source"] = st["abscissa_source"] or src
-                rows.append({"epoch": ep, "batch": b, "step": step,
+                rows.append({"epoch": ep, "batch": b, "step": (ep - 1) * n_batches + b,
                              "epoch_frac": ep - 1 + b / n_batches, **row})
             if not np.all(np.isfinite(res.update.vector())):
                 skipped += 1
@@ -222,16 +216,13 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
                 network = network.with_params([w + d for w, d in zip(network.weights, W)],
                                               [bb + d for bb, d in zip(network.biases, bias)])
                 if Q is not None and c.feedback == "fixed" and c.fixed_mode == "recompute":
-                    Q = weight_product(network)
-            step += 1
+                    Q = weight_product(network)  # rebuilt: the next batch's Q (and the log's)
         t_fw = time.perf_counter() - t0
         feedback_epochs(c.fb_extra_epochs)
         er = {"epoch": ep, **_epoch_losses(network, data, c), "time_forward": t_fw,
-              "time_feedback": t_fb,
-              "converged": conv if c.method in ("dfc", "dfc-ss") else np.nan,
-              "diverged": div if c.method in ("dfc", "dfc-ss") else np.nan,
-              "samples": n_samp, "skipped": skipped, "fb_failed": fb_failed,
-              "grad_norm": float(np.mean(gnorms)) if gnorms else np.nan}
+              "time_feedback": t_fb, "converged": conv if simulated else np.nan,
+              "diverged": div if simulated else np.nan, "samples": n_samp, "skipped": skipped,
+              "fb_failed": fb_failed, "grad_norm": float(np.mean(gnorms)) if gnorms else np.nan}
         epochs_rows.append(er)
         save("running", ep)
         if progress and (ep == 1 or ep == c.epochs or ep % progress_every == 0):
@@ -250,5 +241,4 @@ def _train(c, seed, data, label, saved, checkpoint, identity, progress, progress
             "feedback_epochs_failed": int(np.sum(epoch["fb_failed"])),
             "skipped_updates": int(np.sum(epoch["skipped"])),
             "fixed_mode": c.fixed_mode if c.feedback == "fixed" else None}
-    return TrainingLog(c, batch, epoch, meta, network.weights, network.biases,
-                       None if Q is None else np.asarray(Q))
+    return TrainingLog(c, batch, epoch, meta, network.weights, network.biases, Q)

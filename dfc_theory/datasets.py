@@ -123,10 +123,9 @@ def _raw_bytes(path):
                             f"early: {exc})") from exc
         except (OSError, zlib.error) as exc:
             raise DataError(f"{path}: corrupt gzip file ({exc})") from exc
-    if str(path).endswith(".gz"):
-        if data[:2] != b"\x00\x00":
-            raise DataError(f"{path}: not gzip-compressed although named .gz, and not an "
-                            f"IDX file either (first bytes {data[:4].hex() or 'none'})")
+    if str(path).endswith(".gz") and data[:2] != b"\x00\x00":
+        raise DataError(f"{path}: not gzip-compressed although named .gz, and not an IDX "
+                        f"file either (first bytes {data[:4].hex() or 'none'})")
     return data
 
 

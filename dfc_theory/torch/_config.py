@@ -96,22 +96,16 @@ class FullScaleConfig(RunSettings):
             check_choice(getattr(self, name), name, choices)
         if self.method not in DFC_METHODS:
             s(self, "feedback", None)
-        if self.sizes is None:
-            s(self, "sizes", default_sizes(self.dataset))
+        ssa, paper = self.method == "dfc-ssa", default_sizes(self.dataset)
+        for name, default in (("sizes", paper), ("epochs", rec.PAPER_EPOCHS[self.dataset]),
+                              ("metric_samples", 16 if self.dataset == "mnist_ae" else None),
+                              ("k_p", 0.0 if ssa else 2.0), ("tau_v", 0.005 if ssa else 0.2)):
+            if getattr(self, name) is None:
+                s(self, name, default)
         s(self, "sizes", tuple(int(n) for n in self.sizes))
-        if self.sizes[0] != 784 or (self.dataset != "mnist_ae" and self.sizes[-1] != 10) or \
-                (self.dataset == "mnist_ae" and self.sizes[-1] != 784):
-            raise ValueError(f"sizes: {self.dataset} needs 784 inputs and "
-                             f"{784 if self.dataset == 'mnist_ae' else 10} outputs, got "
-                             f"{list(self.sizes)}")
-        if self.epochs is None:
-            s(self, "epochs", rec.PAPER_EPOCHS[self.dataset])
-        if self.metric_samples is None and self.dataset == "mnist_ae":
-            s(self, "metric_samples", 16)  # n_L = 784: each exact metric costs B n_L^2 N
-        if self.k_p is None:
-            s(self, "k_p", 0.0 if self.method == "dfc-ssa" else 2.0)
-        if self.tau_v is None:
-            s(self, "tau_v", 0.005 if self.method == "dfc-ssa" else 0.2)
+        if (self.sizes[0], self.sizes[-1]) != (paper[0], paper[-1]):
+            raise ValueError(f"sizes: {self.dataset} needs {paper[0]} inputs and {paper[-1]} "
+                             f"outputs, got {list(self.sizes)}")
         for name in ("epochs", "batch_size", "n_steps", "n_steps_fb", "newton_max_iter") + \
                 (("metric_samples",) if self.metric_samples is not None else ()):
             check_int(getattr(self, name), name)

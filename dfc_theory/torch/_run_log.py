@@ -58,10 +58,9 @@ def _alignment_row(cfg, network, Q, controller, x, y, target, delta, fp, J, res,
                              cfg.rule, None))
     Qm = Q if Q is not None else (dfa_as_feedback(network, B_fb) if B_fb is not None else None)
     row["cond2"] = float(condition2_ratio(J, Qm).mean()) if Qm is not None else None
-    for key in ("angle_ssa_exact", "abscissa", "abscissa_inst", "descent_frac",
-                "descent_min_rel", "newton_converged", "converged", "diverged",
-                "metric_samples"):
-        row[key] = None
+    row.update(dict.fromkeys(("angle_ssa_exact", "abscissa", "abscissa_inst", "descent_frac",
+                              "descent_min_rel", "newton_converged", "converged", "diverged",
+                              "metric_samples")))
     row["samples"] = int(x.shape[0])
     if system is not None:
         row.update(_exact_metrics(cfg, network, Q, controller, x, y))
@@ -82,8 +81,7 @@ def _exact_metrics(cfg, network, Q, controller, x, y):
     for well-fitted samples far smaller, so in float32 v - v^ff and delta_L^T J Delta v would
     be rounding noise."""
     f64 = torch.float64
-    k = x.shape[0] if cfg.metric_samples is None else min(cfg.metric_samples, x.shape[0])
-    x, y = x[:k], y[:k]
+    x, y = x[:cfg.metric_samples], y[:cfg.metric_samples]  # None: all
     net = network.to(dtype=f64)
     Q64 = Q.to(f64)
     x64 = x.to(f64)
@@ -94,7 +92,7 @@ def _exact_metrics(cfg, network, Q, controller, x, y):
     target = fp.r[-1] + delta
     J = net.jacobian(x64)
     ss = steady_state(sys64, x64, target, method="newton", J=J, max_iter=cfg.newton_max_iter)
-    out = {"newton_converged": int(ss.converged.sum()), "metric_samples": int(k)}
+    out = {"newton_converged": int(ss.converged.sum()), "metric_samples": x.shape[0]}
     exact = rule_at_state(net, x64, ss.v, ss.v_ff, cfg.rule)
     ssa = steady_state(sys64, x64, target, method="ssa", J=J, delta_L=delta)
     out["angle_ssa_exact"] = angle(rule_at_state(net, x64, ssa.v, ssa.v_ff, cfg.rule), exact)

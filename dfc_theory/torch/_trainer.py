@@ -103,14 +103,12 @@ class _Files:
     def interrupted(self, cfg):
         """Mark the record interrupted (as far as the checkpoint goes); the message."""
         kept = ckpt.saved_run(self.checkpoint, self.identity)
-        done = kept[0]["state"]["epoch"] if kept else None
-        if kept is not None:
-            record = kept[0]["state"]["record"]
-            record["summary"] = {"status": "interrupted", "epochs_done": done}
-            self.write(record)
-        if done is None:
+        if kept is None:
             return f"{cfg.label} seed {self.identity['seed']} interrupted before its first " \
                    f"checkpoint (during the feedback pre-training): nothing kept"
+        record, done = kept[0]["state"]["record"], kept[0]["state"]["epoch"]
+        record["summary"] = {"status": "interrupted", "epochs_done": done}
+        self.write(record)
         where, how = ((f"{self.path} kept as it was (finished)", "--overwrite --resume")
                       if self.finished is not None else (f"{self.path} marked interrupted",
                                                          "--resume"))
@@ -139,6 +137,7 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
     x_eval = data.x_train[:cfg.batch_size]
 
     def feedback_epochs(n, when):
+        """``n`` sleep-phase epochs, then the feedback metrics: the ``fb_log`` entry."""
         nonlocal Q
         t0 = time.perf_counter()
         for _ in range(n):
@@ -149,9 +148,9 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
                 else:
                     q_opt.step([-dQ])  # Q in place
         m = feedback_metrics(net, Q, x_eval, gammas=(cfg.gn_damping,), alpha=cfg.alpha_fb)
-        m = {"when": when, "epochs": n, "seconds": time.perf_counter() - t0, **m}
-        fb_log.append(m)
-        return m
+        fb_log.append({"when": when, "epochs": n,
+                       "seconds": time.perf_counter() - t0 if n else 0.0, **m})
+        return fb_log[-1]
 
     if cfg.method == "dfa":
         B_fb = dfa_feedback(net, seed=s_q, scale=cfg.dfa_scale)
@@ -163,9 +162,7 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
             fbcfg = cfg.feedback_config()
             q_opt = Adam([Q], cfg.lr_fb) if cfg.fb_optimizer == "adam" else None
             if saved is None:
-                fb_log.append({"when": "init", "epochs": 0, "seconds": 0.0,
-                               **feedback_metrics(net, Q, x_eval, gammas=(cfg.gn_damping,),
-                                                  alpha=cfg.alpha_fb)})
+                feedback_epochs(0, "init")
             if cfg.fb_pretrain_epochs and saved is None:
                 m = feedback_epochs(cfg.fb_pretrain_epochs, "pretrain")
                 say(f"feedback pre-training: {cfg.fb_pretrain_epochs} epochs in "
@@ -200,11 +197,9 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
     if saved is None:
         record = {"schema": rec.SCHEMA, "seed": int(seed), "config": cfg.to_dict(),
                   "environment": rec.environment(device, dtype), "data": identity["data"],
-                  "epochs": [], "alignment": [], "feedback": fb_log,
-                  "summary": {"status": "running"}}
-        e0 = _epoch_row(net, data, cfg, 0)
-        e0.update({"seconds": 0.0, "fb_seconds": fb_log[-1]["seconds"] if fb_log else 0.0})
-        record["epochs"].append(e0)
+                  "epochs": [{**_epoch_row(net, data, cfg, 0), "seconds": 0.0,
+                              "fb_seconds": fb_log[-1]["seconds"] if fb_log else 0.0}],
+                  "alignment": [], "feedback": fb_log, "summary": {"status": "running"}}
         save(0)
         first = 1
     else:
@@ -233,7 +228,6 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
         f"({len(data.x_train)} train), {cfg.sizes}, {device}/{cfg.dtype}")
     for ep in range(first, cfg.epochs + 1):
         t_ep = time.perf_counter()
-        step = (ep - 1) * n_batches
         fb_sec = 0.0
         if cfg.uses_feedback_learning and cfg.fb_epochs_per_epoch:
             fb_sec = feedback_epochs(cfg.fb_epochs_per_epoch, f"epoch {ep}")["seconds"]
@@ -243,7 +237,6 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
             if cfg.method == "bp" and not log_now:
                 loss = loss_value(net(x), y, cfg.loss, "batch_mean")
                 opt.step(torch.autograd.grad(loss, params))
-                step += 1
                 continue
             with torch.no_grad():
                 fp = net.forward(x)
@@ -261,14 +254,13 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
                 if log_now:
                     row = _alignment_row(cfg, net, Qb, controller, x, y, target, delta, fp, J,
                                          res, B_fb)
-                    record["alignment"].append({"epoch": ep, "batch": b, "step": step, **row})
+                    record["alignment"].append({"epoch": ep, "batch": b,
+                                                "step": (ep - 1) * n_batches + b, **row})
                 grads = [g for pair in zip(res.update.dW, res.update.db) for g in pair]
                 if not all(bool(torch.isfinite(g).all()) for g in grads):
                     skipped += 1
-                    step += 1
                     continue
             opt.step(grads, scale=-scale)
-            step += 1
             say(f"epoch {ep}: batch {b + 1}/{n_batches}", force=False)
         row = _epoch_row(net, data, cfg, ep)
         sec = time.perf_counter() - t_ep
@@ -291,12 +283,10 @@ def _train(cfg, seed, data, device, dtype, identity, run, say, t_start):
             break
     summ = rec.summarize(record["epochs"], cfg.task)
     paper_epochs = rec.PAPER_EPOCHS[cfg.dataset]
-    summ.update({"status": status, "epochs_done": len(record["epochs"]) - 1,
-                 "reduced_data": bool(data.reduced),
+    seconds = [e["seconds"] for e in record["epochs"][1:]]
+    summ.update({"status": status, "epochs_done": len(seconds), "reduced_data": bool(data.reduced),
                  "reduced_epochs": cfg.epochs < paper_epochs, "paper_epochs": paper_epochs,
                  "total_seconds": time.perf_counter() - t_start,
-                 "mean_epoch_seconds": float(np.mean([e["seconds"]
-                                                      for e in record["epochs"][1:]]))
-                 if len(record["epochs"]) > 1 else None})
+                 "mean_epoch_seconds": float(np.mean(seconds)) if seconds else None})
     record["summary"] = summ
     return record
