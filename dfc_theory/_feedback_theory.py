@@ -4,8 +4,7 @@ closed-form fixed point, fixed-point solver, damped-pseudoinverse fit.  NumPy/Sc
 
 For a linear network (or any network as sigma -> 0, linearised at the feedforward state)
 the sleep phase is a linear Gaussian process: E[dQ] is exact and independent of sigma.  In
-the ideal setting (tau_v -> 0, k_p = 0, tau_u = 1, tau_A = dt -> 0, uniform noise), with
-G = J J^T and A = J Q + alpha I,
+the setting of :func:`closed_form_feedback`, with G = J J^T and A = J Q + alpha I,
 
     du = -A u dt - sigma J dW,      E[dQ] = J^T - Q (S + beta I),
     S = time average of Sigma(t) / sigma^2,   A Sigma + Sigma A^T = sigma^2 G (stationary);
@@ -270,7 +269,7 @@ def _h_finite(g, alpha, beta, T):
 def closed_form_feedback(J, alpha, beta, horizon=np.inf):
     """OUR closed-form fixed point of the expected feedback rule, Q* = J^T h(J J^T).
 
-    Setting (module docstring): linear network, tau_v -> 0, k_p = 0, tau_u = 1,
+    Setting (derived in the module docstring): linear network, tau_v -> 0, k_p = 0, tau_u = 1,
     instantaneous apical compartment, white noise in v_fb with the rule's 1 / sigma^2
     scaling, weight decay beta > 0, dt -> 0.
 
