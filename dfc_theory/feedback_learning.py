@@ -1,8 +1,7 @@
 """Learning the feedback weights Q in a noisy "sleep" phase (THEORY.md sections 4, Theorem 6,
 and 6): the Monte Carlo rule (:func:`feedback_update`) and feedback training, for NumPy and
-torch networks.  The rule's theory (expected update, our closed-form fixed point, the
-fixed-point solver, the damped-pseudoinverse fit) lives in :mod:`dfc_theory._feedback_theory`
-(NumPy/SciPy only) and is re-exported here; the settings are :class:`FeedbackConfig`.
+torch networks.  The rule's theory (our closed form among it) lives in the NumPy/SciPy-only
+:mod:`dfc_theory._feedback_theory`, re-exported here; the settings are :class:`FeedbackConfig`.
 """
 
 from __future__ import annotations
