@@ -270,7 +270,7 @@ def closed_form_feedback(J, alpha, beta, horizon=np.inf):
     """OUR closed-form fixed point of the expected feedback rule, Q* = J^T h(J J^T).
 
     Setting (derived in the module docstring): linear network, tau_v -> 0, k_p = 0, tau_u = 1,
-    instantaneous apical compartment, white noise in v_fb with the rule's 1 / sigma^2
+    instantaneous apical compartment, uniform white noise in v_fb with the rule's 1 / sigma^2
     scaling, weight decay beta > 0, dt -> 0.
 
     Parameters
