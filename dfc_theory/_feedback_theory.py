@@ -4,8 +4,7 @@ closed-form fixed point, fixed-point solver, damped-pseudoinverse fit.  NumPy/Sc
 
 For a linear network (or any network as sigma -> 0, linearised at the feedforward state)
 the sleep phase is a linear Gaussian process: E[dQ] is exact and independent of sigma.  In
-the ideal setting (tau_v -> 0, k_p = 0, tau_u = 1, tau_A = dt -> 0, uniform noise), with
-G = J J^T and A = J Q + alpha I,
+the setting of :func:`closed_form_feedback`, with G = J J^T and A = J Q + alpha I,
 
     du = -A u dt - sigma J dW,      E[dQ] = J^T - Q (S + beta I),
     S = time average of Sigma(t) / sigma^2,   A Sigma + Sigma A^T = sigma^2 G (stationary);
@@ -36,11 +35,19 @@ __all__ = ["expected_feedback_update", "closed_form_h", "closed_form_feedback",
 
 
 def _check_inputs(network, Q, x, config):
+    """(Q, batched x, config), ``config=None`` meaning ``FeedbackConfig()``."""
     check_type(network, "network", Network)
-    check_type(config, "config", FeedbackConfig)
+    config = FeedbackConfig() if config is None else check_type(config, "config", FeedbackConfig)
     Q = network.convert(Q, "Q", shape=(network.n_total, network.n_out))
     x2 = check_nonempty(network._input(x)[0], "x", "the batch-averaged feedback update")
-    return Q, x2
+    return Q, x2, config
+
+
+def _rule_output(corr, Q, config, return_info, **info):
+    """dQ = -corr / sigma_fb^2 - decay(Q) of the feedback rule, with its info dict if asked."""
+    decay = config.decay_term(Q)
+    dQ = -corr / config.sigma_fb ** 2 - decay
+    return (dQ, {"correlation": corr, "decay": decay, **info}) if return_info else dQ
 
 
 def _linear_step(network, Q, D, config, z, xi):
@@ -88,8 +95,7 @@ def expected_feedback_update(network, Q, x, config=None, return_info=False):
     Parameters and returns as :func:`feedback_update` (``return_info`` adds ``correlation``
     and ``covariance_final``, the per-sample C_K).
     """
-    config = FeedbackConfig() if config is None else config
-    Q, x2 = _check_inputs(network, Q, x, config)
+    Q, x2, config = _check_inputs(network, Q, x, config)
     nL, N, B = network.n_out, network.n_total, x2.shape[0]
     d = 2 * nL + 2 * N
     fp = network._forward(x2)
@@ -118,11 +124,7 @@ def expected_feedback_update(network, Q, x, config=None, return_info=False):
                 f"fluctuations grew 1e8-fold within {k + 1} steps); check Condition 3 "
                 f"(Re eig(J Q) > -alpha_fb = {-config.alpha_fb}) and dt_fb")
     corr = np.mean(S[:, 2 * nL:2 * nL + N, :] @ MuT, axis=0) / (K - 1)  # P_fb S M^T P_u^T
-    decay = config.decay_term(Q)
-    dQ = -corr / config.sigma_fb ** 2 - decay
-    if return_info:
-        return dQ, {"correlation": corr, "decay": decay, "covariance_final": C}
-    return dQ
+    return _rule_output(corr, Q, config, return_info, covariance_final=C)
 
 
 @dataclass(frozen=True)
@@ -192,11 +194,12 @@ def fit_damped_gamma(Q, J, average="angle", log10_range=(-8.0, 8.0)):
         scale = np.sum(Q * JT, axis=(-2, -1)) / np.sum(JT * JT, axis=(-2, -1))
         return DampedFit(float("nan"), a, float(np.mean(scale)), a, a)
 
-    def angle_of(gammas):
+    def family(gammas):
         fam = damped_pinv_family(J, gammas)
-        if J.ndim == 3 and average == "matrix":
-            fam = fam.mean(axis=1)
-        a = angle(Q, fam, matrices=True)
+        return fam.mean(axis=1) if J.ndim == 3 and average == "matrix" else fam
+
+    def angle_of(gammas):
+        a = angle(Q, family(gammas), matrices=True)
         return a.mean(axis=-1) if a.ndim == 2 else a
 
     grid = 10.0 ** np.arange(lo, hi + 1e-9, 0.1)
@@ -214,9 +217,7 @@ def fit_damped_gamma(Q, J, average="angle", log10_range=(-8.0, 8.0)):
                                              method="bounded", options={"xatol": 1e-6})
         gamma, best = (10.0 ** res.x, float(res.fun)) if res.fun <= a_grid[k] \
             else (grid[k], a_grid[k])
-    P = damped_pinv_family(J, [gamma])[0]
-    if J.ndim == 3 and average == "matrix":
-        P = P.mean(axis=0)
+    P = family([gamma])[0]
     scale = np.sum(Q * P, axis=(-2, -1)) / np.sum(P * P, axis=(-2, -1))
     return DampedFit(float(gamma), float(best), float(np.mean(scale)), float(a0), float(ainf))
 
@@ -268,8 +269,8 @@ def _h_finite(g, alpha, beta, T):
 def closed_form_feedback(J, alpha, beta, horizon=np.inf):
     """OUR closed-form fixed point of the expected feedback rule, Q* = J^T h(J J^T).
 
-    Setting (module docstring): linear network, tau_v -> 0, k_p = 0, tau_u = 1,
-    instantaneous apical compartment, white noise in v_fb with the rule's 1 / sigma^2
+    Setting (derived in the module docstring): linear network, tau_v -> 0, k_p = 0, tau_u = 1,
+    instantaneous apical compartment, uniform white noise in v_fb with the rule's 1 / sigma^2
     scaling, weight decay beta > 0, dt -> 0.
 
     Parameters
@@ -335,7 +336,7 @@ def solve_feedback_fixed_point(network, xs, config=None, Q0=None, tol=1e-12, n_w
         J = network.jacobian(xs).mean(axis=0)
         beta = config.beta if config.decay == "weight" and config.beta > 0 else 1.0
         Q0 = closed_form_feedback(J, config.alpha_fb, beta, horizon=config.horizon)
-    Q0, _ = _check_inputs(network, Q0, xs[:1], config)
+    Q0, _, _ = _check_inputs(network, Q0, xs[:1], config)
     for _ in range(check_int(n_warmup, "n_warmup", low=0)):
         Q0 = Q0 + config.lr_fb * expected_feedback_update(network, Q0, xs, config)
 

@@ -70,10 +70,11 @@ def characteristic_polynomial(A, s=S):
     return -poly if lc.subs({z: 1 for z in lc.free_symbols}) < 0 else poly
 
 
-def _coeffs(p):
-    if isinstance(p, sp.Poly):
-        return list(p.all_coeffs())
-    return [sp.sympify(c) for c in p]
+def _coeffs(p, exact=False):
+    """(b_0..b_n, n) of a Poly or coefficients (highest power first); ``exact``: floats
+    become Rationals."""
+    b = list(p.all_coeffs()) if isinstance(p, sp.Poly) else [sp.sympify(c) for c in p]
+    return ([_rationalise(c) for c in b] if exact else b), len(b) - 1
 
 
 def routh_table(p, simplify=True):
@@ -98,8 +99,7 @@ def routh_table(p, simplify=True):
     >>> is_hurwitz_polynomial([1, 3, 2]), is_hurwitz_polynomial([1, -1, 2])
     (True, False)
     """
-    b = _coeffs(p)
-    n = len(b) - 1
+    b, n = _coeffs(p)
     if n < 1:
         raise ValueError(f"p: expected degree >= 1, got coefficients {b}")
     rows = [b[0::2], (b + [sp.Integer(0)])[1::2]]       # r_1 padded to the width of r_0
@@ -118,8 +118,7 @@ def routh_first_column(p):
 def hurwitz_matrix(p):
     """Hurwitz matrix H (n x n) of b_0 s^n + b_1 s^{n-1} + ... + b_n: H[i, j] = b_{2j - i}
     (1-based i, j; zero outside 0..n)."""
-    b = _coeffs(p)
-    n = len(b) - 1
+    b, n = _coeffs(p)
     return sp.Matrix(n, n, lambda i, j: b[2 * (j + 1) - (i + 1)]
                      if 0 <= 2 * (j + 1) - (i + 1) <= n else 0)
 
@@ -139,8 +138,7 @@ def hurwitz_minors(p, orders=None):
     -------
     list of the requested minors, in the order asked.
     """
-    b = [_rationalise(c) for c in _coeffs(p)]
-    n = len(b) - 1
+    b, n = _coeffs(p, exact=True)
     orders = list(range(1, n + 1)) if orders is None else [int(k) for k in orders]
     if any(k < 1 or k > n for k in orders):
         raise ValueError(f"orders: expected values in 1..{n}, got {orders}")
@@ -170,8 +168,7 @@ def hurwitz_conditions(p, form="lienard_chipart"):
     list of (label, expression).
     """
     check_choice(form, "form", ("lienard_chipart", "hurwitz"))
-    b = [_rationalise(c) for c in _coeffs(p)]
-    n = len(b) - 1
+    b, n = _coeffs(p, exact=True)
     if form == "hurwitz":
         return [(f"Delta_{k}", m) for k, m in enumerate(hurwitz_minors(b), start=1)]
     conds = [(f"b_{k}", sp.expand(b[k])) for k in range(1, n + 1)]

@@ -1,8 +1,7 @@
 """Learning the feedback weights Q in a noisy "sleep" phase (THEORY.md sections 4, Theorem 6,
 and 6): the Monte Carlo rule (:func:`feedback_update`) and feedback training, for NumPy and
-torch networks.  The rule's theory (expected update, our closed-form fixed point, the
-fixed-point solver, the damped-pseudoinverse fit) lives in :mod:`dfc_theory._feedback_theory`
-(NumPy/SciPy only) and is re-exported here; the settings are :class:`FeedbackConfig`.
+torch networks.  The rule's theory (our closed form among it) lives in the NumPy/SciPy-only
+:mod:`dfc_theory._feedback_theory`, re-exported here; the settings are :class:`FeedbackConfig`.
 """
 
 from __future__ import annotations
@@ -16,9 +15,9 @@ from ._adam import Adam
 from ._backend import device, eigvals, errstate, no_grad, norm, to_numpy
 from ._dynamics import DFCSystem
 from ._feedback_config import DECAYS, FeedbackConfig
-from ._feedback_theory import (DampedFit, _check_inputs, closed_form_feedback,  # noqa: F401
-                               closed_form_h, expected_feedback_update, fit_damped_gamma,
-                               solve_feedback_fixed_point)
+from ._feedback_theory import (DampedFit, _check_inputs, _rule_output,  # noqa: F401
+                               closed_form_feedback, closed_form_h, expected_feedback_update,
+                               fit_damped_gamma, solve_feedback_fixed_point)
 from ._simulate import simulate
 from ._validation import (as_batch, as_rng, check_choice, check_int, check_nonempty,
                           check_scalar)
@@ -70,8 +69,7 @@ def feedback_update(network, Q, x, config=None, seed=None, return_info=False):
     FloatingPointError
         If the sleep-phase simulation blows up (Condition 3 violated or dt_fb too large).
     """
-    config = FeedbackConfig() if config is None else config
-    Q, x2 = _check_inputs(network, Q, x, config)
+    Q, x2, config = _check_inputs(network, Q, x, config)
     system = DFCSystem(network, Q, config.controller())
     xp = network.xp
     target = network._forward(x2).r[-1]
@@ -99,13 +97,8 @@ def feedback_update(network, Q, x, config=None, seed=None, return_info=False):
             f"feedback_update: the sleep-phase simulation diverged after {res.n_steps} steps "
             f"(alpha_fb={config.alpha_fb}, k_p_fb={config.k_p_fb}, dt_fb={config.dt_fb}); "
             f"check Condition 3 (Re eig(J Q) > -alpha_fb) and the Euler step")
-    corr = acc / (B * (K - 1))
-    decay = config.decay_term(Q)
-    dQ = -corr / config.sigma_fb ** 2 - decay
-    if return_info:
-        return dQ, {"correlation": corr, "decay": decay,
-                    "u_rms": math.sqrt(float(state["u2"]) / (B * K * network.n_out))}
-    return dQ
+    return _rule_output(acc / (B * (K - 1)), Q, config, return_info,
+                        u_rms=math.sqrt(float(state["u2"]) / (B * K * network.n_out)))
 
 
 def feedback_metrics(network, Q, x, gammas=DEFAULT_GAMMAS, alpha=0.0, J=None):
@@ -133,11 +126,10 @@ def feedback_metrics(network, Q, x, gammas=DEFAULT_GAMMAS, alpha=0.0, J=None):
 
 @dataclass
 class FeedbackLog:
-    """Metrics of Q during :func:`train_feedback`, one row per log point: ``updates`` done,
-    ``epochs`` (fractional) and the :func:`feedback_metrics` ``condition2``,
-    ``angle_transpose``, ``angle_damped`` (n_log, n_gamma), ``min_real_eig`` and ``q_norm``
-    (arrays once finished); ``gammas``; ``optimizer``, the Adam state to continue with
-    ``state=``."""
+    """Metrics of Q during :func:`train_feedback`, one row per log point (arrays once
+    finished): ``updates`` done, ``epochs`` (fractional) and every :func:`feedback_metrics`
+    entry but ``condition3`` (``angle_damped``: (n_log, n_gamma)); ``gammas``; ``optimizer``,
+    the Adam state to continue with ``state=``."""
 
     gammas: np.ndarray
     updates: list = field(default_factory=list)
@@ -216,10 +208,9 @@ def train_feedback(network, Q, xs, config=None, epochs=1, batch_size=None, seed=
     >>> bool(log.condition2[-1] > log.condition2[0])     # Q moves into the row space of J
     True
     """
-    config = FeedbackConfig() if config is None else config
     xs = check_nonempty(network.convert(xs, "xs", shape=(None, network.n_in)), "xs",
                         "training on it")
-    Q, _ = _check_inputs(network, Q, xs[:1], config)
+    Q, _, config = _check_inputs(network, Q, xs[:1], config)
     Q = network.xp.asarray(Q, copy=True)
     epochs = check_int(epochs, "epochs")
     n = xs.shape[0]

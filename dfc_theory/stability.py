@@ -43,8 +43,8 @@ def _out(a, single):
     return a[0] if single else a
 
 
-#: a rest point: pre-activations v (B, N) and control u (B, n_L), ``single``, ``at``
-_Point = namedtuple("_Point", "v u single at")
+#: a rest point: v (B, N), u (B, n_L), ``single``, the batched x and target (or None)
+_Point = namedtuple("_Point", "v u single x target")
 
 
 def linearisation_point(system, x, target=None, at="feedforward", tol=None):
@@ -56,24 +56,23 @@ def linearisation_point(system, x, target=None, at="feedforward", tol=None):
     ValueError when the Newton solve did not converge (no rest point to linearise around).
     """
     p = _point(system, x, target, at, tol)
-    return {"v": _out(p.v, p.single), "u": _out(p.u, p.single), "at": p.at}
+    return {"v": _out(p.v, p.single), "u": _out(p.u, p.single), "at": at}
 
 
 def _point(system, x, target, at, tol=None) -> _Point:
     _check_system(system)
     check_choice(at, "at", POINTS)
     net = system.network
-    if at == "feedforward":
-        if target is not None:
-            x2, _, single = system.prepare(x, target)
-        else:
-            x2, single = as_batch(x, "x", net.n_in)
-        v = net._forward(x2).v_stacked
-        return _Point(v, np.zeros((x2.shape[0], net.n_out)), single, at)
-    if target is None:
+    if target is not None:
+        x2, t, single = system.prepare(x, target)
+    elif at == "feedforward":
+        (x2, single), t = as_batch(x, "x", net.n_in), None
+    else:
         raise ValueError("target: at='steady_state' needs the output target r_L* "
                          "(shape (B, n_L) or (n_L,))")
-    x2, t, single = system.prepare(x, target)
+    if at == "feedforward":
+        return _Point(net._forward(x2).v_stacked, np.zeros((x2.shape[0], net.n_out)), single,
+                      x2, t)
     ss = steady_state(system, x2, t, method="newton", tol=tol)
     if not np.all(ss.converged):
         bad = np.flatnonzero(~ss.converged)
@@ -81,7 +80,7 @@ def _point(system, x, target, at, tol=None) -> _Point:
             f"at: the exact (Newton) steady state did not converge for sample(s) "
             f"{bad.tolist()} (residual {ss.residual[bad].tolist()}); there is no rest point "
             f"to linearise around -- use at='feedforward' or a smaller delta_L")
-    return _Point(ss.v, ss.u, single, at)
+    return _Point(ss.v, ss.u, single, x2, t)
 
 
 # ---------------------------------------------------------------------------- matrices
@@ -245,8 +244,7 @@ def lyapunov_certificate(A):
         res[b] = np.linalg.norm(aH @ P + P @ a + I, 2)
         mins[b] = np.linalg.eigvalsh(P)[0]
     cert = (mins > 0) & (res < 0.5)
-    return LyapunovCertificate(_out(Ps, single), _out(res, single), _out(mins, single),
-                               _out(cert, single))
+    return LyapunovCertificate(*(_out(a, single) for a in (Ps, res, mins, cert)))
 
 
 # ---------------------------------------------------------------------------- conditions
@@ -496,13 +494,12 @@ def simulated_verdict(system, x, target, t_end, method="ivp", dt=None,
     dt = check_scalar(dt, "dt", low=0.0, low_inclusive=False)
     n_steps = max(1, int(np.ceil(t_end / dt - 1e-9)))
     p = _point(system, x, target, "steady_state")
-    x2, t, _ = system.prepare(x, target)
     with np.errstate(all="ignore"):
-        res = simulate(system, x2, t, method=method, dt=dt, n_steps=n_steps, record="final",
-                       **simulate_kwargs)
+        res = simulate(system, p.x, p.target, method=method, dt=dt, n_steps=n_steps,
+                       record="final", **simulate_kwargs)
     d0, dT = -p.u, res.u_final - p.u                        # z = u for tau_v = 0
     if not c.instantaneous:                                 # z = [v; u], v(0) = v^-
-        d0 = np.concatenate([system.network._forward(x2).v_stacked - p.v, d0], axis=1)
+        d0 = np.concatenate([system.network._forward(p.x).v_stacked - p.v, d0], axis=1)
         dT = np.concatenate([res.v_final - p.v, dT], axis=1)
     with np.errstate(all="ignore"):
         ratio = np.linalg.norm(dT, axis=1) / np.maximum(np.linalg.norm(d0, axis=1), 1e-300)

@@ -456,7 +456,7 @@ def condition3_gap(depth=2, leak="integral", k_p=None):
     for suffix, cl, nonneg_gains in (("", classes, False), ("_nonneg", classes_nn, True)):
         proved = "open" not in cl.values()
         witness = None if proved else _find_witness(conds, cond3, k_p, depth, nonneg_gains)
-        wit_abs = None if witness is None else _witness_abscissa(depth, leak, witness)
+        wit_abs = None if witness is None else _witness_abscissa(depth, reg.key, witness)
         out.update({"classification" + suffix: cl, "no_gap_proved" + suffix: proved,
                     "gap_exists" + suffix: bool(witness is not None and wit_abs > 0),
                     "witness" + suffix: witness, "witness_abscissa" + suffix: wit_abs})
@@ -490,10 +490,9 @@ def _find_witness(conds, cond3, k_p, depth, nonneg_gains=False):
     return w
 
 
-def _witness_abscissa(depth, leak, w):
-    """Spectral abscissa of the numeric matrix of the chain (:func:`_chain`) at a witness."""
+def _witness_abscissa(depth, key, w):
+    """Spectral abscissa of the chain's (:func:`_chain`) numeric matrix ``key`` at a witness."""
     sym = _chain(depth, w["a"], w.get("b", 0.0), alpha=w["alpha"], k_p=w["k_p"],
                  tau_v=w["rho"])
-    key = "A_PI_integral" if leak == "integral" else "A_PI"
     A = np.array(sym.matrices()[key].evalf(), dtype=np.float64)
     return float(np.linalg.eigvals(A).real.max())

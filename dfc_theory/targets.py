@@ -26,7 +26,11 @@ def _prepare(r_L, y, loss, reduction):
     r = as_array(r_L, "r_L", ndim=(1, 2))  # a float tensor is itself (autograd intact)
     xp, single = namespace(r), r.ndim == 1
     r2 = r[None] if single else r
-    if loss == "cross_entropy" and _ndim(y) == r.ndim - 1:  # class labels
+    try:
+        labels = loss == "cross_entropy" and np.ndim(y) == r.ndim - 1
+    except ValueError:  # a ragged sequence: as_array reports it
+        labels = False
+    if labels:
         B, n = r2.shape
         # nan and inf fail the integer test below: no separate scan of a tensor
         lab = as_array(y, "y", allow_nonfinite=True, **({"device": r.device}
@@ -42,13 +46,6 @@ def _prepare(r_L, y, loss, reduction):
         y2 = as_array(y, "y", like=r, shape=tuple(r.shape), strict=True)
         y2 = y2[None] if single else y2
     return xp, r2, y2, single
-
-
-def _ndim(y):
-    try:
-        return np.ndim(y)
-    except ValueError:  # a ragged sequence: as_array reports it
-        return None
 
 
 def _scale(reduction, B, n):
