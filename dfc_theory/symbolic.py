@@ -582,7 +582,7 @@ def condition3_gap(depth=2, leak="integral", k_p=None):
 
     Examples
     --------
-    With k_p = 0 Condition 3 suffices (Proposition 5 holds for every tau_v here); with k_p > 0
+    With k_p = 0 Condition 3 suffices for this chain at every tau_v (Proposition 5); with k_p > 0
     and the "total" leak a negative loop gain a > -alpha can be unstable, while gains a >= 0
     cannot (Condition 3 is then only a proxy, THEORY.md section 4).
 
