@@ -41,10 +41,39 @@ def characteristic_polynomial(A, s=S):
     det(L s I - L A) = L^M det(s I - A) has the same roots; its content is divided out.
     Floats become the exact rationals they represent; fraction-free DomainMatrix arithmetic.
 
+    Parameters
+    ----------
+    A : SymPy Matrix or array-like (M, M)
+        Entries numbers or expressions (e.g. a section-5 matrix of :class:`SymbolicSystem`).
+    s : Symbol, optional
+        The Laplace variable (default :data:`S`).
+
+    Returns
+    -------
+    Poly in s
+        Degree M, proportional to det(s I - A) by a positive factor; integer coefficients with
+        no common factor when A has free symbols; leading coefficient > 0 (for positive
+        symbols).
+
     Raises
     ------
     ValueError
         ``A`` not square, or a denominator that is not known to be positive.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> from dfc_theory.symbolic import characteristic_polynomial, routh_table, TAU_V, ALPHA
+    >>> p = characteristic_polynomial([[0, 1], [-2, -3]])   # roots -1, -2
+    >>> p
+    Poly(s**2 + 3*s + 2, s, domain='ZZ')
+    >>> routh_table(p)                      # first column 1, 3, 2 > 0: Hurwitz
+    [[1, 2], [3, 0], [2, 0]]
+
+    A_tilde_I of the 1-1 chain (D_1 = Q = 1, tau_u = 1): det(s I - A) times tau_v.
+
+    >>> characteristic_polynomial(sp.Matrix([[-1 / TAU_V, 1 / TAU_V], [-1, -ALPHA]]))
+    Poly(tau_v*s**2 + (alpha*tau_v + 1)*s + alpha + 1, s, domain='ZZ[alpha,tau_v]')
     """
     A = sp.Matrix(A)
     if A.rows != A.cols:
@@ -85,6 +114,13 @@ def routh_table(p, simplify=True):
     the polynomial is Hurwitz iff the first column is positive (no zero-pivot handling: for
     numbers use :func:`is_hurwitz_polynomial`).
 
+    Parameters
+    ----------
+    p : Poly or sequence of numbers / expressions
+        b_0 s^n + b_1 s^{n-1} + ... + b_n given as a Poly in s or as [b_0, b_1, ..., b_n].
+    simplify : bool, optional
+        ``sp.cancel`` every new entry (default True).
+
     Returns
     -------
     list of rows (lists of SymPy expressions), n + 1 rows for degree n.
@@ -98,6 +134,9 @@ def routh_table(p, simplify=True):
     [1, 3, a]
     >>> is_hurwitz_polynomial([1, 3, 2]), is_hurwitz_polynomial([1, -1, 2])
     (True, False)
+    >>> from dfc_theory.symbolic import routh_table
+    >>> routh_table([1, 2, 3, 4])           # s^3 + 2 s^2 + 3 s + 4: r_2[0] = (2*3 - 1*4)/2
+    [[1, 3], [2, 4], [1, 0], [4, 0]]
     """
     b, n = _coeffs(p)
     if n < 1:
@@ -111,13 +150,54 @@ def routh_table(p, simplify=True):
 
 
 def routh_first_column(p):
-    """First column of the Routh table (n + 1 entries)."""
+    """First column of the Routh table (n + 1 entries).
+
+    With b_0 > 0 the polynomial is Hurwitz iff every entry is > 0; the column equals
+    b_0, Delta_1, Delta_2 / Delta_1, ..., Delta_n / Delta_{n-1} (:func:`hurwitz_minors`).
+
+    Parameters
+    ----------
+    p : Poly or sequence [b_0, b_1, ..., b_n] (highest power first)
+
+    Returns
+    -------
+    list of n + 1 SymPy expressions, r_0[0], ..., r_n[0].
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> from dfc_theory.symbolic import routh_first_column
+    >>> b0, b1, b2, b3 = sp.symbols("b0:4", positive=True)
+    >>> routh_first_column([b0, b1, b2, b3])    # cubic: Hurwitz iff b_1 b_2 > b_0 b_3
+    [b0, b1, (-b0*b3 + b1*b2)/b1, b3]
+    >>> routh_first_column([1, 2, 3, 4])        # 2*3 > 4: Hurwitz
+    [1, 2, 1, 4]
+    """
     return [row[0] for row in routh_table(p)]
 
 
 def hurwitz_matrix(p):
     """Hurwitz matrix H (n x n) of b_0 s^n + b_1 s^{n-1} + ... + b_n: H[i, j] = b_{2j - i}
-    (1-based i, j; zero outside 0..n)."""
+    (1-based i, j; zero outside 0..n).
+
+    Parameters
+    ----------
+    p : Poly or sequence [b_0, b_1, ..., b_n] (highest power first)
+
+    Returns
+    -------
+    SymPy Matrix (n, n).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> from dfc_theory.symbolic import hurwitz_matrix
+    >>> hurwitz_matrix(sp.symbols("b0:4"))
+    Matrix([
+    [b1, b3,  0],
+    [b0, b2,  0],
+    [ 0, b1, b3]])
+    """
     b, n = _coeffs(p)
     return sp.Matrix(n, n, lambda i, j: b[2 * (j + 1) - (i + 1)]
                      if 0 <= 2 * (j + 1) - (i + 1) <= n else 0)
@@ -137,6 +217,15 @@ def hurwitz_minors(p, orders=None):
     Returns
     -------
     list of the requested minors, in the order asked.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> from dfc_theory.symbolic import hurwitz_minors
+    >>> hurwitz_minors(sp.symbols("b0:4"))      # Delta_3 = b_3 Delta_2
+    [b1, -b0*b3 + b1*b2, -b0*b3**2 + b1*b2*b3]
+    >>> hurwitz_minors([1, 2, 3, 4]), hurwitz_minors([1, 2, 3, 4], orders=[3])
+    ([2, 2, 8], [8])
     """
     b, n = _coeffs(p, exact=True)
     orders = list(range(1, n + 1)) if orders is None else [int(k) for k in orders]
@@ -163,9 +252,24 @@ def hurwitz_conditions(p, form="lienard_chipart"):
     ``form="lienard_chipart"``: b_1, ..., b_n > 0 and Delta_{n-1}, Delta_{n-3}, ... > 0
     (equivalent, with lower-degree minors); ``form="hurwitz"``: Delta_1..Delta_n > 0.
 
+    Parameters
+    ----------
+    p : Poly or sequence [b_0, b_1, ..., b_n] (highest power first)
+    form : {"lienard_chipart", "hurwitz"}, optional
+
     Returns
     -------
-    list of (label, expression).
+    list of (label, expression), labels ``"b_k"`` and ``"Delta_k"``.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> from dfc_theory.symbolic import hurwitz_conditions
+    >>> b = sp.symbols("b0:4")
+    >>> hurwitz_conditions(b)
+    [('b_1', b1), ('b_2', b2), ('b_3', b3), ('Delta_2', -b0*b3 + b1*b2)]
+    >>> [lab for lab, _ in hurwitz_conditions(b, form="hurwitz")]
+    ['Delta_1', 'Delta_2', 'Delta_3']
     """
     check_choice(form, "form", ("lienard_chipart", "hurwitz"))
     b, n = _coeffs(p, exact=True)
@@ -180,7 +284,29 @@ def hurwitz_conditions(p, form="lienard_chipart"):
 def is_hurwitz_polynomial(coeffs):
     """Numeric Routh test: True iff every root of the real polynomial (coefficients from the
     highest power down, leading one non-zero) has a negative real part; a zero in the first
-    column (a root on or right of the imaginary axis) gives False."""
+    column (a root on or right of the imaginary axis) gives False.
+
+    Parameters
+    ----------
+    coeffs : sequence of real numbers [b_0, ..., b_n], n >= 1, b_0 != 0
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory.symbolic import is_hurwitz_polynomial
+    >>> is_hurwitz_polynomial([1, 3, 2])                  # roots -1, -2
+    True
+    >>> is_hurwitz_polynomial([1, -1, 1])                 # roots (1 +- i sqrt 3) / 2
+    False
+    >>> bool(np.roots([1, -1, 1]).real.max() > 0)
+    True
+    >>> is_hurwitz_polynomial([1, 0, 1])                  # roots +-i: not asymptotically stable
+    False
+    """
     b = np.asarray(coeffs, dtype=np.float64)
     if b.ndim != 1 or b.size < 2 or b[0] == 0:
         raise ValueError(f"coeffs: expected >= 2 coefficients with a non-zero leading one, "
@@ -200,6 +326,30 @@ def positive_by_coefficients(expr, nonneg_symbols, positive_symbols=()):
     True if ``expr``, expanded in ``nonneg_symbols`` (>= 0) and ``positive_symbols`` (> 0),
     is a monomial in the positive symbols times a polynomial with non-negative coefficients
     and a positive constant term; False means "not certified".
+
+    Parameters
+    ----------
+    expr : SymPy expression, a polynomial in the symbols below
+    nonneg_symbols : sequence of Symbol, each assumed >= 0
+    positive_symbols : sequence of Symbol, optional, each assumed > 0
+
+    Returns
+    -------
+    bool
+        True: ``expr`` > 0 wherever the assumptions hold.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> from dfc_theory.symbolic import positive_by_coefficients, ALPHA, K_P, RHO
+    >>> positive_by_coefficients(1 + ALPHA * RHO + K_P, [ALPHA, K_P], [RHO])
+    True
+    >>> positive_by_coefficients(RHO * (1 + ALPHA), [ALPHA], [RHO])   # positive factor rho
+    True
+    >>> positive_by_coefficients(ALPHA * (1 + K_P), [ALPHA, K_P])     # zero at alpha = 0
+    False
+    >>> positive_by_coefficients(1 + ALPHA - K_P, [ALPHA, K_P])       # not certified
+    False
     """
     gens = tuple(nonneg_symbols) + tuple(positive_symbols)
     poly = sp.Poly(sp.expand(expr), *gens)

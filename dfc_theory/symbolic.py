@@ -43,10 +43,24 @@ def controller_rest(leak):
     * ``"integral"``: u = u_int + k_p e and 0 = e - alpha u_int (tau_u du_int/dt = 0);
     * ``"total"``: 0 = e - alpha u + k_p tau_u de/dt with de/dt = 0 at rest.
 
+    Parameters
+    ----------
+    leak : {"integral", "total"}
+        Which leak the controller has (see :class:`dfc_theory.Controller`).
+
     Returns
     -------
     dict with ``"e"`` (the error at rest as a function of the control u), ``"alpha_eff"``
     (e / u), ``"equations"`` and, for the integral leak, ``"u_int"`` (u_int at rest).
+
+    Examples
+    --------
+    >>> from dfc_theory.symbolic import controller_rest
+    >>> rest = controller_rest("integral")      # u_int = u / (1 + alpha k_p), e = alpha u_int
+    >>> rest["e"], rest["u_int"]
+    (alpha*u/(alpha*k_p + 1), u/(alpha*k_p + 1))
+    >>> controller_rest("total")["e"]
+    alpha*u
     """
     check_choice(leak, "leak", LEAKS)
     e, u, u_int, de = sp.symbols("e u u_int edot")
@@ -65,6 +79,14 @@ def alpha_effective(leak):
     """alpha_eff with e_ss = alpha_eff u_ss: alpha / (1 + alpha k_p) ("integral") or alpha
     ("total"), as derived by :func:`controller_rest`.
 
+    Parameters
+    ----------
+    leak : {"integral", "total"}
+
+    Returns
+    -------
+    SymPy expression in :data:`ALPHA` and :data:`K_P`.
+
     Examples
     --------
     >>> from dfc_theory import symbolic
@@ -82,10 +104,28 @@ def linear_network_steady_state(sizes=(1, 1, 1), leak="integral"):
     is exact, so the solution must equal Lemma 1's u_ss = (J Q + alpha_eff I)^{-1} delta_L
     with J = [W_L ... W_2, ..., W_L, I] and delta_L = r_L* - W_L ... W_1 x.
 
+    Parameters
+    ----------
+    sizes : (n_0, ..., n_L), optional
+        Layer widths, each in 1..3 (symbols ``W{i}_{ab}``, ``q{i}_{ab}``, ``x_a``,
+        ``rstar_a``, ``u_a``).
+    leak : {"integral", "total"}, optional
+        Sets alpha_eff (:func:`alpha_effective`).
+
     Returns
     -------
     dict with ``u`` (solved), ``u_lemma1`` (the formula), ``difference`` (simplified, the
-    zero matrix), ``alpha_eff`` and the symbols used.
+    zero matrix), ``alpha_eff`` and the symbols used (``J`` (n_L, N), ``Q`` (N, n_L),
+    ``delta_L`` (n_L, 1)).
+
+    Examples
+    --------
+    >>> from dfc_theory.symbolic import linear_network_steady_state
+    >>> res = linear_network_steady_state((1, 1, 1), leak="integral")
+    >>> res["difference"]                   # solved rest point == Lemma 1
+    Matrix([[0]])
+    >>> res["J"], res["delta_L"]            # J = [W_2, I], delta_L = r_L* - W_2 W_1 x
+    (Matrix([[W2_11, 1]]), Matrix([[-W1_11*W2_11*x_1 + rstar_1]]))
     """
     check_choice(leak, "leak", LEAKS)
     sizes = tuple(check_sizes(sizes))
@@ -125,6 +165,16 @@ class SymbolicSystem:
     Q : Matrix (N x n_L)
     alpha, k_p, tau_v, tau_u : SymPy expressions (symbols by default).
     symbols : dict name -> Symbol of the free network symbols (weights, D, Q entries).
+    N, n_out : properties, N = n_1 + ... + n_L and n_L.
+
+    Examples
+    --------
+    >>> from dfc_theory.symbolic import symbolic_system
+    >>> sym = symbolic_system((1, 1, 1))
+    >>> sym.N, sym.n_out
+    (2, 1)
+    >>> sym.J()                             # J = [D_2 W_2 D_1, D_2]
+    Matrix([[W2_11*d1_1*d2_1, d2_1]])
     """
 
     sizes: tuple
@@ -227,6 +277,19 @@ def symbolic_system(sizes=(1, 1, 1), weights=None, derivatives=None, Q=None, alp
     Q : array-like (N, n_L), optional
         Symbols ``q_{ab}`` (row a of the stacked Q) when omitted.
     alpha, k_p, tau_v, tau_u : SymPy expressions or numbers (symbols by default).
+
+    Returns
+    -------
+    SymbolicSystem
+
+    Examples
+    --------
+    >>> from dfc_theory.symbolic import symbolic_system
+    >>> sorted(symbolic_system((1, 1, 1)).symbols)
+    ['W1_11', 'W2_11', 'd1_1', 'd2_1', 'q_11', 'q_21']
+    >>> sym = symbolic_system((1, 1), weights=[[[1]]], derivatives=[[1]], Q=[[2]])
+    >>> sym.matrices()["A_inst"]            # -(J Q + alpha I) / tau_u with J Q = 2
+    Matrix([[(-alpha - 2)/tau_u]])
     """
     sizes = tuple(check_sizes(sizes))
     if max(sizes) > 4:
@@ -273,6 +336,24 @@ def symbolic_from_system(system, x, target=None, at="feedforward", exact=False,
         Convert floats to exact Rationals (exact arithmetic, slower) instead of Floats.
     controller : {"symbolic", "numeric"}
         Keep alpha, k_p, tau_v, tau_u as symbols, or take the system's values.
+
+    Returns
+    -------
+    SymbolicSystem
+        W, D (phi_i' at the linearisation point) and Q as SymPy Float (or Rational) matrices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> from dfc_theory.symbolic import symbolic_from_system
+    >>> net = dfc.Network.random([2, 2, 1], seed=0)
+    >>> ctrl = dfc.Controller(alpha=0.1, k_p=0.5, tau_v=0.2, leak="total")
+    >>> system, x = dfc.DFCSystem(net, dfc.feedback.weight_product(net), ctrl), np.ones(2)
+    >>> num = symbolic_from_system(system, x, controller="numeric")
+    >>> A = np.array(num.matrices()["A_PI"].evalf(), dtype=np.float64)
+    >>> bool(np.allclose(A, dfc.system_matrices(system, x)["A_PI"], rtol=1e-12, atol=0))
+    True
     """
     check_choice(controller, "controller", ("symbolic", "numeric"))
     net = system.network
@@ -293,9 +374,34 @@ def substitutions(sym, system, x, target=None, at="feedforward", controller=True
     """Map every free symbol of a symbolic :class:`SymbolicSystem` (built by
     :func:`symbolic_system` with default names) to the values of a numeric DFCSystem at x.
 
+    Parameters
+    ----------
+    sym : SymbolicSystem
+        Symbolic, with the sizes of ``system.network``.
+    system : DFCSystem
+    x, target, at : as in :func:`symbolic_from_system` (one input x (n_0,)).
+    controller : bool, optional
+        Also map alpha, k_p, tau_v, tau_u (where they are symbols).
+
     Returns
     -------
     dict Symbol -> float (alpha, k_p, tau_v, tau_u included when ``controller``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> from dfc_theory.symbolic import symbolic_system, substitutions
+    >>> net = dfc.Network.random([2, 2, 1], seed=0)
+    >>> ctrl = dfc.Controller(alpha=0.1, k_p=0.5, tau_v=0.2, leak="total")
+    >>> system, x = dfc.DFCSystem(net, dfc.feedback.weight_product(net), ctrl), np.ones(2)
+    >>> sym = symbolic_system((2, 2, 1))
+    >>> values = substitutions(sym, system, x)
+    >>> len(values)                 # 4 + 2 weights, 2 + 1 derivatives, 3 Q, 4 controller
+    16
+    >>> A = np.array(sym.matrices()["A_PI"].subs(values).evalf(), dtype=np.float64)
+    >>> bool(np.allclose(A, dfc.system_matrices(system, x)["A_PI"], rtol=1e-12, atol=0))
+    True
     """
     net = system.network
     if tuple(net.sizes) != tuple(sym.sizes):
@@ -320,6 +426,15 @@ class Region:
     poly : characteristic polynomial (Poly in S), leading coefficient > 0.
     conditions : list of (label, expression): stable iff all > 0 (Lienard-Chipart).
     params : the free symbols, in a fixed order, for :meth:`evaluate`.
+
+    Examples
+    --------
+    >>> from dfc_theory.symbolic import scalar_chain_region
+    >>> reg = scalar_chain_region(depth=1, leak="total")
+    >>> reg.key, reg.conditions              # depth 1, "total": b_2 is Condition 3
+    ('A_PI', [('b_1', a*k_p + alpha*rho + 1), ('b_2', a + alpha)])
+    >>> reg.stable(alpha=0.1, k_p=0.0, rho=0.5, a=[1.0, -0.5]).tolist()
+    [True, False]
     """
 
     key: str
@@ -355,7 +470,28 @@ class Region:
 def stability_region(sym, key="A_PI_integral"):
     """Closed-form (Lienard-Chipart) stability conditions of one matrix of ``sym``, in the
     dimensionless form tau_u = 1, tau_v = rho (``sym`` should leave tau_v, tau_u symbolic or
-    be already dimensionless)."""
+    be already dimensionless).
+
+    Parameters
+    ----------
+    sym : SymbolicSystem
+    key : {"A_PI_integral", "A_PI", "A_tilde_I", "A_I", "A_inst"}, optional
+
+    Returns
+    -------
+    Region
+        Characteristic polynomial of the (dimensionless) matrix and its Lienard-Chipart
+        conditions (:func:`hurwitz_conditions`).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> from dfc_theory.symbolic import stability_region, symbolic_system
+    >>> a = sp.Symbol("a", real=True)                   # loop gain J Q of the 1-1 chain
+    >>> reg = stability_region(symbolic_system((1, 1), [[[1]]], [[1]], [[a]]), "A_inst")
+    >>> reg.poly, reg.conditions                        # Condition 3: a > -alpha
+    (Poly(s + a + alpha, s, domain='ZZ[a,alpha]'), [('b_1', a + alpha)])
+    """
     check_choice(key, "key", KEYS)
     dsym = sym.dimensionless() if sym.tau_v == TAU_V and sym.tau_u == TAU_U else sym
     A = dsym.matrices()[key]
@@ -383,6 +519,25 @@ def scalar_chain_region(depth=2, leak="integral"):
     * depth 2: rho^2 s^3 + rho (2 + alpha rho + k_p a) s^2 + c_1 s + c_0 with
       c_1 = 1 + (2 alpha + a) rho + k_p (a + b) [+ alpha k_p a rho for "integral"] and
       c_0 = alpha + a + b ("total") or alpha + (1 + alpha k_p)(a + b) ("integral").
+
+    Parameters
+    ----------
+    depth : {1, 2}, optional
+    leak : {"integral", "total"}, optional
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> from dfc_theory.symbolic import scalar_chain_region, ALPHA, K_P, RHO, S
+    >>> reg = scalar_chain_region(depth=2, leak="integral")
+    >>> a, b = sp.symbols("a b", real=True)
+    >>> c1 = 1 + (2 * ALPHA + a) * RHO + K_P * (a + b) + ALPHA * K_P * a * RHO
+    >>> c0 = ALPHA + (1 + ALPHA * K_P) * (a + b)
+    >>> formula = RHO**2 * S**3 + RHO * (2 + ALPHA * RHO + K_P * a) * S**2 + c1 * S + c0
+    >>> sp.expand(reg.poly.as_expr() - formula)
+    0
+    >>> [lab for lab, _ in reg.conditions]
+    ['b_1', 'b_2', 'b_3', 'Delta_2']
     """
     check_choice(leak, "leak", LEAKS)
     check_choice(depth, "depth", (1, 2))
@@ -424,6 +579,21 @@ def condition3_gap(depth=2, leak="integral", k_p=None):
     ``witness``, ``witness_abscissa`` (> 0 for a genuine witness), ``no_gap_proved`` (all
     certified), the same with suffix ``_nonneg``, ``critical_b`` (depth 2: the b at which
     Delta_2 changes sign) and ``explanation`` (text).
+
+    Examples
+    --------
+    With k_p = 0 Condition 3 suffices for this chain at every tau_v (Proposition 5); with k_p > 0
+    and the "total" leak a negative loop gain a > -alpha can be unstable, while gains a >= 0
+    cannot (Condition 3 is then only a proxy, THEORY.md section 4).
+
+    >>> from dfc_theory.symbolic import condition3_gap
+    >>> condition3_gap(depth=1, leak="total", k_p=0)["no_gap_proved"]
+    True
+    >>> gap = condition3_gap(depth=1, leak="total")
+    >>> gap["classification"]
+    {'b_1': 'open', 'b_2': 'condition3'}
+    >>> gap["gap_exists"], gap["witness_abscissa"] > 0, gap["no_gap_proved_nonneg"]
+    (True, True, True)
     """
     reg = scalar_chain_region(depth, leak)
     a, b = sp.symbols("a b", real=True)
