@@ -57,7 +57,8 @@ class FullScaleConfig(RunSettings):
         One of FORWARD_METHODS (a "-fixed" suffix sets ``feedback="fixed"``); ``feedback``
         becomes None for BP and DFA.
     dataset, data_dir : {"mnist", "fashion_mnist", "mnist_ae"}, path or None
-        The data (:func:`dfc_theory.torch.data.load_data`; None: the offline MNIST subset).
+        The data (:func:`dfc_theory.torch.data.load_data`; ``data_dir`` None: the offline
+        MNIST subset, and Fashion-MNIST cannot be loaded).
     sizes, activation, output_activation : tuple of int or None, str, str
         Layer widths n_0 .. n_L (None: :func:`default_sizes`; n_0 and n_L must be those).
     epochs, batch_size, lr : int or None, int, float
