@@ -18,6 +18,19 @@ FEEDBACK_KINDS = ("trained", "fixed")
 def run_label(method, feedback="trained"):
     """Display label: "DFC", "DFC-SS (fixed)", "DFA", "BP".
 
+    Parameters
+    ----------
+    method : str
+        One of :data:`FORWARD_METHODS` ("dfc", "dfc-ss", "dfc-ssa", "bp", "dfa").
+    feedback : str
+        One of :data:`FEEDBACK_KINDS`; "fixed" adds " (fixed)" to the DFC methods only
+        (BP and DFA have no Q).
+
+    Returns
+    -------
+    str
+        The method upper-cased, with " (fixed)" for a DFC method with fixed feedback.
+
     Examples
     --------
     >>> from dfc_theory.training import run_label, label_to_name
@@ -28,5 +41,22 @@ def run_label(method, feedback="trained"):
 
 
 def label_to_name(label):
-    """File-name form of a run label: "DFC-SS (fixed)" -> "dfc-ss_fixed"."""
+    """File-name form of a run label: "DFC-SS (fixed)" -> "dfc-ss_fixed".
+
+    Parameters
+    ----------
+    label : str
+        A label of :func:`run_label`.
+
+    Returns
+    -------
+    str
+        Lower-case, " (fixed)" as "_fixed", other spaces as "_".
+
+    Examples
+    --------
+    >>> from dfc_theory.training import label_to_name
+    >>> [label_to_name(s) for s in ("DFC", "DFC-SSA (fixed)", "BP")]
+    ['dfc', 'dfc-ssa_fixed', 'bp']
+    """
     return label.lower().replace(" (fixed)", "_fixed").replace(" ", "_")

@@ -52,6 +52,55 @@ class TrainingConfig(RunSettings):
     (weight decay beta), ``gn_damping`` (gamma of the GN and min-norm references),
     ``mn_rule`` (signal of the min-norm reference, None: ``rule``), ``log_eig_samples``
     (abscissae on the first that many samples; None: all, as the reference code).
+    Invalid settings raise ValueError / TypeError naming the field at construction.
+
+    Parameters
+    ----------
+    sizes : tuple of int
+        Layer widths (n_0, ..., n_L).
+    activation, output_activation : str
+        Hidden and output nonlinearities (:mod:`dfc_theory.activations`).
+    n_train, n_val, n_test, data_seed : int
+        Sizes and seed of the default student-teacher data (n_val, n_test may be 0).
+    epochs, batch_size : int >= 1
+    lr, normalize_lr, rule_scale : float > 0, bool, float > 0
+        The step theta <- theta - lr_eff G, G = -rule_scale Delta theta, lr_eff = lr / lambda
+        (``normalize_lr``) or lr.
+    clip, clip_mode : float > 0 or None, {"per_tensor", "global"}
+        Norm clipping of G (None: none).
+    lam, loss, reduction : float > 0, str, str
+        lambda and the loss of the targets r_L* = r_L^- - lambda dLoss/dr_L
+        (:func:`dfc_theory.targets.output_target`).
+    method, feedback, fixed_mode, rule : str
+        One of FORWARD_METHODS, FEEDBACK_KINDS, FIXED_MODES, RULES.
+    dfa_scale : float > 0
+    alpha, k_p, tau_v, tau_u, leak : float, float, float, float, str
+        The forward controller (:meth:`controller`); Euler needs dt < tau_v.
+    dt, n_steps, n_steps_ssa : float, int, int
+        Euler step and steps of the forward simulation and of the DFC-SSA diagnostic one.
+    fb_pretrain_epochs, fb_epochs_per_epoch, fb_extra_epochs : int >= 0
+        The feedback schedule.
+    fb_batch_size : int >= 1
+    q_init_scale : float > 0
+    alpha_fb, k_p_fb, tau_v_fb, dt_fb, n_steps_fb, tau_A_fb, sigma_fb, sigma_out_fb : float
+        The sleep phase (:func:`feedback_config`; n_steps_fb an int, tau_A_fb and
+        sigma_out_fb may be None), as :class:`FeedbackConfig`'s fields.
+    lr_fb_init, lr_fb, decay_fb : float
+        Pre-training and in-training feedback rates, weight decay beta.
+    gn_damping, mn_rule : float >= 0, str or None
+    log_batches, log_eig_samples : "first", "all" or int >= 1, int or None
+        Which batches are logged (every k-th for an int), and on how many samples.
+
+    Examples
+    --------
+    >>> from dfc_theory.training import TrainingConfig
+    >>> c = TrainingConfig(sizes=(3, 2), epochs=1)
+    >>> c.lr / c.lam, c.controller().k_p, c.replace(n_train=10).n_train
+    (1.0, 1.5, 10)
+    >>> TrainingConfig(method="sgd")
+    Traceback (most recent call last):
+    ...
+    ValueError: method: ...
     """
 
     # network and data
@@ -162,6 +211,26 @@ class TrainingConfig(RunSettings):
 
 
 def feedback_config(config: TrainingConfig):
-    """The :class:`dfc_theory.feedback_learning.FeedbackConfig` of a training config."""
+    """The :class:`dfc_theory.feedback_learning.FeedbackConfig` of a training config.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+
+    Returns
+    -------
+    FeedbackConfig
+        The ``*_fb`` fields, tau_u_fb = tau_u, sigma_out = ``sigma_out_fb``, beta =
+        ``decay_fb`` (weight decay), the config's leak, and ``lr_fb = lr_fb_init`` (the
+        pre-training rate; the loop replaces it by ``lr_fb`` during training).
+
+    Examples
+    --------
+    >>> from dfc_theory.training import TrainingConfig, feedback_config
+    >>> c = TrainingConfig(lr_fb_init=0.3, decay_fb=0.01)
+    >>> f = feedback_config(c)
+    >>> f.lr_fb, f.beta, f.decay, f.alpha_fb == c.alpha_fb, f.tau_u_fb == c.tau_u
+    (0.3, 0.01, 'weight', True, True)
+    """
     return config.sleep_config(tau_u_fb=config.tau_u, sigma_out=config.sigma_out_fb,
                                lr_fb=config.lr_fb_init)

