@@ -219,7 +219,6 @@ class DFCSystem:
         Jhat, JLo, D = self.blocks(v)
         # -(I - J_hat), whose zeros are -0.0 (LAPACK's eigenvalues depend on zero signs)
         Mv = -(eye(xp, N, z) - Jhat)
-        offs = N - nL
         A = xp.zeros((B, N + nL, N + nL), dtype=z.dtype, device=device(z))
         A[:, :N, N:] = self.Q / c.tau_v
         if c.leak == "integral":
@@ -231,9 +230,9 @@ class DFCSystem:
             dvL = (-vL + net._basal(x2, v)[:, -nL:] + u @ QL.T) / c.tau_v
             d2 = net.phi(net.depth).d2f(vL) * dvL
             A[:, :N, :N] = Mv / c.tau_v
-            rowsL = Mv[:, offs:, :] / c.tau_v  # d(dv_L/dt)/dv
+            rowsL = Mv[:, -nL:, :] / c.tau_v  # d(dv_L/dt)/dv
             A[:, N:, :N] = -JLo / c.tau_u - c.k_p * DL * rowsL
-            A[:, N:, offs:N] -= c.k_p * (I_L[None] * d2[:, None, :])
+            A[:, N:, N - nL:N] -= c.k_p * (I_L[None] * d2[:, None, :])
             A[:, N:, N:] = -c.alpha * I_L / c.tau_u - c.k_p * DL * QL[None] / c.tau_v
         return A
 
@@ -270,10 +269,8 @@ class DFCSystem:
         :meth:`initial_state` with the target); with k_p = 0 at the initial state, THEORY.md
         section 5's A_tilde_I driven by delta_L / tau_u.  ``x``, ``target`` as :meth:`rhs`."""
         x2, t, _ = self.prepare(x, target)
-        z0 = self.initial_state(x2, t) if z0 is None else self.network.convert(z0, "z0", ndim=2)
-        if tuple(z0.shape) != (x2.shape[0], self.state_size):
-            raise ValueError(f"z0: expected shape ({x2.shape[0]}, {self.state_size}), "
-                             f"got {tuple(z0.shape)}")
+        z0 = self.initial_state(x2, t) if z0 is None else \
+            self.network.convert(z0, "z0", shape=(x2.shape[0], self.state_size))
         return Linearisation(self._rhs_jacobian(x2, t, z0), self._rhs(x2, t, z0), z0)
 
     def control(self, x, target, z):

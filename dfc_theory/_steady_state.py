@@ -92,12 +92,6 @@ def _state_at(system, x2, target, u, drive=None):
     return fp.r, fp.v_stacked, system.controller.alpha_eff * u - target + fp.r[-1]
 
 
-def _jq(system, v_blocks):
-    """J(v) Q = sum_i J_i Q_i, (B, n_L, n_L), one GEMM per layer and without forming the
-    stacked J (B, n_L, N)."""
-    return system.network._jacobian_product(list(v_blocks), [q.T for q in system.Q_blocks])
-
-
 def _abscissa(system, x2, target, u, v, rL):
     """max Re lambda of d(dz/dt)/dz at the state (u, v) per sample (nan where not finite)."""
     xp = system.xp
@@ -213,7 +207,8 @@ def _ssa(system, x2, target, thresh, J=None, delta_L=None, fp=None):
     net, a, xp = system.network, system.controller.alpha_eff, system.xp
     fp = net._forward(x2) if fp is None else fp
     delta = target - fp.r[-1] if delta_L is None else delta_L
-    G = (J @ system.Q if J is not None else _jq(system, fp.v)) + a * eye(xp, net.n_out, x2)
+    JQ = J @ system.Q if J is not None else net._jacobian_product(fp.v, system.Q_blocks)
+    G = JQ + a * eye(xp, net.n_out, x2)
     u = solve(G, delta[..., None])[..., 0]
     return _result(system, x2, target, u, thresh, 0, "ssa", drive=fp.v[0])
 
@@ -248,7 +243,7 @@ def _newton(system, x2, target, thresh, max_iter, reuse_jacobian=True, J0=None):
         if bool(xp.any(refresh)):
             jdx = subset(refresh)
             JQ = (J0 @ system.Q)[jdx] if (it == 1 and J0 is not None) else \
-                _jq(system, net.split(v[jdx]))
+                net._jacobian_product(net.split(v[jdx]), system.Q_blocks)
             G[jdx] = JQ + a * I_L
             n_jac += 1
         idx = subset(active)  # a slice (views rather than copies) when all are active
