@@ -182,8 +182,7 @@ class DFCSystem:
                 G = eye(self.xp, net.n_out, z) + c.k_p * (net._jacobian(v) @ self.Q)
                 return solve(G, ((e - c.alpha * u) / c.tau_u)[..., None])[..., 0]
             return (e - c.alpha * u) / c.tau_u
-        vff = net._basal(x2, v)
-        dv = (-v + vff + u @ self.Q.T) / c.tau_v
+        dv = (-v + net._basal(x2, v) + u @ self.Q.T) / c.tau_v
         if c.leak == "integral":
             ds = (e - c.alpha * s) / c.tau_u
         else:
@@ -237,9 +236,8 @@ class DFCSystem:
         return A
 
     def _instantaneous_jacobian(self, v):
-        """d(ds/dt)/ds of the instantaneous system at the pre-activations v (B, N):
-        -(I + k_p J Q)^{-1} (J Q + alpha I) / tau_u ("total", s = u) or
-        -((I + k_p J Q)^{-1} J Q + alpha I) / tau_u ("integral", s = u_int; exact at rest)."""
+        """d(ds/dt)/ds of the instantaneous system at v (B, N) (:meth:`rhs_jacobian`); for
+        "integral" (s = u_int), -((I + k_p J Q)^{-1} J Q + alpha I) / tau_u, exact at rest."""
         c, I_L = self.controller, eye(self.xp, self.network.n_out, v)
         JQ = self.network._jacobian(v) @ self.Q
         G = JQ + c.alpha * I_L if c.leak == "total" else JQ

@@ -31,9 +31,8 @@ class SteadyState:
     u : (B, n_L) control signal.
     v : (B, N) somatic pre-activations; ``r`` the rates r_0..r_L (tuple).
     v_ff : (B, N) basal drive W_i r_{i-1} + b_i at this state; ``delta_v`` v - v_ff (= Q u).
-    converged : (B,) bool, for every method: the exact residual is finite and at most
-        max(tol * max(1, ||r_L*||), atol) (``info``); ``"simulate"`` also needs the
-        reference convergence test.
+    converged : (B,) bool: the exact residual passes :func:`steady_state`'s ``tol`` test
+        (``info``); ``"simulate"`` also needs the reference convergence test.
     residual : (B,) ||alpha_eff u - r_L* + r_L||, the exact steady-state equation's residual.
     iterations : Newton iterations (or simulated steps); ``method`` the solver.
     abscissa : (B,) spectral abscissa of the linearised dynamics at this state
@@ -273,11 +272,9 @@ def _newton(system, x2, target, thresh, max_iter, reuse_jacobian=True, J0=None):
 
 def simulate_until_converged(system, x2, target, thresh, dt=None, chunk=1000,
                              max_steps=256000, **kwargs):
-    """Euler-simulate, doubling the horizon from ``chunk`` steps, until every sample passes
-    the reference convergence test AND the exact steady-state residual
-    ||alpha_eff u - r_L* + r_L(u)|| <= ``thresh`` (the Euler fixed points are the exact
-    steady states), or ``max_steps`` is reached; returns a SteadyState whose ``converged``
-    says which samples made it."""
+    """Euler-simulate, doubling the horizon from ``chunk`` steps up to ``max_steps``, until
+    every sample passes the reference convergence test AND ||F(u)|| <= ``thresh`` (the Euler
+    fixed points are the exact steady states); ``converged`` says which samples made it."""
     c, xp = system.controller, system.xp
     if dt is None:
         dt = min(0.25 * c.tau_v, 0.02 * c.tau_u) if c.tau_v > 0 else 0.02 * c.tau_u
