@@ -336,10 +336,9 @@ def _unpack_traj(system, x2, target, Z, t, record, method, conv_tol, eps, info):
     net = system.network
     B, nL = x2.shape[0], net.n_out
     T1, M = Z.shape[0], Z.shape[2]  # explicit sizes: -1 is ambiguous for B = 0
-    flat = Z.reshape(T1 * B, M)
     xs = np.broadcast_to(x2, (T1, B, x2.shape[1])).reshape(T1 * B, x2.shape[1])
     ts = np.broadcast_to(target, (T1, B, nL)).reshape(T1 * B, nL)
-    v, rr, e, u, _ = system._parts(xs, ts, flat)
+    v, rr, e, u, _ = system._parts(xs, ts, Z.reshape(T1 * B, M))
     v, e, u, rL = (a.reshape(T1, B, a.shape[1]) for a in (v, e, u, rr[-1]))
     r_ff = net._forward(x2).r[-1]
     conv, div, ratio, err_ratio = _convergence(system, target, r_ff, v[-1], u[-1], e[0],

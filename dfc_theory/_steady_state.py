@@ -207,8 +207,7 @@ def _ssa(system, x2, target, thresh, J=None, delta_L=None, fp=None):
     fp = net._forward(x2) if fp is None else fp
     delta = target - fp.r[-1] if delta_L is None else delta_L
     JQ = J @ system.Q if J is not None else net._jacobian_product(fp.v, system.Q_blocks)
-    G = JQ + a * eye(xp, net.n_out, x2)
-    u = solve(G, delta[..., None])[..., 0]
+    u = solve(JQ + a * eye(xp, net.n_out, x2), delta[..., None])[..., 0]
     return _result(system, x2, target, u, thresh, 0, "ssa", drive=fp.v[0])
 
 
@@ -259,8 +258,7 @@ def _newton(system, x2, target, thresh, max_iter, reuse_jacobian=True, J0=None):
                 break
             s = xp.where(ok, s, 0.5 * s)
         with errstate(xp, divide="ignore", invalid="ignore"):
-            slow = ~(n_t <= norm[idx] / REFRESH_BELOW) | (s < 1)
-        stale[idx] = slow
+            stale[idx] = ~(n_t <= norm[idx] / REFRESH_BELOW) | (s < 1)
         u[idx], v[idx], F[idx], norm[idx] = u_try, v_t, F_t, n_t
         for r_i, r_new in zip(r[1:], r_t[1:]):
             r_i[idx] = r_new
