@@ -296,10 +296,8 @@ class Network:
         """(per-layer pre-activations, rates r_0..r_{L-1}, single): feedforward at x or the
         given stacked v."""
         x2, single = self._input(x)
-        if v is None:
-            fp = self._forward(x2)
-            return list(fp.v), list(fp.r[:-1]), single
-        vb = list(self.split(self._stacked(v, "v", x2.shape[0])))
+        v = self._forward(x2).v_stacked if v is None else self._stacked(v, "v", x2.shape[0])
+        vb = list(self.split(v))
         return vb, [x2] + [phi.f(a) for phi, a in zip(self._phi[:-1], vb[:-1])], single
 
     def _jacobian_blocks(self, vb):
