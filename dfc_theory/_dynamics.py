@@ -229,8 +229,7 @@ class DFCSystem:
             dvL = (-vL + net._basal(x2, v)[:, -nL:] + u @ QL.T) / c.tau_v
             d2 = net.phi(net.depth).d2f(vL) * dvL
             A[:, :N, :N] = Mv / c.tau_v
-            rowsL = Mv[:, -nL:, :] / c.tau_v  # d(dv_L/dt)/dv
-            A[:, N:, :N] = -JLo / c.tau_u - c.k_p * DL * rowsL
+            A[:, N:, :N] = -JLo / c.tau_u - c.k_p * DL * A[:, N - nL:N, :N]  # d(dv_L/dt)/dv
             A[:, N:, N - nL:N] -= c.k_p * (I_L[None] * d2[:, None, :])
             A[:, N:, N:] = -c.alpha * I_L / c.tau_u - c.k_p * DL * QL[None] / c.tau_v
         return A

@@ -1,7 +1,6 @@
 """Steady states of a DFC system (THEORY.md section 3): the root F(u) = alpha_eff u - r_L* +
-r_L(u) = 0 in u alone (size n_L per sample, Jacobian alpha_eff I + J(v(u)) Q), by Lemma 1's
-linearisation (``"ssa"``), damped Newton (``"newton"``, exact; its first full step is
-``"ssa"``) or the reference Euler scheme (``"simulate"``), on NumPy arrays and torch tensors alike.
+r_L(u) = 0 in u alone (size n_L per sample, Jacobian alpha_eff I + J(v(u)) Q), by the methods
+of :func:`steady_state`, on NumPy arrays and torch tensors alike.
 """
 from __future__ import annotations
 
