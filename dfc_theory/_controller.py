@@ -63,8 +63,7 @@ class Controller:
 
     @property
     def alpha_eff(self) -> float:
-        """The leak seen at rest, e_ss = alpha_eff u_ss: alpha_tilde = alpha / (1 + alpha k_p)
-        for ``leak="integral"``, alpha for ``"total"``."""
+        """The leak at rest, e_ss = alpha_eff u_ss: alpha_tilde or alpha (module docstring)."""
         if self.leak == "integral":
             return self.alpha / (1.0 + self.alpha * self.k_p)
         return self.alpha

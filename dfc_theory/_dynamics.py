@@ -182,8 +182,7 @@ class DFCSystem:
                 G = eye(self.xp, net.n_out, z) + c.k_p * (net._jacobian(v) @ self.Q)
                 return solve(G, ((e - c.alpha * u) / c.tau_u)[..., None])[..., 0]
             return (e - c.alpha * u) / c.tau_u
-        vff = net._basal(x2, v)
-        dv = (-v + vff + u @ self.Q.T) / c.tau_v
+        dv = (-v + net._basal(x2, v) + u @ self.Q.T) / c.tau_v
         if c.leak == "integral":
             ds = (e - c.alpha * s) / c.tau_u
         else:
@@ -219,7 +218,6 @@ class DFCSystem:
         Jhat, JLo, D = self.blocks(v)
         # -(I - J_hat), whose zeros are -0.0 (LAPACK's eigenvalues depend on zero signs)
         Mv = -(eye(xp, N, z) - Jhat)
-        offs = N - nL
         A = xp.zeros((B, N + nL, N + nL), dtype=z.dtype, device=device(z))
         A[:, :N, N:] = self.Q / c.tau_v
         if c.leak == "integral":
@@ -231,16 +229,14 @@ class DFCSystem:
             dvL = (-vL + net._basal(x2, v)[:, -nL:] + u @ QL.T) / c.tau_v
             d2 = net.phi(net.depth).d2f(vL) * dvL
             A[:, :N, :N] = Mv / c.tau_v
-            rowsL = Mv[:, offs:, :] / c.tau_v  # d(dv_L/dt)/dv
-            A[:, N:, :N] = -JLo / c.tau_u - c.k_p * DL * rowsL
-            A[:, N:, offs:N] -= c.k_p * (I_L[None] * d2[:, None, :])
+            A[:, N:, :N] = -JLo / c.tau_u - c.k_p * DL * A[:, N - nL:N, :N]  # d(dv_L/dt)/dv
+            A[:, N:, N - nL:N] -= c.k_p * (I_L[None] * d2[:, None, :])
             A[:, N:, N:] = -c.alpha * I_L / c.tau_u - c.k_p * DL * QL[None] / c.tau_v
         return A
 
     def _instantaneous_jacobian(self, v):
-        """d(ds/dt)/ds of the instantaneous system at the pre-activations v (B, N):
-        -(I + k_p J Q)^{-1} (J Q + alpha I) / tau_u ("total", s = u) or
-        -((I + k_p J Q)^{-1} J Q + alpha I) / tau_u ("integral", s = u_int; exact at rest)."""
+        """d(ds/dt)/ds of the instantaneous system at v (B, N) (:meth:`rhs_jacobian`); for
+        "integral" (s = u_int), -((I + k_p J Q)^{-1} J Q + alpha I) / tau_u, exact at rest."""
         c, I_L = self.controller, eye(self.xp, self.network.n_out, v)
         JQ = self.network._jacobian(v) @ self.Q
         G = JQ + c.alpha * I_L if c.leak == "total" else JQ
@@ -270,10 +266,8 @@ class DFCSystem:
         :meth:`initial_state` with the target); with k_p = 0 at the initial state, THEORY.md
         section 5's A_tilde_I driven by delta_L / tau_u.  ``x``, ``target`` as :meth:`rhs`."""
         x2, t, _ = self.prepare(x, target)
-        z0 = self.initial_state(x2, t) if z0 is None else self.network.convert(z0, "z0", ndim=2)
-        if tuple(z0.shape) != (x2.shape[0], self.state_size):
-            raise ValueError(f"z0: expected shape ({x2.shape[0]}, {self.state_size}), "
-                             f"got {tuple(z0.shape)}")
+        z0 = self.initial_state(x2, t) if z0 is None else \
+            self.network.convert(z0, "z0", shape=(x2.shape[0], self.state_size))
         return Linearisation(self._rhs_jacobian(x2, t, z0), self._rhs(x2, t, z0), z0)
 
     def control(self, x, target, z):

@@ -296,10 +296,8 @@ class Network:
         """(per-layer pre-activations, rates r_0..r_{L-1}, single): feedforward at x or the
         given stacked v."""
         x2, single = self._input(x)
-        if v is None:
-            fp = self._forward(x2)
-            return list(fp.v), list(fp.r[:-1]), single
-        vb = list(self.split(self._stacked(v, "v", x2.shape[0])))
+        v = self._forward(x2).v_stacked if v is None else self._stacked(v, "v", x2.shape[0])
+        vb = list(self.split(v))
         return vb, [x2] + [phi.f(a) for phi, a in zip(self._phi[:-1], vb[:-1])], single
 
     def _jacobian_blocks(self, vb):
@@ -351,14 +349,14 @@ class Network:
         M = self.convert(M, "M", ndim=2)
         if M.shape[0] != self.n_total:
             raise ValueError(f"M: expected {self.n_total} rows, got shape {tuple(M.shape)}")
-        out = self._jacobian_product(vb, self.split(M.T))
+        out = self._jacobian_product(vb, [b.T for b in self.split(M.T)])
         return out[0] if single else out
 
-    def _jacobian_product(self, vb, MT_blocks):
-        """J M from per-layer pre-activations and the blocks M_i^T (k, n_i), batched."""
+    def _jacobian_product(self, vb, M_blocks):
+        """J M from per-layer pre-activations and the row blocks M_i (n_i, k), batched."""
         B, nL = vb[0].shape[0], self.n_out
-        return sum((Ji.reshape(B * nL, Ji.shape[2]) @ Mi.T).reshape(B, nL, Mi.shape[0])
-                   for Ji, Mi in zip(self._jacobian_blocks(vb), MT_blocks))
+        return sum((Ji.reshape(B * nL, Ji.shape[2]) @ Mi).reshape(B, nL, Mi.shape[1])
+                   for Ji, Mi in zip(self._jacobian_blocks(vb), M_blocks))
 
     def weight_jacobian(self, x, v=None):
         """J_theta = d r_L / d theta, shape (B, n_L, P) or (n_L, P).

@@ -199,14 +199,12 @@ def simulate(system: DFCSystem, x, target, method="euler", dt=0.005, n_steps=100
                        conv_tol, eps, max_nfev)
         else:
             res = _linear(system, x2, t, dt, n_steps, record, conv_tol, eps)
-    if single:
-        for name in ("u", "e", "r_L", "v"):
+    if single:  # the batch axis is the second of a time series (T+1, B, n), else the first
+        for name in ("u", "e", "r_L", "v", "v_final", "v_ff_final", "v_fb_final", "u_final",
+                     "converged", "diverged", "ratio", "error_ratio"):
             a = getattr(res, name)
             if a is not None:
-                setattr(res, name, a[:, 0])
-        for name in ("v_final", "v_ff_final", "v_fb_final", "u_final", "converged",
-                     "diverged", "ratio", "error_ratio"):
-            setattr(res, name, getattr(res, name)[0])
+                setattr(res, name, a[:, 0] if a.ndim == 3 else a[0])
     return res
 
 
@@ -338,10 +336,9 @@ def _unpack_traj(system, x2, target, Z, t, record, method, conv_tol, eps, info):
     net = system.network
     B, nL = x2.shape[0], net.n_out
     T1, M = Z.shape[0], Z.shape[2]  # explicit sizes: -1 is ambiguous for B = 0
-    flat = Z.reshape(T1 * B, M)
     xs = np.broadcast_to(x2, (T1, B, x2.shape[1])).reshape(T1 * B, x2.shape[1])
     ts = np.broadcast_to(target, (T1, B, nL)).reshape(T1 * B, nL)
-    v, rr, e, u, _ = system._parts(xs, ts, flat)
+    v, rr, e, u, _ = system._parts(xs, ts, Z.reshape(T1 * B, M))
     v, e, u, rL = (a.reshape(T1, B, a.shape[1]) for a in (v, e, u, rr[-1]))
     r_ff = net._forward(x2).r[-1]
     conv, div, ratio, err_ratio = _convergence(system, target, r_ff, v[-1], u[-1], e[0],
@@ -407,8 +404,7 @@ def _ivp(system, x2, target, dt, n_steps, record, ivp_method, rtol, atol, conv_t
 
 
 def _linear(system, x2, target, dt, n_steps, record, conv_tol, eps):
-    # linearise at the feedforward rest point [v^-; 0] (THEORY.md section 5), start from the
-    # initial state (which differs from it by u(0+) = k_p delta_L for the "total" leak)
+    # start from the initial state (u(0+) = k_p delta_L off [v^-; 0] for the "total" leak)
     lin = system.linearise(x2, target, z0=system.initial_state(x2))
     B, M = lin.z0.shape
     # augmented generator [[A, c], [0, 0]] on (w, 1) with w = z - z_rest

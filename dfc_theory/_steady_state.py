@@ -1,7 +1,6 @@
 """Steady states of a DFC system (THEORY.md section 3): the root F(u) = alpha_eff u - r_L* +
-r_L(u) = 0 in u alone (size n_L per sample, Jacobian alpha_eff I + J(v(u)) Q), by Lemma 1's
-linearisation (``"ssa"``), damped Newton (``"newton"``, exact; its first full step is
-``"ssa"``) or the reference Euler scheme (``"simulate"``), on NumPy arrays and torch tensors alike.
+r_L(u) = 0 in u alone (size n_L per sample, Jacobian alpha_eff I + J(v(u)) Q), by the methods
+of :func:`steady_state`, on NumPy arrays and torch tensors alike.
 """
 from __future__ import annotations
 
@@ -31,9 +30,8 @@ class SteadyState:
     u : (B, n_L) control signal.
     v : (B, N) somatic pre-activations; ``r`` the rates r_0..r_L (tuple).
     v_ff : (B, N) basal drive W_i r_{i-1} + b_i at this state; ``delta_v`` v - v_ff (= Q u).
-    converged : (B,) bool, for every method: the exact residual is finite and at most
-        max(tol * max(1, ||r_L*||), atol) (``info``); ``"simulate"`` also needs the
-        reference convergence test.
+    converged : (B,) bool: the exact residual passes :func:`steady_state`'s ``tol`` test
+        (``info``); ``"simulate"`` also needs the reference convergence test.
     residual : (B,) ||alpha_eff u - r_L* + r_L||, the exact steady-state equation's residual.
     iterations : Newton iterations (or simulated steps); ``method`` the solver.
     abscissa : (B,) spectral abscissa of the linearised dynamics at this state
@@ -90,12 +88,6 @@ def _state_at(system, x2, target, u, drive=None):
     """(rates r_0..r_L, v, F(u)) of v = forward(x, delta = Q u); ``drive`` = W_1 x + b_1."""
     fp = system.network._forward(x2, u @ system.Q.T, drive)
     return fp.r, fp.v_stacked, system.controller.alpha_eff * u - target + fp.r[-1]
-
-
-def _jq(system, v_blocks):
-    """J(v) Q = sum_i J_i Q_i, (B, n_L, n_L), one GEMM per layer and without forming the
-    stacked J (B, n_L, N)."""
-    return system.network._jacobian_product(list(v_blocks), [q.T for q in system.Q_blocks])
 
 
 def _abscissa(system, x2, target, u, v, rL):
@@ -213,8 +205,8 @@ def _ssa(system, x2, target, thresh, J=None, delta_L=None, fp=None):
     net, a, xp = system.network, system.controller.alpha_eff, system.xp
     fp = net._forward(x2) if fp is None else fp
     delta = target - fp.r[-1] if delta_L is None else delta_L
-    G = (J @ system.Q if J is not None else _jq(system, fp.v)) + a * eye(xp, net.n_out, x2)
-    u = solve(G, delta[..., None])[..., 0]
+    JQ = J @ system.Q if J is not None else net._jacobian_product(fp.v, system.Q_blocks)
+    u = solve(JQ + a * eye(xp, net.n_out, x2), delta[..., None])[..., 0]
     return _result(system, x2, target, u, thresh, 0, "ssa", drive=fp.v[0])
 
 
@@ -248,7 +240,7 @@ def _newton(system, x2, target, thresh, max_iter, reuse_jacobian=True, J0=None):
         if bool(xp.any(refresh)):
             jdx = subset(refresh)
             JQ = (J0 @ system.Q)[jdx] if (it == 1 and J0 is not None) else \
-                _jq(system, net.split(v[jdx]))
+                net._jacobian_product(net.split(v[jdx]), system.Q_blocks)
             G[jdx] = JQ + a * I_L
             n_jac += 1
         idx = subset(active)  # a slice (views rather than copies) when all are active
@@ -265,8 +257,7 @@ def _newton(system, x2, target, thresh, max_iter, reuse_jacobian=True, J0=None):
                 break
             s = xp.where(ok, s, 0.5 * s)
         with errstate(xp, divide="ignore", invalid="ignore"):
-            slow = ~(n_t <= norm[idx] / REFRESH_BELOW) | (s < 1)
-        stale[idx] = slow
+            stale[idx] = ~(n_t <= norm[idx] / REFRESH_BELOW) | (s < 1)
         u[idx], v[idx], F[idx], norm[idx] = u_try, v_t, F_t, n_t
         for r_i, r_new in zip(r[1:], r_t[1:]):
             r_i[idx] = r_new
@@ -278,11 +269,9 @@ def _newton(system, x2, target, thresh, max_iter, reuse_jacobian=True, J0=None):
 
 def simulate_until_converged(system, x2, target, thresh, dt=None, chunk=1000,
                              max_steps=256000, **kwargs):
-    """Euler-simulate, doubling the horizon from ``chunk`` steps, until every sample passes
-    the reference convergence test AND the exact steady-state residual
-    ||alpha_eff u - r_L* + r_L(u)|| <= ``thresh`` (the Euler fixed points are the exact
-    steady states), or ``max_steps`` is reached; returns a SteadyState whose ``converged``
-    says which samples made it."""
+    """Euler-simulate, doubling the horizon from ``chunk`` steps up to ``max_steps``, until
+    every sample passes the reference convergence test AND ||F(u)|| <= ``thresh`` (the Euler
+    fixed points are the exact steady states); ``converged`` says which samples made it."""
     c, xp = system.controller, system.xp
     if dt is None:
         dt = min(0.25 * c.tau_v, 0.02 * c.tau_u) if c.tau_v > 0 else 0.02 * c.tau_u
