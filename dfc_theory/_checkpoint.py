@@ -72,9 +72,11 @@ def atomic_write(path, write):
 
 
 def _plain(o):
-    """JSON for NumPy / torch scalars and small arrays (``json.dumps(default=...)``)."""
+    """JSON for NumPy / torch scalars, small arrays and paths (``json.dumps(default=...)``)."""
     if hasattr(o, "tolist"):
         return o.tolist()
+    if isinstance(o, os.PathLike):
+        return os.fspath(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 

@@ -24,7 +24,6 @@ build Table 1 (``figures/table1.py``) without the machine that produced it:
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import subprocess
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checkpoint import atomic_write
+from .._checkpoint import _plain, atomic_write
 from .._cli import data_errors
 from .._methods import DFC_METHODS
 from .._methods import run_label as label  # the table label: "BP", "DFC (fixed)"...
@@ -127,17 +126,9 @@ def protocol(record):
 
 
 def _clean(o):
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, (np.ndarray, np.generic)):  # NumPy arrays and scalars
-        return _clean(o.tolist())
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None  # JSON has no nan/inf: null = not available
-    if isinstance(o, Path):
-        return str(o)
-    return o
+    """``o`` as JSON data (NumPy values as Python ones, tuples as lists); nan/inf become None,
+    since JSON has no nan/inf: null = not available."""
+    return json.loads(json.dumps(o, default=_plain), parse_constant=lambda _: None)
 
 
 def write_record(record, out_dir):
