@@ -167,10 +167,8 @@ def load_records(folder, complete_only=True):
         return []
     out = []
     for p in sorted(folder.glob("*.json")):
-        try:
+        with data_errors(f"{p}: not valid JSON"):
             rec = json.loads(p.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{p}: not valid JSON ({exc})") from exc
         if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
             continue
         if complete_only and rec.get("summary", {}).get("status") != "complete":
