@@ -178,11 +178,9 @@ def check_scalar(value, name, low=None, high=None, low_inclusive=True, high_incl
     if not math.isfinite(value):
         raise ValueError(f"{name}: must be finite, got {value}")
     if low is not None and (value < low or (value == low and not low_inclusive)):
-        rel = ">=" if low_inclusive else ">"
-        raise ValueError(f"{name}: must be {rel} {low}, got {value}")
+        raise ValueError(f"{name}: must be {'>=' if low_inclusive else '>'} {low}, got {value}")
     if high is not None and (value > high or (value == high and not high_inclusive)):
-        rel = "<=" if high_inclusive else "<"
-        raise ValueError(f"{name}: must be {rel} {high}, got {value}")
+        raise ValueError(f"{name}: must be {'<=' if high_inclusive else '<'} {high}, got {value}")
     return value
 
 
