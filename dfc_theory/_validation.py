@@ -130,11 +130,10 @@ def as_array(value, name, like=None, ndim=None, shape=None, allow_nonfinite=Fals
                 value.double().numpy()
         arr, was_tensor = _numeric(value, name, complex_ok), False
         arr = arr.astype(np.complex128 if arr.dtype.kind == "c" else np.float64, copy=False)
-    if ndim is not None:
-        ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-        if arr.ndim not in ndims:
-            raise ValueError(f"{name}: expected {' or '.join(map(str, ndims))} dimensions, "
-                             f"got shape {tuple(arr.shape)}")
+    ndims = (ndim,) if isinstance(ndim, int) else ndim
+    if ndims is not None and arr.ndim not in ndims:
+        raise ValueError(f"{name}: expected {' or '.join(map(str, ndims))} dimensions, "
+                         f"got shape {tuple(arr.shape)}")
     if shape is not None:
         if arr.ndim != len(shape) or any(s is not None and s != a
                                          for s, a in zip(shape, arr.shape)):

@@ -126,8 +126,7 @@ def protocol(record):
 
 
 def _clean(o):
-    """``o`` as JSON data (NumPy values as Python ones, tuples as lists); nan/inf become None,
-    since JSON has no nan/inf: null = not available."""
+    """``o`` as JSON data: NumPy values as Python ones, tuples as lists, nan/inf as None."""
     return json.loads(json.dumps(o, default=_plain), parse_constant=lambda _: None)
 
 
