@@ -201,7 +201,6 @@ def int_at_least(low, what=None):
 
 
 positive_int = int_at_least(1)
-#: seeds: NumPy's SeedSequence takes non-negative integers only
 non_negative_int = int_at_least(0, "NumPy seeds are non-negative")
 
 
