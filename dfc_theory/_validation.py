@@ -21,8 +21,6 @@ __all__ = ["as_array", "as_batch", "check_scalar", "check_choice", "check_int", 
            "check_nonempty", "check_type", "as_rng", "resolve_dtype", "resolve_device",
            "is_tensor"]
 
-_DTYPES = ("float16", "bfloat16", "float32", "float64")
-
 
 def is_tensor(value):
     """True for a torch tensor (without importing torch)."""
@@ -37,7 +35,7 @@ def resolve_dtype(dtype):
     key = (str(dtype)[len("torch."):] if isinstance(dtype, torch.dtype)
            else dtype if isinstance(dtype, str) else np.dtype(dtype).name)
     key = {"float": "float32", "double": "float64"}.get(key, key)
-    if key not in _DTYPES:
+    if key not in ("float16", "bfloat16", "float32", "float64"):
         raise ValueError(f"dtype: expected a floating dtype such as 'float32' or "
                          f"'float64', got {dtype!r}")
     return getattr(torch, key)
@@ -194,13 +192,13 @@ def check_int(value, name, low=1):
     return int(value)
 
 
-def check_sizes(sizes, name="sizes", min_len=2):
-    """Layer widths [n_0, ..., n_L]: a sequence of at least ``min_len`` positive integers."""
+def check_sizes(sizes):
+    """Layer widths [n_0, ..., n_L]: a sequence of at least two positive integers."""
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
-        raise TypeError(f"{name}: expected a sequence of layer widths, got {sizes!r}")
-    if len(sizes) < min_len:
-        raise ValueError(f"{name}: need >= {min_len} widths, got {list(sizes)}")
-    return [check_int(s, f"{name}[{i}]") for i, s in enumerate(sizes)]
+        raise TypeError(f"sizes: expected a sequence of layer widths, got {sizes!r}")
+    if len(sizes) < 2:
+        raise ValueError(f"sizes: need >= 2 widths, got {list(sizes)}")
+    return [check_int(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
 
 
 def as_rng(seed, name="seed"):
