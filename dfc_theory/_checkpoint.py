@@ -58,10 +58,9 @@ def atomic_write(path, write):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-        except BaseException:
+        finally:  # the temporary file of a failed write (after a rename it is gone)
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise
         with contextlib.suppress(OSError):  # the rename itself durable (POSIX)
             fd = os.open(path.parent, os.O_RDONLY)
             try:

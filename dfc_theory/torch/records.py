@@ -182,8 +182,7 @@ def summarize(epochs, task):
     test loss there, and the final train loss."""
     rows = [e for e in epochs if e["epoch"] >= 1]
     if not rows:
-        return {"best_val_epoch": None, "test_metric_at_best_val": None,
-                "final_train_loss": None}
+        return dict.fromkeys(("best_val_epoch", "test_metric_at_best_val", "final_train_loss"))
     metric = "error" if task == "classification" else "loss"
     vals = np.array([e[f"val_{metric}"] for e in rows], dtype=float)  # None becomes nan
     best = rows[int(np.argmin(np.where(np.isfinite(vals), vals, np.inf)))]
