@@ -124,8 +124,7 @@ def as_array(value, name, like=None, ndim=None, shape=None, allow_nonfinite=Fals
     else:
         if was_tensor:
             value = value.detach().cpu()
-            value = value.numpy() if _tensor_kind(value, name, complex_ok) else \
-                value.double().numpy()
+            value = (value if _tensor_kind(value, name, complex_ok) else value.double()).numpy()
         arr, was_tensor = _numeric(value, name, complex_ok), False
         arr = arr.astype(np.complex128 if arr.dtype.kind == "c" else np.float64, copy=False)
     ndims = (ndim,) if isinstance(ndim, int) else ndim
