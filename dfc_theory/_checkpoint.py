@@ -58,10 +58,9 @@ def atomic_write(path, write):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-        except BaseException:
+        finally:  # the temporary file of a failed write (after a rename it is gone)
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise
         with contextlib.suppress(OSError):  # the rename itself durable (POSIX)
             fd = os.open(path.parent, os.O_RDONLY)
             try:
@@ -72,9 +71,11 @@ def atomic_write(path, write):
 
 
 def _plain(o):
-    """JSON for NumPy / torch scalars and small arrays (``json.dumps(default=...)``)."""
+    """JSON for NumPy / torch scalars, small arrays and paths (``json.dumps(default=...)``)."""
     if hasattr(o, "tolist"):
         return o.tolist()
+    if isinstance(o, os.PathLike):
+        return os.fspath(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 

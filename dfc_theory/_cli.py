@@ -117,11 +117,9 @@ def classify(exc):
     an exception that is a bug (shown with its traceback)."""
     if isinstance(exc, KeyboardInterrupt):
         return 128 + getattr(exc, "signum", signal.SIGINT)
-    if isinstance(exc, UsageError):
-        return EXIT_USAGE
     if isinstance(exc, (DataError, OSError)):
         return EXIT_DATA
-    return EXIT_USAGE if isinstance(exc, (ValueError, TypeError)) else None
+    return EXIT_USAGE if isinstance(exc, (UsageError, ValueError, TypeError)) else None
 
 
 def command(prog):
@@ -149,8 +147,7 @@ def command(prog):
                         stream.flush()
                 if isinstance(exc, KeyboardInterrupt):
                     sigterm = status == 128 + signal.SIGTERM
-                    text = _one_line(exc) or ("terminated (SIGTERM)" if sigterm
-                                              else "interrupted")
+                    text = _one_line(exc) or ("terminated (SIGTERM)" if sigterm else "interrupted")
                 else:
                     text = f"error: {_message(exc)}"
                 print(f"{prog}: {text}", file=sys.stderr, flush=True)
@@ -204,7 +201,6 @@ def int_at_least(low, what=None):
 
 
 positive_int = int_at_least(1)
-#: seeds: NumPy's SeedSequence takes non-negative integers only
 non_negative_int = int_at_least(0, "NumPy seeds are non-negative")
 
 

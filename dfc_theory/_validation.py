@@ -21,8 +21,6 @@ __all__ = ["as_array", "as_batch", "check_scalar", "check_choice", "check_int", 
            "check_nonempty", "check_type", "as_rng", "resolve_dtype", "resolve_device",
            "is_tensor"]
 
-_DTYPES = ("float16", "bfloat16", "float32", "float64")
-
 
 def is_tensor(value):
     """True for a torch tensor (without importing torch)."""
@@ -37,7 +35,7 @@ def resolve_dtype(dtype):
     key = (str(dtype)[len("torch."):] if isinstance(dtype, torch.dtype)
            else dtype if isinstance(dtype, str) else np.dtype(dtype).name)
     key = {"float": "float32", "double": "float64"}.get(key, key)
-    if key not in _DTYPES:
+    if key not in ("float16", "bfloat16", "float32", "float64"):
         raise ValueError(f"dtype: expected a floating dtype such as 'float32' or "
                          f"'float64', got {dtype!r}")
     return getattr(torch, key)
@@ -126,15 +124,13 @@ def as_array(value, name, like=None, ndim=None, shape=None, allow_nonfinite=Fals
     else:
         if was_tensor:
             value = value.detach().cpu()
-            value = value.numpy() if _tensor_kind(value, name, complex_ok) else \
-                value.double().numpy()
+            value = (value if _tensor_kind(value, name, complex_ok) else value.double()).numpy()
         arr, was_tensor = _numeric(value, name, complex_ok), False
         arr = arr.astype(np.complex128 if arr.dtype.kind == "c" else np.float64, copy=False)
-    if ndim is not None:
-        ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-        if arr.ndim not in ndims:
-            raise ValueError(f"{name}: expected {' or '.join(map(str, ndims))} dimensions, "
-                             f"got shape {tuple(arr.shape)}")
+    ndims = (ndim,) if isinstance(ndim, int) else ndim
+    if ndims is not None and arr.ndim not in ndims:
+        raise ValueError(f"{name}: expected {' or '.join(map(str, ndims))} dimensions, "
+                         f"got shape {tuple(arr.shape)}")
     if shape is not None:
         if arr.ndim != len(shape) or any(s is not None and s != a
                                          for s, a in zip(shape, arr.shape)):
@@ -178,11 +174,9 @@ def check_scalar(value, name, low=None, high=None, low_inclusive=True, high_incl
     if not math.isfinite(value):
         raise ValueError(f"{name}: must be finite, got {value}")
     if low is not None and (value < low or (value == low and not low_inclusive)):
-        rel = ">=" if low_inclusive else ">"
-        raise ValueError(f"{name}: must be {rel} {low}, got {value}")
+        raise ValueError(f"{name}: must be {'>=' if low_inclusive else '>'} {low}, got {value}")
     if high is not None and (value > high or (value == high and not high_inclusive)):
-        rel = "<=" if high_inclusive else "<"
-        raise ValueError(f"{name}: must be {rel} {high}, got {value}")
+        raise ValueError(f"{name}: must be {'<=' if high_inclusive else '<'} {high}, got {value}")
     return value
 
 
@@ -197,13 +191,13 @@ def check_int(value, name, low=1):
     return int(value)
 
 
-def check_sizes(sizes, name="sizes", min_len=2):
-    """Layer widths [n_0, ..., n_L]: a sequence of at least ``min_len`` positive integers."""
+def check_sizes(sizes):
+    """Layer widths [n_0, ..., n_L]: a sequence of at least two positive integers."""
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
-        raise TypeError(f"{name}: expected a sequence of layer widths, got {sizes!r}")
-    if len(sizes) < min_len:
-        raise ValueError(f"{name}: need >= {min_len} widths, got {list(sizes)}")
-    return [check_int(s, f"{name}[{i}]") for i, s in enumerate(sizes)]
+        raise TypeError(f"sizes: expected a sequence of layer widths, got {sizes!r}")
+    if len(sizes) < 2:
+        raise ValueError(f"sizes: need >= 2 widths, got {list(sizes)}")
+    return [check_int(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
 
 
 def as_rng(seed, name="seed"):

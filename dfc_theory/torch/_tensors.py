@@ -47,10 +47,9 @@ class Network(_network.Network):
                init="xavier_normal", gain=1.0, bias_scale=0.0, dtype=None, device=None):
         """Drawn exactly as :meth:`dfc_theory.Network.random` (same seed, same numbers), then
         moved to ``dtype`` (default: torch's default dtype) and ``device``."""
-        net = _network.Network.random(sizes, activation, output_activation, seed=seed,
-                                      init=init, gain=gain, bias_scale=bias_scale)
-        return cls(list(net.weights), list(net.biases), activation, output_activation,
-                   dtype=dtype or torch.get_default_dtype(), device=device)
+        net = super().random(sizes, activation, output_activation, seed=seed, init=init,
+                             gain=gain, bias_scale=bias_scale)
+        return net.to(dtype or torch.get_default_dtype(), device)
 
     @classmethod
     def from_numpy(cls, network, dtype=torch.float64, device=None):
@@ -64,9 +63,9 @@ class Network(_network.Network):
     def to(self, dtype=None, device=None):
         """A copy with parameters converted to ``dtype`` and/or moved to ``device``."""
         dtype, device = resolve_dtype(dtype) or self.dtype, resolve_device(device) or self.device
-        return Network([w.to(device, dtype) for w in self.weights],
-                       [b.to(device, dtype) for b in self.biases], self.activation,
-                       self.output_activation)
+        return type(self)([w.to(device, dtype) for w in self.weights],
+                          [b.to(device, dtype) for b in self.biases], self.activation,
+                          self.output_activation)
 
     def clone(self):
         """A copy with its own parameters."""

@@ -24,7 +24,6 @@ build Table 1 (``figures/table1.py``) without the machine that produced it:
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import subprocess
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checkpoint import atomic_write
+from .._checkpoint import _plain, atomic_write
 from .._cli import data_errors
 from .._methods import DFC_METHODS
 from .._methods import run_label as label  # the table label: "BP", "DFC (fixed)"...
@@ -127,17 +126,8 @@ def protocol(record):
 
 
 def _clean(o):
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, (np.ndarray, np.generic)):  # NumPy arrays and scalars
-        return _clean(o.tolist())
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None  # JSON has no nan/inf: null = not available
-    if isinstance(o, Path):
-        return str(o)
-    return o
+    """``o`` as JSON data: NumPy values as Python ones, tuples as lists, nan/inf as None."""
+    return json.loads(json.dumps(o, default=_plain), parse_constant=lambda _: None)
 
 
 def write_record(record, out_dir):
@@ -176,10 +166,8 @@ def load_records(folder, complete_only=True):
         return []
     out = []
     for p in sorted(folder.glob("*.json")):
-        try:
+        with data_errors(f"{p}: not valid JSON"):
             rec = json.loads(p.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{p}: not valid JSON ({exc})") from exc
         if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
             continue
         if complete_only and rec.get("summary", {}).get("status") != "complete":
@@ -194,8 +182,7 @@ def summarize(epochs, task):
     test loss there, and the final train loss."""
     rows = [e for e in epochs if e["epoch"] >= 1]
     if not rows:
-        return {"best_val_epoch": None, "test_metric_at_best_val": None,
-                "final_train_loss": None}
+        return dict.fromkeys(("best_val_epoch", "test_metric_at_best_val", "final_train_loss"))
     metric = "error" if task == "classification" else "loss"
     vals = np.array([e[f"val_{metric}"] for e in rows], dtype=float)  # None becomes nan
     best = rows[int(np.argmin(np.where(np.isfinite(vals), vals, np.inf)))]
