@@ -99,7 +99,8 @@ def load(path):
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as z:
+        # our own handle: np.load leaks the one it opens when the zip is corrupt
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
             meta = json.loads(str(z["__state__"]))
             arrays = {k: z[k] for k in z.files if k != "__state__"}
         if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:

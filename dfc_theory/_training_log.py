@@ -104,7 +104,8 @@ class TrainingLog:
         if not path.exists():
             raise FileNotFoundError(f"out: training log {path} is missing (run without "
                                     f"redraw first, or point out= at the folder holding it)")
-        with np.load(path, allow_pickle=False) as z:
+        # our own handle: np.load leaks the one it opens when the zip is corrupt
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
             batch = {k[2:]: z[k] for k in z.files if k.startswith("b_")}
             epoch = {k[2:]: z[k] for k in z.files if k.startswith("e_")}
             config = TrainingConfig.from_dict(json.loads(str(z["config_json"])))
