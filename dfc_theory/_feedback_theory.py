@@ -406,7 +406,7 @@ def solve_feedback_fixed_point(network, xs, config=None, Q0=None, tol=1e-12, n_w
     Examples
     --------
     In the ideal setting the discrete fixed point is J^T h(J J^T) (Condition 2) and
-    approaches our closed form (dt -> 0) as O(dt):
+    approaches our closed form (derived for dt -> 0) as dt shrinks:
 
     >>> import numpy as np
     >>> import dfc_theory as dfc
