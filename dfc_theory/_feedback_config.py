@@ -41,6 +41,22 @@ class FeedbackConfig:
         PI convention (THEORY.md section 2); "total" is the reference code's.
     proactive, instantaneous_transmission : bool
         Euler options of :func:`dfc_theory.simulate`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import FeedbackConfig
+    >>> cfg = FeedbackConfig()
+    >>> cfg.horizon, cfg.ratio_fb                      # T = 50 * 0.002, tau_v_fb / tau_u_fb
+    (0.1, 0.01)
+    >>> hom = cfg.replace(decay="homeostatic", homeostatic_C=1.0, beta=0.5)
+    >>> hom.decay_term(np.ones((2, 2)))                # beta (||Q||_F^2 - C) Q = 0.5 (4 - 1) Q
+    array([[1.5, 1.5],
+           [1.5, 1.5]])
+    >>> cfg.replace(dt_fb=0.02)
+    Traceback (most recent call last):
+    ...
+    ValueError: dt_fb: forward Euler needs dt_fb < tau_v_fb = 0.01 ...
     """
 
     alpha_fb: float = 0.25

@@ -92,8 +92,36 @@ def expected_feedback_update(network, Q, x, config=None, return_info=False):
     Exact for linear networks (any sigma), the sigma -> 0 limit for nonlinear ones; cost
     O(K B d^3), d = 2 (N + n_L).
 
-    Parameters and returns as :func:`feedback_update` (``return_info`` adds ``correlation``
-    and ``covariance_final``, the per-sample C_K).
+    Parameters
+    ----------
+    network : Network (NumPy)
+    Q : array (N, n_L)
+    x : array (B, n_0) or (n_0,)
+    config : FeedbackConfig, optional (default ``FeedbackConfig()``, the reference settings)
+    return_info : bool
+        Also return a dict with ``correlation`` (the averaged E[v_fb u^T]), ``decay`` and
+        ``covariance_final``, the per-sample C_K.
+
+    Returns
+    -------
+    dQ : array (N, n_L), or (dQ, info) with ``return_info`` (as :func:`feedback_update`).
+
+    Raises
+    ------
+    FloatingPointError
+        If the linearised sleep dynamics diverge (Condition 3 violated or dt_fb too large).
+
+    Examples
+    --------
+    With Q = 0 the ideal-setting E[dQ] = J^T - Q (S + beta I) is exactly J^T:
+
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 2], activation="linear", seed=0)
+    >>> x, cfg = np.ones((1, 3)), dfc.FeedbackConfig.ideal(1.0, 0.1, n_steps_fb=20)
+    >>> dQ = dfc.expected_feedback_update(net, np.zeros((6, 2)), x, cfg)
+    >>> bool(np.allclose(dQ, net.jacobian(x[0]).T, rtol=1e-10, atol=1e-12))
+    True
     """
     Q, x2, config = _check_inputs(network, Q, x, config)
     nL, N, B = network.n_out, network.n_total, x2.shape[0]
@@ -140,6 +168,15 @@ class DampedFit:
         Angles (degrees) of Q with the best member, with gamma = 0 and with J^T.
     scale : float
         c minimising ||Q - c J^T (J J^T + gamma I)^{-1}||_F (batched J: the sample mean).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import fit_damped_gamma
+    >>> J = np.random.default_rng(0).standard_normal((3, 6))
+    >>> fit = fit_damped_gamma(np.linalg.pinv(J), J)      # Q = J^+: gamma = 0, scale 1
+    >>> fit.gamma, round(fit.scale, 10), bool(fit.angle_pinv < 1e-6)
+    (0.0, 1.0, True)
     """
 
     gamma: float
@@ -229,7 +266,33 @@ def closed_form_h(g, alpha, beta):
         h(g) = [(g - 2 alpha beta) + sqrt((g - 2 alpha beta)^2 + 16 alpha beta g)] / (4 beta g),
 
     evaluated without cancellation (h(0) = 1 / beta for alpha > 0; alpha = 0 gives
-    h = 1 / (2 beta) for every g).
+    h = 1 / (2 beta) for every g).  y = g h is the positive root of
+    2 beta y^2 + (2 alpha beta - g) y - 2 alpha g = 0 (module docstring).
+
+    Parameters
+    ----------
+    g : float or array, >= 0
+        Eigenvalues of J J^T.
+    alpha : float >= 0
+        alpha_fb.
+    beta : float > 0
+        Weight decay.
+
+    Returns
+    -------
+    h : array of the shape of g, in [1 / (2 beta), 1 / beta].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory.feedback_learning import closed_form_h
+    >>> g, alpha, beta = np.array([0.05, 2.0, 40.0]), 1.0, 0.1
+    >>> h = closed_form_h(g, alpha, beta)
+    >>> y = [max(np.roots([2 * beta, 2 * alpha * beta - gi, -2 * alpha * gi]).real) for gi in g]
+    >>> bool(np.allclose(g * h, y, rtol=1e-10))     # y = g h, the quadratic's positive root
+    True
+    >>> bool(np.all((h > 1 / (2 * beta)) & (h < 1 / beta))), float(closed_form_h(0.0, alpha, beta))
+    (True, 10.0)
     """
     alpha, beta = _alpha_beta(alpha, beta)
     g = as_array(g, "g")
@@ -320,6 +383,18 @@ def solve_feedback_fixed_point(network, xs, config=None, Q0=None, tol=1e-12, n_w
     scipy.optimize.root (MINPACK hybrid) from ``Q0`` (default: our closed form at the mean
     Jacobian) after ``n_warmup`` deterministic steps Q <- Q + lr_fb E[dQ].
 
+    Parameters
+    ----------
+    network : Network (NumPy)
+    xs : array (B, n_0)
+        Inputs; E[dQ] is their mean (:func:`expected_feedback_update`).
+    config : FeedbackConfig, optional (default ``FeedbackConfig()``)
+    Q0 : array (N, n_L), optional
+        Starting point.
+    tol : float > 0
+        ``xtol`` of the root finder.
+    n_warmup : int >= 0
+
     Returns
     -------
     (Q, residual) with residual = ||E[dQ](Q)||_F / ||E[dQ] noise term||_F.
@@ -327,6 +402,29 @@ def solve_feedback_fixed_point(network, xs, config=None, Q0=None, tol=1e-12, n_w
     Raises
     ------
     RuntimeError when the root finder does not converge.
+
+    Examples
+    --------
+    In the ideal setting the discrete fixed point is J^T h(J J^T) (Condition 2) and
+    approaches our closed form (derived for dt -> 0) as dt shrinks:
+
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> from dfc_theory import closed_form_feedback
+    >>> from dfc_theory.feedback_learning import solve_feedback_fixed_point
+    >>> net = dfc.Network.random([3, 4, 2], activation="linear", seed=0)
+    >>> x, errs = np.zeros((1, 3)), []
+    >>> J = net.jacobian(x[0])
+    >>> for dt in (0.01, 0.005):                                        # horizon T = 0.5
+    ...     cfg = dfc.FeedbackConfig.ideal(1.0, 0.1, dt_fb=dt, n_steps_fb=round(0.5 / dt))
+    ...     Q, res = solve_feedback_fixed_point(net, x, cfg)
+    ...     Qc = closed_form_feedback(J, 1.0, 0.1, horizon=cfg.horizon)
+    ...     errs.append(np.linalg.norm(Q - Qc) / np.linalg.norm(Qc))
+    ...     print(res < 1e-10, round(float(dfc.condition2_ratio(J, Q)), 10))
+    True 1.0
+    True 1.0
+    >>> bool(errs[1] < errs[0])                     # closer to the dt -> 0 closed form
+    True
     """
     config = FeedbackConfig() if config is None else config
     xs = as_array(xs, "xs", ndim=2)

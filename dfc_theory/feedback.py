@@ -34,6 +34,14 @@ def weight_product(network):
     Equals J^T of a linear network; for tanh networks it lacks the D_i factors of J^T.  It
     depends on W, so a training loop that wants it to track the weights must rebuild it.
 
+    Parameters
+    ----------
+    network : Network
+
+    Returns
+    -------
+    Q : array (N, n_L), in the network's namespace, dtype and device.
+
     Examples
     --------
     >>> import numpy as np
@@ -50,7 +58,29 @@ def weight_product(network):
 
 
 def jacobian_transpose(network, x):
-    """Q = J^T at the feedforward state of x."""
+    """Q = J^T at the feedforward state of x.
+
+    Parameters
+    ----------
+    network : Network
+    x : array (n_0,) or (B, n_0)
+
+    Returns
+    -------
+    Q : array (N, n_L), or (B, N, n_L) for a batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 5, 2], seed=0)
+    >>> dfc.feedback.jacobian_transpose(net, np.ones((4, 3))).shape
+    (4, 7, 2)
+    >>> lin = dfc.Network.random([3, 5, 2], activation="linear", seed=0)  # J^T = weight product
+    >>> Q = dfc.feedback.jacobian_transpose(lin, np.ones(3))
+    >>> bool(np.allclose(Q, dfc.feedback.weight_product(lin)))
+    True
+    """
     check_type(network, "network", Network)
     J = network.jacobian(x)
     return J.mT.copy() if isinstance(J, np.ndarray) else J.mT.contiguous()
@@ -101,14 +131,54 @@ def damped_pinv_family(J, gammas):
 
 def damped_pseudoinverse(network, x, gamma):
     """Q = J^T (J J^T + gamma I)^{-1}, the damped pseudoinverse at the feedforward J of x
-    (gamma >= 0; gamma = 0 is J^+, the Moore-Penrose pseudoinverse, for any rank)."""
+    (gamma >= 0; gamma = 0 is J^+, the Moore-Penrose pseudoinverse, for any rank).
+
+    Parameters
+    ----------
+    network : Network
+    x : array (n_0,) or (B, n_0)
+    gamma : float >= 0
+        Damping.
+
+    Returns
+    -------
+    Q : array (N, n_L), or (B, N, n_L) for a batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net, x = dfc.Network.random([3, 5, 2], seed=0), np.ones(3)
+    >>> J, Q = net.jacobian(x), dfc.feedback.damped_pseudoinverse(net, x, 0.5)
+    >>> bool(np.allclose(Q @ (J @ J.T + 0.5 * np.eye(2)), J.T))   # Q (J J^T + gamma I) = J^T
+    True
+    """
     check_type(network, "network", Network)
     gamma = check_scalar(gamma, "gamma", low=0.0)
     return damped_pinv_family(network.jacobian(x), [gamma])[0]
 
 
 def pseudoinverse(network, x):
-    """Q = J^+, the Moore-Penrose pseudoinverse of J (any rank)."""
+    """Q = J^+, the Moore-Penrose pseudoinverse of J (any rank).
+
+    Parameters
+    ----------
+    network : Network
+    x : array (n_0,) or (B, n_0)
+
+    Returns
+    -------
+    Q : array (N, n_L), or (B, N, n_L) for a batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net, x = dfc.Network.random([3, 5, 2], seed=0), np.ones(3)
+    >>> Q = dfc.feedback.pseudoinverse(net, x)
+    >>> bool(np.allclose(net.jacobian(x) @ Q, np.eye(2)))   # J full row rank: J Q = I
+    True
+    """
     check_type(network, "network", Network)
     return network.xp.linalg.pinv(network.jacobian(x))
 
@@ -119,6 +189,32 @@ def random_condition2(network, x, seed=None, require_stable=True, max_tries=1000
     With ``require_stable`` M is redrawn until every eigenvalue of J Q has a non-negative
     real part (so Condition 3 holds for every alpha > 0), as in the paper's Fig 2.
     Only single inputs x of shape (n_0,).
+
+    Parameters
+    ----------
+    network : Network
+    x : array (n_0,)
+    seed : int or numpy Generator, optional
+        Source of M.
+    require_stable : bool
+        Redraw M until Re eig(J Q) >= 0.
+    max_tries : int >= 1
+        Draws before a RuntimeError.
+
+    Returns
+    -------
+    Q : array (N, n_L)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net, x = dfc.Network.random([3, 5, 2], seed=0), np.ones(3)
+    >>> J, Q = net.jacobian(x), dfc.feedback.random_condition2(net, x, seed=3)
+    >>> float(np.round(dfc.condition2_ratio(J, Q), 12))         # Q = J^T M: Condition 2
+    1.0
+    >>> bool(np.all(np.linalg.eigvals(J @ Q).real >= 0))          # require_stable
+    True
     """
     check_type(network, "network", Network)
     if len(getattr(x, "shape", np.shape(x))) != 1:
@@ -137,7 +233,29 @@ def random_condition2(network, x, seed=None, require_stable=True, max_tries=1000
 
 def random_gaussian(network, seed=None, scale=1.0):
     """Q with i.i.d. N(0, scale^2 / n_L) entries (generally violates Condition 2);
-    ``seed`` an int or NumPy Generator."""
+    ``seed`` an int or NumPy Generator.
+
+    Parameters
+    ----------
+    network : Network
+    seed : int or numpy Generator, optional
+    scale : float >= 0
+
+    Returns
+    -------
+    Q : array (N, n_L)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 400, 2], seed=0)
+    >>> Q = dfc.feedback.random_gaussian(net, seed=1, scale=2.0)
+    >>> Q.shape, bool(abs(Q.std() / (2.0 / np.sqrt(2)) - 1) < 0.05)    # std scale / sqrt(n_L)
+    ((402, 2), True)
+    >>> bool(dfc.condition2_ratio(net.jacobian(np.ones(3)), Q) < 0.5)  # far from Condition 2
+    True
+    """
     check_type(network, "network", Network)
     scale = check_scalar(scale, "scale", low=0.0)
     return network.convert(as_rng(seed).normal(0.0, scale / np.sqrt(network.n_out),
@@ -146,7 +264,27 @@ def random_gaussian(network, seed=None, scale=1.0):
 
 def xavier_normal(network, seed=None, scale=1.0):
     """Random Q, Xavier-normal per block: Q_i ~ N(0, scale^2 * 2 / (n_i + n_L)) (the reference
-    code's ``initialization_K='xavier_normal'``)."""
+    code's ``initialization_K='xavier_normal'``).
+
+    Parameters
+    ----------
+    network : Network
+    seed : int or numpy Generator, optional
+    scale : float >= 0
+
+    Returns
+    -------
+    Q : array (N, n_L)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 400, 2], seed=0)
+    >>> Q = dfc.feedback.xavier_normal(net, seed=1)
+    >>> Q.shape, bool(abs(Q[:400].std() / np.sqrt(2 / (400 + 2)) - 1) < 0.05)   # block Q_1
+    ((402, 2), True)
+    """
     check_type(network, "network", Network)
     scale = check_scalar(scale, "scale", low=0.0)
     rng = as_rng(seed)
@@ -158,7 +296,28 @@ def xavier_normal(network, seed=None, scale=1.0):
 
 def dfa_as_feedback(network, B_fb):
     """DFA's fixed random matrices as a DFC feedback matrix Q = [B_1; ...; B_{L-1}; I]
-    (N x n_L), so that Q-based metrics (Condition-2 ratio) can describe DFA's pathway."""
+    (N x n_L), so that Q-based metrics (Condition-2 ratio) can describe DFA's pathway.
+
+    Parameters
+    ----------
+    network : Network
+    B_fb : sequence of L - 1 arrays (n_i, n_L)
+        The matrices of :func:`dfc_theory.learning.dfa_feedback`.
+
+    Returns
+    -------
+    Q : array (N, n_L)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 4, 2], seed=0)
+    >>> B_fb = dfc.learning.dfa_feedback(net, seed=1)
+    >>> Q = dfc.feedback.dfa_as_feedback(net, B_fb)
+    >>> Q.shape, bool(np.array_equal(Q[4:8], B_fb[1])), bool(np.array_equal(Q[8:], np.eye(2)))
+    ((10, 2), True, True)
+    """
     check_type(network, "network", Network)
     sizes, nL = network.sizes[1:-1], network.n_out
     if B_fb is None or len(tuple(B_fb)) != len(sizes):

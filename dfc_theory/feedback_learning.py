@@ -62,12 +62,30 @@ def feedback_update(network, Q, x, config=None, seed=None, return_info=False):
     return_info : bool
         Also return a dict with ``correlation`` (the averaged v_fb u^T), ``decay``, ``u_rms``.
 
+    Returns
+    -------
+    dQ : array (N, n_L), or (dQ, info) with ``return_info``.
+
     Raises
     ------
     ValueError
         For an empty batch, or non-finite tensors ``x``, ``Q`` (found when the run fails).
     FloatingPointError
         If the sleep-phase simulation blows up (Condition 3 violated or dt_fb too large).
+
+    Examples
+    --------
+    The Monte Carlo update of a large batch is close to its exact expectation:
+
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 2], activation="linear", seed=0)
+    >>> Q = dfc.feedback.random_gaussian(net, seed=1)
+    >>> xs, cfg = np.ones((1000, 3)), dfc.FeedbackConfig.ideal(1.0, 0.1, n_steps_fb=50)
+    >>> dQ = dfc.feedback_update(net, Q, xs, cfg, seed=0)
+    >>> E = dfc.expected_feedback_update(net, Q, xs, cfg)
+    >>> dQ.shape, bool(np.linalg.norm(dQ - E) < 0.1 * np.linalg.norm(E))
+    ((6, 2), True)
     """
     Q, x2, config = _check_inputs(network, Q, x, config)
     system = DFCSystem(network, Q, config.controller())
@@ -106,7 +124,34 @@ def feedback_metrics(network, Q, x, gammas=DEFAULT_GAMMAS, alpha=0.0, J=None):
     the caller's ``J``, (B, n_L, N)): a dict with the batch means ``condition2``
     (||P_J Q||_F / ||Q||_F), ``angle_transpose`` (with J^T, degrees) and ``angle_damped``
     ((n_gamma,), with J^T (J J^T + gamma I)^{-1}), the batch minimum ``min_real_eig`` of
-    Re eig(J Q), ``condition3`` (it exceeds -alpha) and ``q_norm`` ||Q||_F."""
+    Re eig(J Q), ``condition3`` (it exceeds -alpha) and ``q_norm`` ||Q||_F.
+
+    Parameters
+    ----------
+    network : Network
+    Q : array (N, n_L)
+    x : array (B, n_0) or (n_0,)
+    gammas : sequence of float >= 0
+        Dampings of ``angle_damped`` (default: the paper's Figs S2-S4).
+    alpha : float >= 0
+        The alpha of Condition 3.
+    J : array (B, n_L, N), optional
+
+    Returns
+    -------
+    dict of float (``angle_damped``: NumPy array (n_gamma,); ``condition3``: bool).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net, x = dfc.Network.random([3, 5, 2], seed=0), np.ones((1, 3))
+    >>> m = dfc.feedback_learning.feedback_metrics(net, dfc.feedback.pseudoinverse(net, x[0]), x)
+    >>> round(m["condition2"], 10), round(float(m["angle_damped"][0]), 6)   # gamma = 0: J^+
+    (1.0, 0.0)
+    >>> round(m["min_real_eig"], 10), m["condition3"]                       # J J^+ = I
+    (1.0, True)
+    """
     Q = network.convert(Q, "Q", shape=(network.n_total, network.n_out))
     alpha = check_scalar(alpha, "alpha", low=0.0)
     xp = network.xp
@@ -126,10 +171,33 @@ def feedback_metrics(network, Q, x, gammas=DEFAULT_GAMMAS, alpha=0.0, J=None):
 
 @dataclass
 class FeedbackLog:
-    """Metrics of Q during :func:`train_feedback`, one row per log point (arrays once
-    finished): ``updates`` done, ``epochs`` (fractional) and every :func:`feedback_metrics`
-    entry but ``condition3`` (``angle_damped``: (n_log, n_gamma)); ``gammas``; ``optimizer``,
-    the Adam state to continue with ``state=``."""
+    """Metrics of Q during :func:`train_feedback`, one row per log point.
+
+    Attributes
+    ----------
+    gammas : array (n_gamma,)
+        Dampings of ``angle_damped``.
+    updates, epochs : (n_log,)
+        Updates done and epochs (fractional) at each log point.
+    condition2, angle_transpose, min_real_eig, q_norm : (n_log,)
+        The :func:`feedback_metrics` of the same names (every entry but ``condition3``).
+    angle_damped : (n_log, n_gamma)
+    optimizer : Adam or None
+        The Adam state, to continue with ``state=``.
+
+    The rows are lists while training, arrays once finished.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 5, 2], seed=0)
+    >>> xs, cfg = np.ones((16, 3)), dfc.FeedbackConfig.ideal(1.0, 0.1, n_steps_fb=20)
+    >>> Q, log = dfc.train_feedback(net, dfc.feedback.random_gaussian(net, seed=1), xs, cfg,
+    ...                             epochs=3, batch_size=8, expected=True)
+    >>> log.updates, log.epochs, log.angle_damped.shape    # start + one row per epoch
+    (array([0., 2., 4., 6.]), array([0., 1., 2., 3.]), (4, 7))
+    """
 
     gammas: np.ndarray
     updates: list = field(default_factory=list)
