@@ -68,8 +68,7 @@ def linearisation_point(system, x, target=None, at="feedforward", tol=None):
     Returns
     -------
     dict
-        ``v`` : (B, N) or (N,), stacked pre-activations [v_1; ...; v_L] at the rest point;
-        ``u`` : (B, n_L) or (n_L,), control at the rest point; ``at`` : the point used.
+        ``v`` = [v_1; ...; v_L] and ``u`` at the rest point, and ``at`` (shapes above).
 
     Examples
     --------
