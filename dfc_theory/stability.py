@@ -57,13 +57,7 @@ def linearisation_point(system, x, target=None, at="feedforward", tol=None):
 
     Parameters
     ----------
-    system : DFCSystem
-    x : array (B, n_0) or (n_0,)
-    target : array (B, n_L) or (n_L,), optional
-        r_L*; needed only for ``at="steady_state"``.
-    at : {"feedforward", "steady_state"}
-    tol : float, optional
-        Tolerance of the Newton solve (``at="steady_state"``).
+    system, x, target, at, tol : as in :func:`system_matrices`.
 
     Returns
     -------
