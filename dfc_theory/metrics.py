@@ -71,7 +71,31 @@ def _flat_angle(x, y):
 
 
 def layer_angles(a: Update, b: Update, with_bias=True):
-    """Angles per layer i = 1..L between two updates (NumPy array of degrees)."""
+    """Angles per layer i = 1..L between two updates (NumPy array of degrees).
+
+    angle_i = angle([Delta W_i, Delta b_i], [Delta W_i', Delta b_i']) as in :func:`angle`.
+
+    Parameters
+    ----------
+    a, b : Update
+        Updates of the same depth L (NumPy or torch).
+    with_bias : bool
+        Include the biases (only when both updates have them).
+
+    Returns
+    -------
+    array (L,), float64 degrees in [0, 180] (nan for a layer with a zero norm).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import Update
+    >>> from dfc_theory.metrics import layer_angles
+    >>> a = Update((np.ones((3, 2)), np.ones((2, 3))), (np.ones(3), np.ones(2)))
+    >>> b = Update((np.ones((3, 2)), np.eye(2, 3)), (np.ones(3), np.zeros(2)))
+    >>> np.round(layer_angles(a, b), 9)      # layer 2: cos = 2 / (sqrt(8) sqrt(2)) = 1/2
+    array([ 0., 60.])
+    """
     if a.depth != b.depth:
         raise ValueError(f"b: expected {a.depth} layers, got {b.depth}")
     wb = with_bias and a.db is not None and b.db is not None
@@ -81,7 +105,29 @@ def layer_angles(a: Update, b: Update, with_bias=True):
 
 
 def layer_norms(network: Network, x):
-    """||r_i|| for i = 0..L-1 (output excluded), shape (B, L)."""
+    """||r_i|| for i = 0..L-1 (output excluded), shape (B, L).
+
+    Parameters
+    ----------
+    network : Network
+        NumPy or torch network.
+    x : array (B, n_0) or (n_0,)
+        Input r_0.
+
+    Returns
+    -------
+    array (B, L) (also for a single x), in the network's namespace: column i is ||r_i||
+    of the feedforward pass (r_0 = x).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import Network
+    >>> from dfc_theory.metrics import layer_norms
+    >>> net = Network([2.0 * np.eye(2), np.ones((1, 2))], activation="linear")  # r_1 = 2 x
+    >>> layer_norms(net, np.array([3.0, 4.0]))
+    array([[ 5., 10.]])
+    """
     fp = network._forward(network._input(x)[0])
     xp = network.xp
     return xp.stack([xp.linalg.vector_norm(r, axis=1) for r in fp.r[:-1]], axis=1)
@@ -93,6 +139,31 @@ def condition1_deviation(network: Network, x, metric="std"):
     ``metric="std"``: std_i(||r_i||) / mean_i(||r_i||) (THEORY.md's, population std);
     ``metric="reference"``: the reference code's sqrt(mean_i((||r_i|| - m)^2) / m), m the mean
     norm (not scale-free; the paper's Fig 3C).  Both are 0 where every norm is 0.
+
+    Parameters
+    ----------
+    network : Network
+        NumPy or torch network.
+    x : array (B, n_0) or (n_0,)
+    metric : {"std", "reference"}
+
+    Returns
+    -------
+    array (B,) in the network's namespace (0 iff Condition 1 holds).
+
+    Examples
+    --------
+    Norms ||r_0|| = 5, ||r_1|| = 10: mean 7.5, population std 2.5.
+
+    >>> import numpy as np
+    >>> from dfc_theory import Network
+    >>> from dfc_theory.metrics import condition1_deviation
+    >>> net = Network([2.0 * np.eye(2), np.ones((1, 2))], activation="linear")  # r_1 = 2 x
+    >>> x = np.array([3.0, 4.0])
+    >>> np.round(condition1_deviation(net, x), 6)        # 2.5 / 7.5
+    array([0.333333])
+    >>> np.round(condition1_deviation(net, x, metric="reference"), 6)   # sqrt(6.25 / 7.5)
+    array([0.912871])
     """
     check_choice(metric, "metric", ("std", "reference"))
     n, xp = layer_norms(network, x), network.xp
@@ -152,6 +223,15 @@ def spectra(A):
     Returns
     -------
     complex array (M,) or (B, M).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import spectra
+    >>> np.round(spectra(np.array([[1.0, -2.0], [2.0, 1.0]])), 12)      # 1 +- 2i
+    array([1.+2.j, 1.-2.j])
+    >>> np.round(spectra(np.diag([-1.0, 3.0, 0.5])).real, 12)
+    array([ 3. ,  0.5, -1. ])
     """
     A2, single = _square_batch(A)
     lam = eigvals(A2)
@@ -187,7 +267,25 @@ def spectral_abscissa(A):
 
 
 def spectral_radius(A):
-    """rho(A) = max_i |lambda_i(A)| (float or (B,))."""
+    """rho(A) = max_i |lambda_i(A)| (float or (B,)).
+
+    Parameters
+    ----------
+    A : array (M, M) or (B, M, M)
+
+    Returns
+    -------
+    float, or (B,) array in the namespace of A.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory.metrics import spectral_radius
+    >>> spectral_radius(np.array([[-1.0, 5.0], [0.0, -2.0]]))
+    2.0
+    >>> spectral_radius(np.stack([np.eye(2), -3.0 * np.eye(2)]))
+    array([1., 3.])
+    """
     A2, single = _square_batch(A)
     xp = namespace(A2)
     r = xp.max(xp.abs(eigvals(A2)), axis=-1)
@@ -197,7 +295,35 @@ def spectral_radius(A):
 def descent_inner_products(J, delta_v, delta_L):
     """Proposition 4's per-sample inner product delta_L^T J Delta v (B,): (lambda / eta) times
     that of the update with rates eta_i = eta / ||r_{i-1}||^2 with -grad_W Loss, so > 0 means
-    a descent direction (THEORY.md section 4)."""
+    a descent direction (THEORY.md section 4).
+
+    Parameters
+    ----------
+    J : array (B, n_L, N)
+        Jacobians d r_L / d v per sample.
+    delta_v : array (B, N)
+        Delta v = v_ss - v_ss^ff per sample.
+    delta_L : array (B, n_L)
+        delta_L = r_L* - r_L^- per sample.
+
+    Returns
+    -------
+    array (B,) in the namespace of J.
+
+    Examples
+    --------
+    With Q = J^T and alpha = 0, Delta v = Q (J Q)^{-1} delta_L gives J Delta v = delta_L, so
+    the inner product is ||delta_L||^2 (Proposition 4's limit):
+
+    >>> import numpy as np
+    >>> from dfc_theory.metrics import descent_inner_products
+    >>> rng = np.random.default_rng(0)
+    >>> J, delta_L = rng.standard_normal((1, 2, 5)), rng.standard_normal((1, 2))
+    >>> Q = J.transpose(0, 2, 1)
+    >>> delta_v = (Q @ np.linalg.solve(J @ Q, delta_L[..., None]))[..., 0]
+    >>> bool(np.allclose(descent_inner_products(J, delta_v, delta_L), (delta_L ** 2).sum()))
+    True
+    """
     return namespace(J).einsum("bk,bkn,bn->b", delta_L, J, delta_v)
 
 

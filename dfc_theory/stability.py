@@ -54,6 +54,29 @@ def linearisation_point(system, x, target=None, at="feedforward", tol=None):
 
     Returns a dict with ``v`` (B, N), ``u`` (B, n_L) (squeezed for a single x) and ``at``;
     ValueError when the Newton solve did not converge (no rest point to linearise around).
+
+    Parameters
+    ----------
+    system, x, target, at, tol : as in :func:`system_matrices`.
+
+    Returns
+    -------
+    dict
+        ``v`` = [v_1; ...; v_L] and ``u`` at the rest point, and ``at`` (shapes above).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([2, 3, 2], seed=0)          # linear output: r_L = v_L
+    >>> x = np.array([0.5, -1.0]); target = net.forward(x).output + 0.01
+    >>> system = dfc.DFCSystem(net, dfc.feedback.weight_product(net), dfc.Controller(alpha=0.1))
+    >>> ff = dfc.stability.linearisation_point(system, x)
+    >>> bool(np.allclose(ff["v"], np.concatenate(net.forward(x).v))), ff["u"].tolist()
+    (True, [0.0, 0.0])
+    >>> ss = dfc.stability.linearisation_point(system, x, target, at="steady_state")
+    >>> bool(np.allclose(0.1 * ss["u"], target - ss["v"][-2:]))  # alpha u = r_L* - r_L (k_p = 0)
+    True
     """
     p = _point(system, x, target, at, tol)
     return {"v": _out(p.v, p.single), "u": _out(p.u, p.single), "at": at}
@@ -134,6 +157,20 @@ def system_matrices(system, x, target=None, at="feedforward", tol=None):
       in Delta v coordinates, ``A_PI`` in w = (I - J_hat) Delta v.  The reference code
       (tau_u = 1) writes the k_p terms as k_p/tau_v; checked against finite differences of
       ``DFCSystem.rhs`` for any tau_u.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([2, 3, 2], seed=0)
+    >>> system = dfc.DFCSystem(net, dfc.feedback.weight_product(net), dfc.Controller(alpha=0.1))
+    >>> m = dfc.system_matrices(system, np.array([0.5, -1.0]))    # N = 5, n_L = 2
+    >>> m["A_system"].shape, m["A_inst"].shape
+    ((7, 7), (2, 2))
+    >>> bool(np.allclose(dfc.spectra(m["A_I"]), dfc.spectra(m["A_tilde_I"])))  # w coordinates
+    True
+    >>> bool(np.allclose(m["A_system"], m["A_PI_integral"]))     # leak "integral"
+    True
     """
     p = _point(system, x, target, at, tol)
     net, c, Q, v, single = system.network, system.controller, system.Q, p.v, p.single
@@ -174,7 +211,28 @@ def system_matrices(system, x, target=None, at="feedforward", tol=None):
 
 # ---------------------------------------------------------------------------- spectra
 def is_hurwitz(A, margin=0.0):
-    """Verdict per sample: spectral abscissa < -margin (bool or (B,) bool)."""
+    """Verdict per sample: spectral abscissa < -margin (bool or (B,) bool).
+
+    Parameters
+    ----------
+    A : array (M, M) or (B, M, M)
+    margin : float >= 0
+        Required distance of the spectrum from the imaginary axis.
+
+    Returns
+    -------
+    bool, or (B,) bool array: a(A) = max_i Re lambda_i(A) < -margin.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory.stability import is_hurwitz
+    >>> A = np.diag([-1.0, -2.0])
+    >>> bool(is_hurwitz(A)), bool(is_hurwitz(A, margin=1.5))  # a(A) = -1
+    (True, False)
+    >>> is_hurwitz(np.stack([A, -A]))
+    array([ True, False])
+    """
     margin = check_scalar(margin, "margin", low=0.0)
     return spectral_abscissa(A) < -margin
 
@@ -190,6 +248,15 @@ class LyapunovCertificate:
     residual : (B,) ||A^T P + P A + I||_2 (absolute; the right-hand side has norm 1).
     min_eig : (B,) smallest eigenvalue of P.
     certified : (B,) bool, P > 0 and residual < 1/2 (see :func:`lyapunov_certificate`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import lyapunov_certificate
+    >>> A = np.array([[-1.0, 2.0], [0.0, -3.0]])
+    >>> cert = lyapunov_certificate(A)
+    >>> bool(np.allclose(A.T @ cert.P + cert.P @ A, -np.eye(2))), bool(cert.residual < 1e-12)
+    (True, True)
     """
 
     P: np.ndarray
@@ -259,6 +326,18 @@ class Condition3:
     margin : (B,) min_i Re lambda_i(J Q) + alpha (> 0 iff Condition 3 holds); equals
         -tau_u a(A_inst).
     holds : (B,) bool.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([2, 3, 2], seed=0)
+    >>> system = dfc.DFCSystem(net, dfc.feedback.weight_product(net), dfc.Controller(alpha=0.1))
+    >>> x = np.array([0.5, -1.0])
+    >>> c3 = dfc.condition3(system, x)
+    >>> a = dfc.spectral_abscissa(dfc.system_matrices(system, x)["A_inst"])
+    >>> bool(c3.holds), bool(np.isclose(c3.margin, -system.controller.tau_u * a))
+    (True, True)
     """
 
     eigenvalues: np.ndarray
@@ -311,9 +390,24 @@ def condition2_ratio(system, x, target=None, at="feedforward", tol=None):
 
     :func:`dfc_theory.metrics.condition2_ratio` with J at ``at`` (1 iff Condition 2 holds).
 
+    Parameters
+    ----------
+    system, x, target, at, tol : as in :func:`system_matrices`.
+
     Returns
     -------
     float or (B,) array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([2, 3, 2], seed=0)
+    >>> x = np.array([0.5, -1.0])
+    >>> system = dfc.DFCSystem(net, dfc.feedback.jacobian_transpose(net, x),  # Q = J^T
+    ...                        dfc.Controller(alpha=0.1))
+    >>> round(dfc.stability.condition2_ratio(system, x), 12)
+    1.0
     """
     p = _point(system, x, target, at, tol)
     J = system.network._jacobian(p.v)
@@ -332,6 +426,14 @@ class EulerStability:
     amplification : (B,) max_i |1 + dt lambda_i(A)|.
     dt_max : (B,) largest stable step (:func:`euler_stability`; 0 when A is not Hurwitz).
     stable : (B,) bool, amplification < 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import euler_stability
+    >>> es = euler_stability(np.diag([-1.0, -4.0]), dt=0.4)    # |1 - 0.4|, |1 - 1.6|
+    >>> round(float(es.amplification), 12), round(float(es.dt_rho), 12), bool(es.stable)
+    (0.6, 1.6, True)
     """
 
     dt_rho: np.ndarray
@@ -400,6 +502,30 @@ def reference_euler_matrix(system, x, dt, target=None, at="feedforward", proacti
     Returns
     -------
     array (B, m, m) (squeezed for a single x), m = 3 n_L (2 n_L when proactive).
+
+    Examples
+    --------
+    Here dt rho(J Q) = 1.45 > tau_u = 1 but dt rho(J Q + alpha I) = 1.50 < 2 tau_u: the lagged
+    scheme is unstable, the proactive one (forward Euler on A_inst) stable.
+
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> from dfc_theory.stability import reference_euler_matrix, spectral_radius
+    >>> net = dfc.Network.random([2, 3, 2], seed=0)
+    >>> system = dfc.DFCSystem(net, dfc.feedback.weight_product(net),
+    ...                        dfc.Controller(alpha=0.1, tau_v=0.0))
+    >>> x = np.array([0.5, -1.0])
+    >>> np.round(dfc.spectra(net.jacobian(x) @ system.Q).real, 2)    # mu, real here
+    array([2.9 , 1.07])
+    >>> T = reference_euler_matrix(system, x, dt=0.5)
+    >>> T.shape, bool(spectral_radius(T) < 1)
+    ((6, 6), False)
+    >>> Tp = reference_euler_matrix(system, x, dt=0.5, proactive=True)
+    >>> A_inst = dfc.system_matrices(system, x)["A_inst"]
+    >>> bool(np.isclose(spectral_radius(Tp), spectral_radius(np.eye(2) + 0.5 * A_inst)))
+    True
+    >>> bool(spectral_radius(Tp) < 1)
+    True
     """
     _check_system(system)
     c = system.controller
@@ -440,6 +566,21 @@ class SimulatedVerdict:
     t_end : the horizon actually simulated (shorter than asked when an Euler run was
         stopped because some sample blew up).
     result : the :class:`~dfc_theory.SimulationResult`.
+    decided : (B,) bool, converged or departed (property).
+
+    Examples
+    --------
+    Q = -J^T violates Condition 3 (J Q = -J J^T), so the run leaves the steady state:
+
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([2, 3, 2], seed=0)
+    >>> x = np.array([0.5, -1.0]); target = net.forward(x).output + 0.01
+    >>> system = dfc.DFCSystem(net, -dfc.feedback.jacobian_transpose(net, x),
+    ...                        dfc.Controller(alpha=0.1))
+    >>> verdict = dfc.stability.simulated_verdict(system, x, target, t_end=5.0, method="euler")
+    >>> verdict.departed, verdict.converged, bool(verdict.ratio[0] > 10), verdict.t_end
+    (array([ True]), array([False]), True, 5.0)
     """
 
     ratio: np.ndarray
@@ -480,6 +621,24 @@ def simulated_verdict(system, x, target, t_end, method="ivp", dt=None,
     Returns
     -------
     SimulatedVerdict
+        Fields of shape (B,), also for a single x.
+
+    Examples
+    --------
+    The simulated verdict agrees with the spectral one, a(A_system) < 0 at the steady state,
+    and the ratio is below exp(a T / 2) (a ~ -1.42 here, so exp(a T) ~ 7e-7 at T = 10).
+
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> from dfc_theory.stability import simulated_verdict, spectral_abscissa
+    >>> net = dfc.Network.random([2, 3, 2], seed=0)
+    >>> system = dfc.DFCSystem(net, dfc.feedback.weight_product(net), dfc.Controller(alpha=0.1))
+    >>> x = np.array([0.5, -1.0]); target = net.forward(x).output + 0.01
+    >>> a = spectral_abscissa(
+    ...     dfc.system_matrices(system, x, target, at="steady_state")["A_system"])
+    >>> verdict = simulated_verdict(system, x, target, t_end=10.0, method="euler")
+    >>> bool(a < 0), bool(verdict.converged[0]), bool(verdict.ratio[0] < np.exp(a * 10.0 / 2))
+    (True, True, True)
     """
     _check_system(system)
     t_end = check_scalar(t_end, "t_end", low=0.0, low_inclusive=False)
