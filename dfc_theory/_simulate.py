@@ -53,8 +53,8 @@ class StepState:
     t : float, the time (k + 1) dt
     u : array (B, n_L), the control u[t+1]
     v, v_ff : tuples of arrays (B, n_i), the somatic and basal compartments of layers 1..L
-    v_fb : array (B, N), the apical compartment (noise included), Q u[t] (``proactive``:
-        Q u[t+1]) when it follows its drive instantly
+    v_fb : array (B, N), the apical compartment (noise included); Q u[t] (``proactive``:
+        Q u[t+1]) for ``controller.tau_A`` None (instantaneous) and no noise
     r : tuple of arrays (B, n_i), the rates r_0..r_L
 
     Examples
