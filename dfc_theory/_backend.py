@@ -116,7 +116,27 @@ def errstate(xp, **kwargs):
 
 def to_numpy(a):
     """A NumPy copy of an array or tensor (floats as float64), recursing into tuples and
-    lists; None stays None."""
+    lists; None stays None.
+
+    Parameters
+    ----------
+    a : array, tensor, scalar, tuple or list of these, or None
+        A tensor is detached and moved to the CPU first.
+
+    Returns
+    -------
+    ndarray (same shape; float64 if floating), a tuple/list of them, or None
+        Always a copy: writing to it never changes ``a``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory._backend import to_numpy
+    >>> a = np.ones(2, dtype=np.float32)
+    >>> b, none = to_numpy((a, None))
+    >>> b.dtype, none, b is a
+    (dtype('float64'), None, False)
+    """
     if a is None:
         return None
     if isinstance(a, (tuple, list)):

@@ -35,7 +35,33 @@ def batch_inputs(network, x, target):
 
 @dataclass(frozen=True)
 class Linearisation:
-    """dz/dt ~ A (z - z0) + c around z0 (batched): A (B, M, M), c (B, M), z0 (B, M)."""
+    """dz/dt ~ A (z - z0) + c around z0 (batched): A (B, M, M), c (B, M), z0 (B, M).
+
+    Attributes
+    ----------
+    A : array (B, M, M)
+        The Jacobian of the right-hand side at z0 (:meth:`DFCSystem.rhs_jacobian`).
+    c : array (B, M)
+        The right-hand side dz/dt at z0 (:meth:`DFCSystem.rhs`).
+    z0 : array (B, M)
+        The expansion point, z = [v; s] (M = N + n_L; n_L for the instantaneous system).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> system = dfc.DFCSystem(net, dfc.feedback.weight_product(net), dfc.Controller(alpha=0.1))
+    >>> x = np.ones(3); target = net.forward(x).output + 0.01
+    >>> lin = system.linearise(x, target)
+    >>> lin.A.shape, lin.c.shape, lin.z0.shape
+    ((1, 8, 8), (1, 8), (1, 8))
+    >>> d, h = np.random.default_rng(0).standard_normal((1, 8)), 1e-6  # central difference
+    >>> f = lambda z: system.rhs(x, target, z)
+    >>> fd = (f(lin.z0 + h * d) - f(lin.z0 - h * d)) / (2 * h)
+    >>> bool(np.allclose(fd, np.einsum("bij,bj->bi", lin.A, d), rtol=0, atol=1e-7))
+    True
+    """
 
     A: object
     c: object

@@ -49,7 +49,26 @@ def split_layers(z, sizes):
 
 
 def stack_layers(blocks, xp=None):
-    """Concatenate per-layer blocks along the last axis (inverse of :func:`split_layers`)."""
+    """Concatenate per-layer blocks along the last axis (inverse of :func:`split_layers`).
+
+    Parameters
+    ----------
+    blocks : non-empty sequence of arrays (..., n_i), i = 1..L, leading axes equal
+    xp : array namespace, optional
+        Default: the namespace of ``blocks``.
+
+    Returns
+    -------
+    array (..., N), N = n_1 + ... + n_L: the stacked vector, e.g. v = [v_1; ...; v_L]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory import split_layers, stack_layers
+    >>> z = np.arange(10.0).reshape(2, 5)
+    >>> bool(np.array_equal(stack_layers(split_layers(z, [2, 3])), z))
+    True
+    """
     if len(blocks) == 0:
         raise ValueError("blocks: need at least one per-layer block")
     xp = namespace(*blocks) if xp is None else xp
@@ -59,7 +78,27 @@ def stack_layers(blocks, xp=None):
 @dataclass(frozen=True)
 class ForwardPass:
     """Pre-activations ``v`` = (v_1..v_L), each (B, n_i) (or (n_i,)), and rates ``r`` =
-    (r_0..r_L), r_0 = x, of one pass; ``xp`` their namespace."""
+    (r_0..r_L), r_0 = x, of one pass; ``xp`` their namespace.
+
+    Attributes
+    ----------
+    v : tuple of arrays (B, n_i), i = 1..L
+    r : tuple of arrays (B, n_i), i = 0..L (r_0 = x, r_i = phi_i(v_i))
+    xp : array namespace of ``v`` and ``r``
+    v_stacked : array (B, N), [v_1; ...; v_L] (property)
+    output : array (B, n_L), r_L (property)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)   # linear output layer
+    >>> fp = net.forward(np.ones((5, 3)))
+    >>> len(fp.v), len(fp.r), fp.v_stacked.shape
+    (2, 3, (5, 6))
+    >>> bool(np.allclose(fp.output, fp.r[1] @ net.weights[1].T + net.biases[1]))
+    True
+    """
 
     v: tuple
     r: tuple
@@ -91,6 +130,18 @@ class Network:
         phi for the hidden layers 1..L-1 (one of :data:`dfc_theory.ACTIVATIONS`).
     output_activation : str or Activation
         phi_L (linear in every experiment of the paper).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> W1 = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    >>> net = dfc.Network([W1, np.ones((1, 3))], activation="relu")
+    >>> net.sizes, net.n_total
+    ([2, 3, 1], 4)
+    >>> fp = net.forward(np.array([1.0, -1.0]))   # v_1 = W_1 x, r_1 = relu(v_1), r_2 = W_2 r_1
+    >>> fp.v[0], fp.r[1], fp.output
+    (array([ 1., -2.,  0.]), array([1., 0., 0.]), array([1.]))
     """
 
     def __init__(self, weights: Sequence, biases=None, activation="tanh",
@@ -404,6 +455,20 @@ def rescale_to_condition1(network: Network, x, norm=None, max_scale=1e6):
     Layer by layer (i = 1..L-1) W_i <- c_i W_i, c_i > 0 the root of
     ||phi_i(c_i W_i r_{i-1} + b_i)|| = norm (Brent's method, so NumPy only); biases and the
     output layer are left unchanged.
+
+    Parameters
+    ----------
+    network : Network (NumPy)
+    x : array (n_0,), a single non-zero input
+    norm : float > 0, optional
+        The common norm of r_0..r_{L-1}; default ||x||.
+    max_scale : float >= 1
+        Largest factor c_i tried before giving up.
+
+    Returns
+    -------
+    Network
+        The rescaled copy (same activations, biases and W_L).
 
     Raises
     ------

@@ -46,6 +46,31 @@ class StepState:
     """What an ``observer`` sees after each Euler step (batched, per-layer tuples).
 
     ``v``, ``v_ff``: tuples of (B, n_i); ``v_fb``: (B, N); ``r``: r_0..r_L; ``u``: (B, n_L).
+
+    Attributes
+    ----------
+    step : int, k + 1 after the k-th step (1..n_steps)
+    t : float, the time (k + 1) dt
+    u : array (B, n_L), the control u[t+1]
+    v, v_ff : tuples of arrays (B, n_i), the somatic and basal compartments of layers 1..L
+    v_fb : array (B, N), the apical compartment (noise included); Q u[t] (``proactive``:
+        Q u[t+1]) for ``controller.tau_A`` None (instantaneous) and no noise
+    r : tuple of arrays (B, n_i), the rates r_0..r_L
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> Q = dfc.feedback.weight_product(net)
+    >>> system = dfc.DFCSystem(net, Q, dfc.Controller(alpha=0.1, tau_v=0.05))
+    >>> x = np.ones(3); target = net.forward(x).output + 0.01
+    >>> seen = []
+    >>> _ = dfc.simulate(system, x, target, dt=0.01, n_steps=3, observer=seen.append)
+    >>> [s.step for s in seen], seen[-1].u.shape, seen[-1].v_fb.shape
+    ([1, 2, 3], (1, 2), (1, 6))
+    >>> bool(np.allclose(seen[-1].v_fb, seen[-2].u @ Q.T))  # apical drive Q u[t]
+    True
     """
 
     step: int
@@ -70,6 +95,19 @@ class SimulationResult:
     converged, diverged, ratio, error_ratio : (B,) the reference convergence test: flags,
         ||r_L(T) - (r_L* - alpha_eff u(T))|| / ||r_L^-|| and ||e(T)|| / ||e(0)||.
     n_steps : steps actually taken (fewer than asked when the run blew up).
+    method : the simulation method; ``info`` solver details (e.g. ``info["message"]``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> system = dfc.DFCSystem(net, dfc.feedback.weight_product(net),
+    ...                        dfc.Controller(alpha=0.1, tau_v=0.05))
+    >>> x = np.ones(3); target = net.forward(x).output + 0.01
+    >>> sim = dfc.simulate(system, x, target, dt=0.01, n_steps=100)   # single input: no B axis
+    >>> sim.t.shape, sim.u.shape, sim.n_steps, bool(np.array_equal(sim.u[-1], sim.u_final))
+    ((101,), (101, 2), 100, True)
     """
 
     t: object

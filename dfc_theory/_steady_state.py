@@ -38,6 +38,20 @@ class SteadyState:
         (``DFCSystem.rhs_jacobian``: ``A_system`` of :func:`dfc_theory.stability.system_matrices`
         at a rest point), nan where not finite; computed on first access, on either backend.
     stable : (B,) bool, ``converged`` and ``abscissa < 0`` (Lyapunov's indirect method).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> Q = dfc.feedback.weight_product(net)
+    >>> system = dfc.DFCSystem(net, Q, dfc.Controller(alpha=0.1))
+    >>> x = np.ones(3); target = net.forward(x).output + 0.01
+    >>> ss = dfc.steady_state(system, x, target)
+    >>> bool(ss.converged), bool(ss.residual < 1e-10), bool(ss.stable)
+    (True, True, True)
+    >>> bool(np.allclose(ss.delta_v, ss.u @ Q.T))   # delta_v = Q u
+    True
     """
 
     u: object

@@ -125,6 +125,11 @@ def get_activation(name, argname="activation") -> Activation:
     argname : str
         The argument named in the error message (e.g. "output_activation").
 
+    Returns
+    -------
+    Activation
+        The registered activation (``name`` itself when it already is one).
+
     Raises
     ------
     ValueError

@@ -36,9 +36,24 @@ def per_layer_from_signal(a_blocks, r, with_bias=True):
     """Delta W_i = (1/B) sum_b a_i r_{i-1}^T and Delta b_i = (1/B) sum_b a_i, from per-layer
     signals a_i (B, n_i) and presynaptic rates r = (r_0, ..., r_{L-1}) (B, n_{i-1}).
 
+    Parameters
+    ----------
+    a_blocks : sequence of arrays a_i (B, n_i), i = 1..L
+    r : sequence of arrays r_{i-1} (B, n_{i-1}), i = 1..L
+    with_bias : bool
+        Also return Delta b_i (else ``db`` is None).
+
     Returns
     -------
     Update
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dfc_theory.gauss_newton import per_layer_from_signal
+    >>> up = per_layer_from_signal([np.array([[1.0], [3.0]])], [np.array([[2.0], [4.0]])])
+    >>> up.dW, up.db                                 # (1*2 + 3*4) / 2, (1 + 3) / 2
+    ((array([[7.]]),), (array([2.]),))
     """
     xp = namespace(a_blocks[0])
     B = a_blocks[0].shape[0]
@@ -102,7 +117,21 @@ def min_norm_update(network, x, delta_L, gamma=0.0, rule="voltage", include_bias
         a = J^T (J J^T + gamma I)^{-1} delta_L,   Delta W_i = (1/B) sum_b a_i r_{i-1}^T
 
     ``rule="nonlinear"`` uses a_i <- phi(v_i^- + a_i) - phi(v_i^-) (THEORY.md section 7).
-    Parameters and returns as :func:`gn_update`.
+
+    Parameters
+    ----------
+    network : Network
+    x : array (B, n_0) or (n_0,)
+    delta_L : array (B, n_L) or (n_L,)
+        r_L* - r_L^- (= -lambda dLoss/dr_L).
+    gamma : float >= 0
+        Damping.
+    rule : {"voltage", "nonlinear"}
+    include_bias : bool
+
+    Returns
+    -------
+    Update
 
     Examples
     --------
@@ -135,8 +164,34 @@ def _min_norm(network, fp, J, d, gamma=0.0, rule="voltage", include_bias=True):
 
 def weighted_min_norm_update(network, x, delta_L):
     """Theorem 3's solution: min sum_i ||r_{i-1}||^2 ||Delta W_i||_F^2 subject to
-    sum_i J_i Delta W_i r_{i-1} = delta_L, i.e. Delta W_i = (J^+ delta_L)_i r_{i-1}^T / ||r_{i-1}||^2
-    (weights only; batch-averaged).  Parameters and returns as :func:`gn_update`."""
+    sum_i J_i Delta W_i r_{i-1} = delta_L, i.e.
+    Delta W_i = (J^+ delta_L)_i r_{i-1}^T / ||r_{i-1}||^2 (weights only; batch-averaged).
+
+    Parameters
+    ----------
+    network : Network
+    x : array (B, n_0) or (n_0,)
+    delta_L : array (B, n_L) or (n_L,)
+        r_L* - r_L^- (= -lambda dLoss/dr_L).
+
+    Returns
+    -------
+    Update
+        Delta W_i only (``db`` is None).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> from dfc_theory.gauss_newton import weighted_min_norm_update
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> x, d = np.ones((1, 3)), np.array([[0.1, -0.2]])
+    >>> up, fp = weighted_min_norm_update(net, x, d), net.forward(x)
+    >>> lhs = sum(J[0] @ dW @ r[0]                   # the constraint sum_i J_i Delta W_i r_{i-1}
+    ...           for J, dW, r in zip(net.layer_jacobians(x), up.dW, fp.r[:-1]))
+    >>> bool(np.allclose(lhs, d[0])), up.db
+    (True, None)
+    """
     fp, d = _prep(network, x, delta_L)
     xp = network.xp
     a = xp.einsum("bij,bj->bi", xp.linalg.pinv(network._jacobian(fp.v_stacked)), d)
@@ -150,7 +205,18 @@ def bp_update(network, x, delta_L, include_bias=True):
 
     With delta_L = -lambda dLoss/dr_L this is -lambda grad_theta Loss (a descent direction).
     Computed by the backward recursion e_L = D_L delta_L, e_i = D_i W_{i+1}^T e_{i+1}.
-    Parameters and returns as :func:`gn_update`.
+
+    Parameters
+    ----------
+    network : Network
+    x : array (B, n_0) or (n_0,)
+    delta_L : array (B, n_L) or (n_L,)
+        r_L* - r_L^- (= -lambda dLoss/dr_L).
+    include_bias : bool
+
+    Returns
+    -------
+    Update
 
     Examples
     --------

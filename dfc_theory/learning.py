@@ -62,6 +62,20 @@ def rule_at_state(network, x, v, v_ff, rule="nonlinear", include_bias=True, r=No
     Returns
     -------
     Update
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> Q = dfc.feedback.weight_product(net)
+    >>> x = np.ones((2, 3)); target = net.forward(x).output + 0.01
+    >>> ss = dfc.steady_state(dfc.DFCSystem(net, Q, dfc.Controller(alpha=0.1)), x, target)
+    >>> up = dfc.rule_at_state(net, x, ss.v, ss.v_ff, rule="voltage")  # a = delta_v = Q u
+    >>> bool(np.allclose(up.dW[0], ss.delta_v[:, :4].T @ x / 2))        # (1/B) sum a_1 r_0^T
+    True
+    >>> float(dfc.rule_at_state(net, x, ss.v_ff, ss.v_ff).norm())      # v = v_ff: no change
+    0.0
     """
     check_type(network, "network", Network)
     check_choice(rule, "rule", RULES)
@@ -89,6 +103,29 @@ class TimeAveragedRule:
 
     and Delta b_i likewise (r_0 = x is constant: Delta W_1 is formed once, at the end).
     Arguments: the simulated ``network``, ``batch_size``, ``rule`` and ``include_bias``.
+
+    Parameters
+    ----------
+    network : Network
+    batch_size : int >= 1, B of the simulated inputs
+    rule : {"voltage", "nonlinear"}
+    include_bias : bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> system = dfc.DFCSystem(net, dfc.feedback.weight_product(net),
+    ...                        dfc.Controller(alpha=0.1, tau_v=0.05))
+    >>> x = np.ones((2, 3)); target = net.forward(x).output + 0.01
+    >>> avg, states = dfc.TimeAveragedRule(net, batch_size=2), []
+    >>> _ = dfc.simulate(system, x, target, dt=0.01, n_steps=5,
+    ...                  observer=lambda s: (avg(s), states.append(s)))
+    >>> per_step = [dfc.rule_at_state(net, x, net.stack(s.v), net.stack(s.v_ff)).vector()
+    ...             for s in states]
+    >>> bool(np.allclose(avg.update(x).vector(), np.mean(per_step, axis=0)))
+    True
     """
 
     def __init__(self, network, batch_size, rule="nonlinear", include_bias=True):
@@ -144,6 +181,16 @@ class ForwardResult:
         The final simulated state or the SSA state, and its control signal.
     info : dict
         ``n_steps`` simulated, ``blew_up``...
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 2], seed=0)
+    >>> x = np.ones((2, 3)); target = net.forward(x).output + 0.01
+    >>> res = dfc.forward_update(net, x, target, "bp")
+    >>> res.method, res.converged, [w.shape for w in res.update.dW]
+    ('bp', None, [(4, 3), (2, 4)])
     """
 
     update: Update
@@ -158,7 +205,29 @@ class ForwardResult:
 
 def dfa_feedback(network, seed=None, scale=1.0):
     """Fixed random DFA feedback matrices B_1..B_{L-1}, B_i (n_i, n_L) with i.i.d.
-    N(0, scale^2 * 2 / (n_i + n_L)) entries (NumPy draws); B_L = I is not stored."""
+    N(0, scale^2 * 2 / (n_i + n_L)) entries (NumPy draws); B_L = I is not stored.
+
+    Parameters
+    ----------
+    network : Network (its sizes, namespace, dtype and device are used)
+    seed : int, numpy Generator or None
+    scale : float > 0
+
+    Returns
+    -------
+    tuple of L-1 arrays B_i (n_i, n_L), in the network's namespace
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dfc_theory as dfc
+    >>> net = dfc.Network.random([3, 4, 5, 2], seed=0)
+    >>> B_fb = dfc.dfa_feedback(net, seed=1)
+    >>> [b.shape for b in B_fb]
+    [(4, 2), (5, 2)]
+    >>> all(np.array_equal(a, b) for a, b in zip(B_fb, dfc.dfa_feedback(net, seed=1)))
+    True
+    """
     check_type(network, "network", Network)
     scale = check_scalar(scale, "scale", low=0.0, low_inclusive=False)
     rng = as_rng(seed)
@@ -174,6 +243,19 @@ def dfa_update(network, x, delta_L, B_fb, include_bias=True):
 
     With B_i = W_{i+1}^T ... W_L^T (weight product) and a linear network this equals
     backpropagation exactly.  ``B_fb``: the matrices of :func:`dfa_feedback`.
+
+    Parameters
+    ----------
+    network : Network
+    x : array (B, n_0) or (n_0,)
+    delta_L : array (B, n_L) or (n_L,), the output error r_L* - r_L^-
+    B_fb : sequence of the L-1 arrays B_i (n_i, n_L), i = 1..L-1
+    include_bias : bool
+
+    Returns
+    -------
+    Update
+        The batch-averaged Delta W_i, Delta b_i (None when ``include_bias`` is False).
 
     Examples
     --------

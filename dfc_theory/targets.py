@@ -58,6 +58,16 @@ def loss_value(r_L, y, loss="mse", reduction="sum"):
 
     MSE: ||y - r_L||^2 per sample; cross-entropy on logits r_L: -sum y log softmax(r_L).
 
+    Parameters
+    ----------
+    r_L : array (B, n_L) or (n_L,)
+        Outputs (logits for cross-entropy).
+    y : array (B, n_L), or class labels (B,) for cross-entropy
+        Regression targets; for cross-entropy also one-hot rows or probabilities.
+    loss : {"mse", "cross_entropy"}
+    reduction : {"sum", "batch_mean", "mean"}
+        Loss scaling (see module docstring).
+
     Returns
     -------
     Per-sample losses (B,) for ``reduction="sum"``; otherwise the batch loss (a float for
@@ -89,7 +99,22 @@ def loss_gradient(r_L, y, loss="mse", reduction="sum"):
 
     MSE: d||y - r||^2/dr = -2 (y - r); cross-entropy on logits r: softmax(r) - onehot(y)
     (``y`` may be integer labels of shape (B,) or one-hot/probabilities of shape (B, n_L)).
-    Times 1, 1/B or 1/(B n_L) according to ``reduction``.  Arguments as :func:`output_target`.
+    Times 1, 1/B or 1/(B n_L) according to ``reduction``.
+
+    Parameters
+    ----------
+    r_L : array (B, n_L) or (n_L,)
+        Outputs (logits for cross-entropy).
+    y : array (B, n_L), or class labels (B,) for cross-entropy
+        Regression targets; for cross-entropy also one-hot rows or probabilities.
+    loss : {"mse", "cross_entropy"}
+    reduction : {"sum", "batch_mean", "mean"}
+        Loss scaling (see module docstring).
+
+    Returns
+    -------
+    array, same shape as ``r_L``
+        dLoss/dr_L (so that delta_L = -lambda dLoss/dr_L).
 
     Examples
     --------

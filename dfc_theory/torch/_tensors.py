@@ -84,7 +84,26 @@ class Network(_network.Network):
 
 class DFCSystem(_dynamics.DFCSystem):
     """:class:`dfc_theory.DFCSystem` of a torch :class:`Network`; Q is converted to the
-    network's dtype and device."""
+    network's dtype and device.
+
+    Parameters
+    ----------
+    network : dfc_theory.torch.Network
+    Q : array or tensor (N, n_L), or a sequence of blocks Q_i (n_i, n_L)
+    controller : Controller
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> import dfc_theory as dfc, dfc_theory.torch as dtt
+    >>> net_np = dfc.Network.random([3, 4, 2], seed=0)
+    >>> net = dtt.Network.from_numpy(net_np)   # float64 tensors
+    >>> system = dtt.DFCSystem(net, dfc.feedback.weight_product(net_np), dfc.Controller(alpha=0.1))
+    >>> system.Q.dtype, tuple(system.Q.shape), system.state_size
+    (torch.float64, (6, 2), 8)
+    >>> dtt.DFCSystem.from_numpy(system.to_numpy(), dtype=torch.float32).Q.dtype
+    torch.float32
+    """
 
     def __init__(self, network, Q, controller):
         if not (isinstance(network, _network.Network) and is_torch(network.xp)):
