@@ -18,6 +18,7 @@ call); torch float64 must then meet the NumPy tolerances.
 import dataclasses
 import importlib.util
 import os
+import signal
 import sys
 
 import numpy as np
@@ -26,6 +27,11 @@ from hypothesis import HealthCheck, settings
 
 # make ``import _cases`` (deterministic builders and oracles) work from every test module
 sys.path.insert(0, os.path.dirname(__file__))
+
+# a runner that starts the suite in the background (nohup, `cmd &`) hands it SIGINT ignored;
+# the Ctrl-C tests need Python's own handler (child processes then start with SIG_DFL)
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, max_examples=15, print_blob=True,
