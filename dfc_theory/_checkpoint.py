@@ -92,6 +92,14 @@ def save(path, status, identity, state, arrays):
     return atomic_write(path, lambda f: np.savez(f, __state__=np.array(text), **arrays))
 
 
+@contextlib.contextmanager
+def read_npz(path):
+    """``np.load(path)`` (no pickles) on a handle of our own, closed however it ends: np.load
+    leaks the one it opens itself when the zip is corrupt."""
+    with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
+        yield z
+
+
 def load(path):
     """``(meta, arrays)`` of the checkpoint ``path`` (meta: the ``__state__`` JSON), None when
     there is no such file; DataError naming the file when it is not a readable checkpoint."""
@@ -99,8 +107,7 @@ def load(path):
     if not path.exists():
         return None
     try:
-        # our own handle: np.load leaks the one it opens when the zip is corrupt
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
+        with read_npz(path) as z:
             meta = json.loads(str(z["__state__"]))
             arrays = {k: z[k] for k in z.files if k != "__state__"}
         if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:

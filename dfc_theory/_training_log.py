@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 
 from . import stability
+from ._checkpoint import read_npz
 from ._dynamics import DFCSystem
 from ._methods import DFC_METHODS, run_label
 from ._simulate import simulate
@@ -104,8 +105,7 @@ class TrainingLog:
         if not path.exists():
             raise FileNotFoundError(f"out: training log {path} is missing (run without "
                                     f"redraw first, or point out= at the folder holding it)")
-        # our own handle: np.load leaks the one it opens when the zip is corrupt
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
+        with read_npz(path) as z:
             batch = {k[2:]: z[k] for k in z.files if k.startswith("b_")}
             epoch = {k[2:]: z[k] for k in z.files if k.startswith("e_")}
             config = TrainingConfig.from_dict(json.loads(str(z["config_json"])))
